@@ -1,0 +1,70 @@
+"""The gateway's one settings object, read from the environment (prefix ``GATEWAY_``).
+
+Every limit the gateway enforces lives here, documented, so a reader finds each bound in one place.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=None, extra="ignore")
+
+    # --- where it listens -------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the gateway binds to.")
+    port: int = Field(8080, ge=1, le=65535, description="Port the gateway listens on.")
+    workers: int = Field(1, ge=1, description="Uvicorn worker processes.")
+
+    # --- Triton ------------------------------------------------------------------------------
+    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC address host:port.")
+    triton_timeout_s: float = Field(30.0, gt=0, description="Deadline of one inference call to Triton; past it → 504.")
+    triton_ready_timeout_s: float = Field(1.0, gt=0, description="Deadline of readiness/metadata calls; Triton down → 503 within it.")
+    default_family: str = Field("deeplabv3", description="Model family served when a request names no `model`.")
+    model_repository: Path | None = Field(
+        Path("model_repository"), description="Repository directory, read only for export manifests (optional)."
+    )
+
+    # --- URL fetching ------------------------------------------------------------------------
+    fetch_connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout for url_image.")
+    fetch_read_timeout_s: float = Field(5.0, gt=0, description="Read timeout (between bytes) for url_image.")
+    fetch_total_timeout_s: float = Field(10.0, gt=0, description="Whole-download deadline for url_image.")
+    fetch_max_redirects: int = Field(3, ge=0, description="Redirect hops followed, each re-checked.")
+    url_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts or networks (CIDR) that url_image may reach even if private/loopback. Comma-separated.",
+    )
+
+    # --- uploads and decoding ----------------------------------------------------------------
+    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted image (upload or download) in bytes → 413.")
+    max_image_pixels: int = Field(50_000_000, gt=0, description="Largest decoded width×height → 413 (decompression bombs).")
+    max_batch_files: int = Field(8, ge=1, description="Most files in one batch request.")
+
+    # --- load and access ---------------------------------------------------------------------
+    max_in_flight: int = Field(16, ge=1, description="Inference requests processed at once; more → 503 + Retry-After.")
+    retry_after_s: int = Field(1, ge=0, description="Retry-After value sent with overload 503s.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="If set, inference endpoints need one of these keys (Bearer or X-API-Key)."
+    )
+    cpu_workers: int = Field(2, ge=1, description="Threads for decoding/encoding work off the event loop.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("url_allowlist", "api_keys", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

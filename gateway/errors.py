@@ -1,0 +1,48 @@
+"""Errors the gateway answers with: each carries its HTTP status and a detail that names the problem.
+
+Raise these anywhere; one exception handler (gateway/main.py) turns them into ``{"detail": ...}``.
+"""
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status_code = 500
+
+    def __init__(self, detail: str, *, status_code: int | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers = headers or {}
+
+
+class BadRequest(ServiceError):  # malformed or invalid input
+    status_code = 400
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+
+
+class TooLarge(ServiceError):  # upload, download or pixel count over a limit
+    status_code = 413
+
+
+class UnsupportedMedia(ServiceError):  # bytes are not an allowed image format
+    status_code = 415
+
+
+class Unprocessable(ServiceError):
+    status_code = 422
+
+
+class UpstreamFetchFailed(ServiceError):  # url_image could not be fetched
+    status_code = 502
+
+
+class UpstreamTimeout(ServiceError):  # url_image or Triton too slow
+    status_code = 504
+
+
+class Unavailable(ServiceError):  # Triton or a model not ready, or overload
+    status_code = 503
