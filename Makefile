@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv models serve test bench compose-config clean
+.PHONY: help venv system-deps models serve test bench compose-config clean
 
 help:
 	@echo "make serve   - set up everything, export the models if missing, run Triton + gateway (embedded)"
@@ -17,6 +17,7 @@ $(STAMP): requirements.txt gateway/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(STAMP)
@@ -24,14 +25,28 @@ venv: $(STAMP)
 models: venv
 	$(PY) -m export --if-missing --fallback-random
 
-serve: models
+serve: venv
 	$(PY) -m serving
 
-test: venv
+# Debian packages the tests use: headless Chromium + driver (web page test), docker-compose (validates
+# docker-compose.yml). Installed only when missing; needs root, as on CI.
+SYSTEM_TOOLS := chromium chromedriver docker-compose
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver docker-compose >/dev/null; \
+	fi
+
+test: venv system-deps
 	$(PY) -m pytest
 
 bench: venv
 	$(PY) -m bench
+
+compose-config: system-deps
+	docker-compose -f docker-compose.yml config -q
 
 clean:
 	rm -rf .run artifacts model_repository/*/[0-9]* model_repository/*/manifest.json
