@@ -1,24 +1,229 @@
 """Image bytes → validated RGB picture → the model's UINT8 [3, H, W] tensor. One path for URL and file input.
 
-INTERFACE STUB (owner: hardening engineer). Signatures are the contract; bodies are replaced.
+Decisions (documented here because callers and the README rely on them):
+
+* **Allowed formats** are decided by the file's first bytes, never by its name or declared type:
+  JPEG, PNG (incl. APNG), GIF, WebP, BMP and TIFF. Anything else → 415 naming what it looks like
+  (HTML, text, PDF, ...). Pillow is then told to try only the sniffed format, so no other Pillow
+  plugin ever parses user bytes.
+* **Decompression bombs**: width × height is read from the header and checked against
+  ``settings.max_image_pixels`` *before* any pixel is decoded → 413.
+* **Truncated or corrupt** data → 400 naming the format and whether it is truncated or corrupt.
+  Zero-sized images → 400. A 1×1 image is fine (it is simply upscaled).
+* **Modes → RGB**: transparency (LA, RGBA, PA, P with a transparent colour, La/RGBa) is composited
+  on **white**; 16-bit integer modes (``I;16*``) are scaled by 1/257 (full 16-bit range → 8 bit);
+  ``I`` and ``F`` are kept as is when their values already fit 0–255, scaled from 16 bit (``I``) or
+  from 0–1 (``F``) when they fit those ranges, else min–max stretched; CMYK uses Pillow's conversion.
+* **Animations** (GIF, APNG, WebP, multi-page TIFF) → the first frame.
+* **EXIF orientation** is applied.
+* ``image.info["original_size"]`` is always set to the (W, H) of the photo as the user sees it
+  (after EXIF rotation, before any reduced-scale JPEG decoding), so ``mask_size=original`` can use it
+  even when ``draft_size`` made Pillow decode a large JPEG at 1/2, 1/4 or 1/8 scale.
 """
 from __future__ import annotations
 
+import io
+import warnings
+
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from gateway.core.config import Settings
+from gateway.errors import BadRequest, TooLarge, UnsupportedMedia
+
+# Pillow format name ← magic bytes. Order does not matter: prefixes are disjoint.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"})
+
+# Orientation values whose transpose swaps width and height.
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+_EXIF_ORIENTATION = 0x0112
+_BACKGROUND = (255, 255, 255)
 
 
-def decode_image(data: bytes, settings: Settings) -> Image.Image:
+def sniff_format(data: bytes) -> str | None:
+    """The allowed image format ``data`` starts with (Pillow's name), or None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    return None
+
+
+def describe_content(data: bytes) -> str:
+    """A short, safe name for what non-image bytes look like (never echoes the bytes)."""
+    head = data[:512].lstrip().lower()
+    if not data:
+        return "empty data"
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<body" in head:
+        return "an HTML page"
+    if head.startswith(b"<?xml") or head.startswith(b"<svg"):
+        return "XML/SVG (not allowed)"
+    if head.startswith((b"{", b"[")):
+        return "JSON or text"
+    if data.startswith(b"%PDF"):
+        return "a PDF document"
+    if data.startswith((b"PK\x03\x04", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!")):
+        return "an archive"
+    try:
+        data[:512].decode("utf-8")
+    except UnicodeDecodeError:
+        return "unrecognised binary data"
+    return "text"
+
+
+def require_image_format(data: bytes) -> str:
+    """The sniffed format of ``data``; 400 when empty, 415 naming the content when not an allowed image."""
+    if not data:
+        raise BadRequest("the image is empty (0 bytes)")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise UnsupportedMedia(
+            f"the data is {describe_content(data)}, not an image; allowed formats: "
+            + ", ".join(sorted(ALLOWED_FORMATS))
+        )
+    return fmt
+
+
+def decode_image(data: bytes, settings: Settings, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
     """Decode ``data`` into an RGB image (EXIF orientation applied, first frame of animations).
+
+    ``draft_size`` = (H, W) the image will be resized to: lets a large JPEG be decoded at reduced
+    scale (never below that size). ``image.info["original_size"]`` keeps the true (W, H).
 
     Raises gateway.errors: BadRequest (empty/truncated/corrupt), UnsupportedMedia (not an allowed
     format, judged by the bytes), TooLarge (over settings.max_image_pixels).
     """
-    raise NotImplementedError
+    fmt = require_image_format(data)
+    image = _open(data, fmt, settings.max_image_pixels)
+    width, height = image.size
+    orientation = _orientation(image)
+    if draft_size is not None and fmt == "JPEG":
+        _draft(image, draft_size, orientation)
+    try:
+        image.load()
+    except Exception as exc:  # Pillow raises OSError/ValueError/SyntaxError/struct.error... for bad data
+        raise _decode_error(fmt, exc) from None
+    if orientation in _SWAPPING_ORIENTATIONS:
+        width, height = height, width
+    rgb = to_rgb(_exif_transpose(image))
+    rgb.info["original_size"] = (width, height)
+    return rgb
+
+
+def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # Our own limit (below) is the one that counts; Pillow's warning would only add log noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[fmt])
+    except Image.DecompressionBombError:
+        raise TooLarge(f"the {fmt} image has too many pixels (limit {max_pixels})") from None
+    except Exception as exc:
+        raise _decode_error(fmt, exc) from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise BadRequest(f"the {fmt} image has zero width or height ({width}×{height})")
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"the {fmt} image is {width}×{height} = {width * height} pixels, over the limit of {max_pixels}"
+        )
+    return image
+
+
+def _decode_error(fmt: str, exc: Exception) -> BadRequest:
+    message = str(exc).lower()
+    if isinstance(exc, EOFError) or "truncated" in message or "premature end" in message:
+        return BadRequest(f"the {fmt} image is truncated")
+    return BadRequest(f"the {fmt} image is corrupt and cannot be decoded")
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # malformed EXIF must not reject an otherwise good photo
+        return 1
+
+
+def _exif_transpose(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # malformed EXIF: keep the pixels as stored
+        return image
+
+
+def _draft(image: Image.Image, draft_size: tuple[int, int], orientation: int) -> None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale while staying at least ``draft_size`` (H, W)."""
+    target_h, target_w = draft_size
+    if orientation in _SWAPPING_ORIENTATIONS:  # the stored pixels are rotated relative to the view
+        target_h, target_w = target_w, target_h
+    mode = image.mode if image.mode in ("RGB", "L", "CMYK") else None
+    image.draft(mode, (target_w, target_h))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode → RGB. Transparency is composited on white; wide modes are scaled to 8 bit."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode == "P":
+        return _flatten(image.convert("RGBA")) if "transparency" in image.info else image.convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        return _flatten(image.convert("RGBA"))
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return Image.fromarray(_wide_to_uint8(image), "L").convert("RGB")
+    try:
+        return image.convert("RGB")
+    except ValueError:
+        raise UnsupportedMedia(f"the image's colour mode {mode} is not supported") from None
+
+
+def _flatten(rgba: Image.Image) -> Image.Image:
+    background = Image.new("RGB", rgba.size, _BACKGROUND)
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
+
+
+def _wide_to_uint8(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    try:
+        values = np.asarray(image)
+    except Exception:  # a 16-bit layout numpy cannot view directly
+        values = np.asarray(image.convert("I"))
+    values = values.astype(np.float64, copy=False)
+    if mode.startswith("I;16"):
+        scaled = values / 257.0
+    else:
+        finite = values[np.isfinite(values)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        if 0.0 <= low and high <= 255.0 and (mode == "I" or high > 1.0):
+            scaled = values
+        elif mode == "F" and 0.0 <= low and high <= 1.0:
+            scaled = values * 255.0
+        elif mode == "I" and 0.0 <= low and high <= 65535.0:
+            scaled = values / 257.0
+        elif high > low:
+            scaled = (values - low) * (255.0 / (high - low))
+        else:
+            scaled = np.zeros_like(values)
+    return np.clip(np.nan_to_num(scaled), 0, 255).round().astype(np.uint8)
 
 
 def to_model_input(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     """Resize an RGB image to ``size`` = (H, W) and return a C-contiguous uint8 array [3, H, W]."""
-    raise NotImplementedError
+    if image.mode != "RGB":
+        image = to_rgb(image)
+    height, width = size
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    pixels = np.asarray(image, dtype=np.uint8)  # [H, W, 3]
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
