@@ -46,3 +46,32 @@ class UpstreamTimeout(ServiceError):  # url_image or Triton too slow
 
 class Unavailable(ServiceError):  # Triton or a model not ready, or overload
     status_code = 503
+
+
+# --- how errors look in the OpenAPI page ----------------------------------------------------------
+_ERROR_MEANINGS: dict[int, str] = {
+    400: "Invalid input: unknown backend, model or result type, a corrupt image, a forbidden URL.",
+    401: "An API key is configured and the request has none or a wrong one.",
+    413: "Upload, download or decoded pixel count over its limit.",
+    415: "The bytes are not an allowed image format.",
+    422: "A required form field is missing or malformed (the detail names it).",
+    500: "A fault in the service (details are logged, not returned).",
+    502: "url_image could not be fetched.",
+    503: "Triton or the model is not ready, or the gateway is overloaded (see Retry-After).",
+    504: "url_image or Triton took longer than its timeout.",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` for the given error statuses, each documented as ``{"detail": "..."}``."""
+    return {
+        code: {
+            "description": _ERROR_MEANINGS[code],
+            "content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": {"detail": {"type": "string", "description": "What went wrong, naming the value."}},
+                "required": ["detail"],
+            }, "example": {"detail": _ERROR_MEANINGS[code]}}},
+        }
+        for code in codes
+    }

@@ -1,0 +1,48 @@
+"""Dependencies of the routes, declared once as ``Annotated`` aliases.
+
+The objects themselves are created by the app's lifespan (gateway/main.py) and kept on ``app.state``.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway import security
+from gateway.core.config import Settings
+from gateway.inference import InferenceService
+from gateway.metrics import BACKEND_STATE_KEY, Metrics
+from gateway.triton import ModelCatalogue, TritonClient
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_inference(request: Request) -> InferenceService:
+    return request.app.state.inference
+
+
+def get_triton(request: Request) -> TritonClient:
+    return request.app.state.inference.triton
+
+
+def get_catalogue(request: Request) -> ModelCatalogue:
+    return request.app.state.inference.catalogue
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def label_backend(request: Request, backend: str) -> None:
+    """Record which backend served this request, for the metrics' ``backend`` label."""
+    setattr(request.state, BACKEND_STATE_KEY, backend)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+InferenceDep = Annotated[InferenceService, Depends(get_inference)]
+TritonDep = Annotated[TritonClient, Depends(get_triton)]
+CatalogueDep = Annotated[ModelCatalogue, Depends(get_catalogue)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ApiKeyDep = Depends(security.require_api_key)

@@ -1,0 +1,57 @@
+"""GET /models: what Triton serves, grouped by family, with labels, input size and export manifests."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from gateway.api.deps import CatalogueDep, SettingsDep
+from gateway.errors import error_responses
+from gateway.results import ModelInfo
+
+router = APIRouter(tags=["models"])
+
+
+class Backend(BaseModel):
+    model: str = Field(description="Triton model name.", examples=["deeplabv3_onnx"])
+    max_batch_size: int = Field(examples=[8])
+    manifest: dict | None = Field(
+        None, description="The export manifest (what was exported from what, e.g. random or pretrained "
+        "weights); null when the gateway cannot read the repository.",
+    )
+
+
+class Family(BaseModel):
+    labels: list[str] = Field(description="Class names in class-index order.", examples=[["background", "aeroplane"]])
+    input_size: tuple[int, int] = Field(description="(height, width) the photo is resized to.", examples=[[512, 512]])
+    backends: dict[str, Backend] = Field(description="`infer_model_type` value → the model serving it.")
+
+
+class Catalogue(BaseModel):
+    default_model: str = Field(description="Family used when a request names no `model`.", examples=["deeplabv3"])
+    models: dict[str, Family] = Field(description="Family name (the `model` form field) → its backends.")
+
+
+def _family(infos: list[ModelInfo]) -> Family:
+    first = infos[0]
+    return Family(
+        labels=list(first.labels),
+        input_size=first.input_size,
+        backends={
+            info.runtime: Backend(model=info.name, max_batch_size=info.max_batch_size, manifest=info.manifest)
+            for info in infos
+        },
+    )
+
+
+@router.get("/models", response_model=Catalogue, summary="Served models, backends, labels and manifests",
+            responses=error_responses(503, 504))
+async def list_models(catalogue: CatalogueDep, settings: SettingsDep) -> Catalogue:
+    """Discovered from Triton's model configs (fresh on every call), so a model added to the repository
+    shows up here without restarting the gateway."""
+    by_family: dict[str, list[ModelInfo]] = {}
+    for info in await catalogue.refresh_models():
+        by_family.setdefault(info.family, []).append(info)
+    return Catalogue(
+        default_model=settings.default_family,
+        models={family: _family(infos) for family, infos in by_family.items()},
+    )

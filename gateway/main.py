@@ -1,0 +1,100 @@
+"""The FastAPI app: one Triton client and model catalogue for the app's life, errors as ``{"detail"}``, routers."""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from gateway.api.routes import batch, health, infer, models, web
+from gateway.core.config import Settings, get_settings
+from gateway.errors import ServiceError
+from gateway.inference import InferenceService
+from gateway.limits import BodySizeLimitMiddleware, InFlightLimitMiddleware
+from gateway.metrics import Metrics, MetricsMiddleware
+from gateway.triton import ModelCatalogue, TritonClient
+
+log = logging.getLogger("gateway")
+
+DESCRIPTION = """
+Image segmentation (DeepLabV3, 21 PASCAL VOC classes by default) served by NVIDIA Triton.
+
+Errors are `{"detail": "<what went wrong, naming the value>"}` with the HTTP status that fits:
+400 invalid input, 401 missing/wrong API key, 413 too large, 415 not an image, 422 missing or
+malformed field, 502/504 URL not fetchable / too slow, 503 Triton or a model not ready (or overload,
+with `Retry-After`), 500 a fault of the service. (The previous service answered bad input with 401.)
+"""
+
+
+def _describe_validation_error(exc: RequestValidationError) -> str:
+    """One readable sentence naming each bad field, e.g. "infer_model_type: field required"."""
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "header", "path")]
+        problems.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid').lower()}")
+    return "; ".join(problems) or "invalid request"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A body that is not a form at all is malformed (400); a form missing/with a bad field is 422.
+        malformed = any(error.get("type") in ("json_invalid", "model_attributes_type") for error in exc.errors())
+        return JSONResponse({"detail": _describe_validation_error(exc)}, status_code=400 if malformed else 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # Logged with its trace for operators; the client sees no trace, path or value.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        triton = TritonClient(settings, observe_latency=metrics.observe_triton)
+        app.state.inference = InferenceService(
+            triton=triton,
+            catalogue=ModelCatalogue(triton),
+            settings=settings,
+            cpu=anyio.CapacityLimiter(settings.cpu_workers),
+        )
+        try:
+            yield
+        finally:
+            await triton.close()
+
+    app = FastAPI(
+        title="Segmentation gateway",
+        description=DESCRIPTION,
+        version="1.0.0",
+        lifespan=lifespan,
+        # /infer/url/ must work like /infer/url: a redirect would make clients drop the POST body.
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    _install_error_handlers(app)
+    # Added last = outermost: metrics see every answer, including the limits' 413/503.
+    app.add_middleware(InFlightLimitMiddleware, settings=settings)
+    app.add_middleware(BodySizeLimitMiddleware, settings=settings)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (health, models, infer, batch, web):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,36 @@
+"""Today's JSON answer: ``{"Status": "OK", ..., "requested_results": {name: nested lists}}``.
+
+Logits and distributions are 21×512×512 floats (~110 MB of text each), so they are encoded by orjson
+straight from the numpy buffers: no ``tolist()`` (millions of Python floats) and no ``json.dumps``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import orjson
+from starlette.responses import Response
+
+from gateway.results import InferenceResult
+
+if TYPE_CHECKING:  # registry imports this module lazily; avoid the cycle at runtime
+    from gateway.results.registry import RenderOptions
+
+
+def json_body(result: InferenceResult) -> dict:
+    """The answer as a dict whose arrays are still numpy (orjson serialises them natively)."""
+    return {
+        "Status": "OK",
+        "infer_model_type": result.model.runtime,
+        "image_type": result.image_type,
+        # orjson's numpy support needs C-contiguous, native-endian arrays; Triton's already are.
+        "requested_results": {name: np.ascontiguousarray(result.arrays[name]) for name in result.requested},
+    }
+
+
+def encode_json(body: dict) -> bytes:
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def render_json(result: InferenceResult, options: RenderOptions | None = None) -> Response:
+    return Response(encode_json(json_body(result)), media_type="application/json")

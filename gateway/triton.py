@@ -1,0 +1,239 @@
+"""The only module that talks to Triton: one async gRPC client, model discovery, inference.
+
+Every Triton failure leaves this module as a gateway.errors.ServiceError with the status a user
+should see (503 down / not ready, 504 too slow), so routes never handle gRPC details.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tritonclient.grpc.aio as grpc_aio
+from tritonclient.grpc import InferInput, InferRequestedOutput
+from tritonclient.utils import InferenceServerException
+
+from gateway.core.config import Settings
+from gateway.errors import BadRequest, ServiceError, Unavailable, UpstreamTimeout
+from gateway.results import ModelInfo
+
+log = logging.getLogger(__name__)
+
+# Config `parameters` that make a Triton model a segmentation model (docs/architecture.md).
+FAMILY_PARAM = "segmentation.family"
+RUNTIME_PARAM = "segmentation.runtime"
+LABELS_PARAM = "segmentation.labels"
+INPUT_NAME = "image"
+
+_MAX_MESSAGE = 2**31 - 1  # logits of a full batch are far above gRPC's 4 MB default
+# gRPC's default reconnect backoff grows to 2 minutes: after a Triton restart the gateway would keep
+# answering 503 long after Triton is back. Retry the connection at least every second instead.
+_CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", _MAX_MESSAGE),
+    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+]
+
+TritonLatencyObserver = Callable[[str, str, float], None]  # (model, outcome, seconds)
+
+
+def _param(config: Mapping[str, Any], key: str) -> str | None:
+    value = config.get("parameters", {}).get(key)
+    return value.get("string_value") if isinstance(value, Mapping) else None
+
+
+def read_manifest(repository: Path | None, model_name: str) -> dict | None:
+    """The export manifest of ``model_name``, or None when the repository is not readable here."""
+    if repository is None:
+        return None
+    try:
+        return json.loads((repository / model_name / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def model_info_from_config(config: Mapping[str, Any], manifest: dict | None = None) -> ModelInfo | None:
+    """A ``ModelInfo`` from a Triton model config (as JSON), or None if it is not a segmentation model."""
+    family, runtime, labels = (_param(config, key) for key in (FAMILY_PARAM, RUNTIME_PARAM, LABELS_PARAM))
+    image = next((tensor for tensor in config.get("input", []) if tensor.get("name") == INPUT_NAME), None)
+    if not family or not runtime or labels is None or image is None:
+        return None
+    dims = [int(d) for d in image.get("dims", [])]
+    if len(dims) != 3:
+        return None
+    return ModelInfo(
+        name=config["name"],
+        family=family,
+        runtime=runtime,
+        labels=tuple(label.strip() for label in labels.split(",")),
+        input_size=(dims[1], dims[2]),
+        max_batch_size=int(config.get("max_batch_size", 0)),
+        manifest=manifest,
+    )
+
+
+class TritonClient:
+    """One reused async gRPC connection to Triton, with failures mapped to gateway errors."""
+
+    def __init__(self, settings: Settings, observe_latency: TritonLatencyObserver | None = None) -> None:
+        self.settings = settings
+        self._client = grpc_aio.InferenceServerClient(settings.triton_url, channel_args=_CHANNEL_ARGS)
+        self._observe = observe_latency or (lambda model, outcome, seconds: None)
+        self.on_connection_lost: Callable[[], None] = lambda: None
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    # --- status -----------------------------------------------------------------------------
+    async def server_ready(self) -> bool:
+        """True when Triton answers ready; False when it answers not ready. Unavailable when unreachable."""
+        return await self._call("readiness check", self._client.is_server_ready())
+
+    async def model_ready(self, name: str) -> bool:
+        return await self._call(f"readiness of model '{name}'", self._client.is_model_ready(name))
+
+    async def repository_index(self) -> list[dict[str, Any]]:
+        """Every model of the repository with its ``state`` (READY, UNAVAILABLE, ...)."""
+        index = await self._call("repository index", self._client.get_model_repository_index(as_json=True))
+        return list(index.get("models", []))
+
+    async def model_config(self, name: str) -> dict[str, Any]:
+        response = await self._call(f"config of model '{name}'", self._client.get_model_config(name, as_json=True))
+        return response["config"]
+
+    async def discover(self) -> tuple[list[ModelInfo], dict[str, str]]:
+        """Segmentation models that are READY, and the state of every model that is not."""
+        infos: list[ModelInfo] = []
+        not_ready: dict[str, str] = {}
+        for entry in await self.repository_index():
+            name, state = entry["name"], entry.get("state", "UNKNOWN")
+            if state != "READY":
+                not_ready[name] = state or "UNKNOWN"
+                continue
+            config = await self.model_config(name)
+            info = model_info_from_config(config, read_manifest(self.settings.model_repository, name))
+            if info is not None:
+                infos.append(info)
+        return infos, not_ready
+
+    # --- inference --------------------------------------------------------------------------
+    async def infer(self, model: str, batch: np.ndarray, outputs: Iterable[str]) -> dict[str, np.ndarray]:
+        """Run ``model`` on a uint8 [N, 3, H, W] batch and return only the named outputs ([N, ...] each)."""
+        names = list(outputs)
+        image = InferInput(INPUT_NAME, list(batch.shape), "UINT8")
+        image.set_data_from_numpy(np.ascontiguousarray(batch, dtype=np.uint8))
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await self._call(
+                f"inference on model '{model}'",
+                self._client.infer(
+                    model,
+                    [image],
+                    outputs=[InferRequestedOutput(name) for name in names],
+                    client_timeout=self.settings.triton_timeout_s,
+                ),
+                model=model,
+            )
+            outcome = "ok"
+        finally:
+            self._observe(model, outcome, time.perf_counter() - started)
+        return {name: result.as_numpy(name) for name in names}
+
+    # --- error mapping ----------------------------------------------------------------------
+    async def _call(self, what: str, call: Any, *, model: str | None = None) -> Any:
+        timeout = None if model else self.settings.triton_ready_timeout_s
+        try:
+            # Status calls get a short deadline of their own so a wedged Triton never hangs /ready.
+            return await asyncio.wait_for(call, timeout) if timeout else await call
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout(f"Triton did not answer the {what} within {timeout:g} s") from None
+        except InferenceServerException as exc:
+            raise self._map_error(what, exc, model) from None
+
+    def _map_error(self, what: str, exc: InferenceServerException, model: str | None) -> ServiceError:
+        status = (exc.status() or "").removeprefix("StatusCode.")
+        message = exc.message() or ""
+        log.warning("Triton %s failed: %s %s", what, status, message)
+        if status == "DEADLINE_EXCEEDED":
+            seconds = self.settings.triton_timeout_s if model else self.settings.triton_ready_timeout_s
+            return UpstreamTimeout(f"Triton did not finish the {what} within {seconds:g} s")
+        if model and ("unknown model" in message or "not ready" in message or "no available versions" in message
+                      or status == "NOT_FOUND"):
+            self.on_connection_lost()
+            return Unavailable(f"model '{model}' is not ready on Triton")
+        if status == "UNAVAILABLE":
+            self.on_connection_lost()
+            return Unavailable(f"Triton is not reachable at {self.settings.triton_url}")
+        if status == "RESOURCE_EXHAUSTED":
+            return Unavailable(f"Triton is overloaded ({what})", headers={"Retry-After": str(self.settings.retry_after_s)})
+        # INVALID_ARGUMENT and the rest: the gateway built the request, so the fault is ours or the model's.
+        return ServiceError(f"Triton failed the {what}")
+
+
+class ModelCatalogue:
+    """The served models by (family, runtime), discovered from Triton and cached.
+
+    Re-discovered when a request names a model not in the cache, and after Triton was unreachable
+    (a restarted Triton may serve another repository).
+    """
+
+    def __init__(self, triton: TritonClient) -> None:
+        self._triton = triton
+        self._models: dict[tuple[str, str], ModelInfo] | None = None
+        self._not_ready: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+        triton.on_connection_lost = self.invalidate
+
+    def invalidate(self) -> None:
+        self._models = None
+
+    async def refresh(self) -> dict[tuple[str, str], ModelInfo]:
+        async with self._lock:
+            infos, self._not_ready = await self._triton.discover()
+            self._models = {(info.family, info.runtime): info for info in infos}
+            return self._models
+
+    async def _current(self) -> dict[tuple[str, str], ModelInfo]:
+        return self._models if self._models is not None else await self.refresh()
+
+    async def models(self) -> list[ModelInfo]:
+        """The cached catalogue (discovered on first use)."""
+        return self._sorted(await self._current())
+
+    async def refresh_models(self) -> list[ModelInfo]:
+        """A fresh discovery from Triton."""
+        return self._sorted(await self.refresh())
+
+    @staticmethod
+    def _sorted(models: dict[tuple[str, str], ModelInfo]) -> list[ModelInfo]:
+        return sorted(models.values(), key=lambda info: (info.family, info.runtime))
+
+    async def resolve(self, family: str, runtime: str) -> ModelInfo:
+        """The model serving ``family`` with ``runtime``.
+
+        A family that is nowhere in the repository is the caller's mistake (400); one whose models
+        exist but are not ready is Triton's state (503). Both name the model.
+        """
+        models = await self._current()
+        if (family, runtime) not in models:
+            models = await self.refresh()
+        if (family, runtime) in models:
+            return models[(family, runtime)]
+        loading = sorted(name for name in self._not_ready if name.startswith(f"{family}_"))
+        if loading:
+            raise Unavailable(f"model '{family}' is not ready on Triton ({', '.join(loading)})")
+        families = sorted({fam for fam, _ in models})
+        if family not in families:
+            raise BadRequest(f"unknown model '{family}'; served models: {', '.join(families) or 'none'}")
+        runtimes = sorted(run for fam, run in models if fam == family)
+        raise BadRequest(f"model '{family}' has no '{runtime}' backend; it has: {', '.join(runtimes)}")
