@@ -1,29 +1,171 @@
 """Response formats: ``response_format`` (or ``Accept``) → a renderer. ``mask_size`` resizing happens here too.
 
-INTERFACE STUB (owner: outputs engineer). Until it is filled in, only today's JSON exists.
+The core infer routes do, per request:
+``fmt = negotiate(response_format, accept)`` → ask Triton for ``required_results(fmt, requested)`` →
+``render(result, RenderOptions(fmt, mask_size, legend))``. Rendering is CPU work: call it off the loop.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.responses import Response
 
-from gateway.results import InferenceResult
+from gateway.errors import BadRequest
+from gateway.results import RESULT_TYPES, InferenceResult
+from gateway.results import npz as npz_format
+from gateway.results import png as png_format
+from gateway.results.overlay import MEDIA_TYPES as OVERLAY_MEDIA_TYPES
+from gateway.results.overlay import render_overlay
+from gateway.results.resize import at_mask_size, check_mask_size, original_size, resize_map
+from gateway.results.summary import NEEDED_RESULTS as SUMMARY_RESULTS
+from gateway.results.summary import render_summary
 
 
 @dataclass(frozen=True)
 class RenderOptions:
-    response_format: str = "json"  # json | summary | png | overlay | npz ...
+    response_format: str = "json"  # a key of FORMATS
     mask_size: str = "model"  # model | original
-    legend: bool = True
+    legend: bool = True  # overlay formats only
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    media_type: str
+    description: str
+    render: Callable[[InferenceResult, RenderOptions], Response]
+    fixed_results: tuple[str, ...] | None = None  # what it always needs; None = the requested results
+    json_body: bool = False  # a JSON object, so it can be an item of a batch response
+
+
+def _render_json(result: InferenceResult, options: RenderOptions) -> Response:
+    from gateway.results.json_format import render_json
+
+    return render_json(at_mask_size(result, options.mask_size), options)
+
+
+def _render_summary(result: InferenceResult, options: RenderOptions) -> Response:
+    return render_summary(result, check_mask_size(options.mask_size))
+
+
+def _render_png(result: InferenceResult, options: RenderOptions) -> Response:
+    segmentation_map = result.arrays["segmentation_map"]
+    if check_mask_size(options.mask_size) == "original":
+        segmentation_map = resize_map(segmentation_map, original_size(result))
+    body = png_format.encode_mask_png(segmentation_map, result.model.labels)
+    return _attachment(body, png_format.MEDIA_TYPE, "mask.png")
+
+
+def _overlay_renderer(image_format: str, filename: str) -> Callable[[InferenceResult, RenderOptions], Response]:
+    def render(result: InferenceResult, options: RenderOptions) -> Response:
+        if result.original is None:
+            raise BadRequest("An overlay needs the photo, and this result has none.")
+        size = original_size(result)
+        photo = result.original if result.original.size == size else result.original.resize(size)
+        segmentation_map = resize_map(result.arrays["segmentation_map"], size)
+        body = render_overlay(photo, segmentation_map, result.model.labels, legend=options.legend, image_format=image_format)
+        return _attachment(body, OVERLAY_MEDIA_TYPES[image_format], filename)
+
+    return render
+
+
+def _render_npz(result: InferenceResult, options: RenderOptions) -> Response:
+    resized = at_mask_size(result, options.mask_size)
+    body = npz_format.encode_npz(resized.arrays, result.requested, result.model.labels)
+    return _attachment(body, npz_format.MEDIA_TYPE, "segmentation.npz")
+
+
+def _attachment(body: bytes, media_type: str, filename: str) -> Response:
+    return Response(body, media_type=media_type, headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+
+FORMATS: dict[str, Format] = {
+    fmt.name: fmt
+    for fmt in (
+        Format("json", "application/json", "today's response: the requested arrays as nested JSON lists (default)",
+               _render_json, json_body=True),
+        Format("summary", "application/json",
+               "compact JSON: classes present with names, pixel fractions and mean confidence; sizes, model, weights",
+               _render_summary, fixed_results=SUMMARY_RESULTS, json_body=True),
+        Format("png", png_format.MEDIA_TYPE, "the segmentation map as a VOC-palette PNG, pixel value = class index",
+               _render_png, fixed_results=("segmentation_map",)),
+        Format("overlay", OVERLAY_MEDIA_TYPES["PNG"], "the photo with the classes blended in, PNG, at the photo's size",
+               _overlay_renderer("PNG", "overlay.png"), fixed_results=("segmentation_map",)),
+        Format("overlay_jpeg", OVERLAY_MEDIA_TYPES["JPEG"], "the same overlay as JPEG",
+               _overlay_renderer("JPEG", "overlay.jpg"), fixed_results=("segmentation_map",)),
+        Format("npz", npz_format.MEDIA_TYPE, "the requested arrays, exact, as a NumPy .npz archive (plus `labels`)",
+               _render_npz),
+    )
+}
+
+# Accept media types → format, for clients that negotiate instead of naming response_format.
+# image/png means the mask (the overlay is asked for by name); */* and unknown types keep today's JSON.
+ACCEPTED_MEDIA_TYPES: dict[str, str] = {
+    "application/json": "json",
+    "image/png": "png",
+    "image/jpeg": "overlay_jpeg",
+    "application/x-npz": "npz",
+    "application/npz": "npz",
+}
+
+RESPONSE_FORMAT_DESCRIPTION = (
+    "Response format; overrides `Accept`. "
+    + "; ".join(f"`{fmt.name}`: {fmt.description}" for fmt in FORMATS.values())
+    + ". Without it, `Accept: image/png` → png, `image/jpeg` → overlay_jpeg, `application/x-npz` → npz, anything else → json. "
+    "summary/png/overlay compute what they need whatever `requested_results_types` says."
+)
+MASK_SIZE_DESCRIPTION = (
+    "`model` (default, today's): arrays at the model's input size (512×512). `original`: at the photo's own "
+    "size; the segmentation map is resized nearest-neighbour, logits and distributions bilinearly per class "
+    "(FP32; distributions still sum to 1), and score arrays over 2**26 values answer 413. Overlays are "
+    "always at the photo's size."
+)
+LEGEND_DESCRIPTION = "Overlay formats: draw a legend (class colour, name, pixel share) in the top-left corner."
+
+
+def allowed_formats() -> str:
+    return ", ".join(FORMATS)
 
 
 def negotiate(response_format: str | None, accept: str | None) -> str:
     """The format to answer in; raises gateway.errors.BadRequest naming an unknown format."""
-    return response_format or "json"
+    if response_format and response_format.strip():
+        name = response_format.strip().lower()
+        if name not in FORMATS:
+            raise BadRequest(f"Unknown response_format {response_format!r}; allowed: {allowed_formats()}.")
+        return name
+    for media_type in _accepted_media_types(accept or ""):
+        if media_type in ACCEPTED_MEDIA_TYPES:
+            return ACCEPTED_MEDIA_TYPES[media_type]
+    return "json"
+
+
+def _accepted_media_types(accept: str) -> list[str]:
+    """Media types of an Accept header, most preferred first (q=0 dropped, ties keep their order)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept.split(",")):
+        media_type, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media_type and quality > 0:
+            ranked.append((-quality, position, media_type.lower()))
+    return [media_type for _, _, media_type in sorted(ranked)]
+
+
+def required_results(response_format: str, requested: tuple[str, ...]) -> tuple[str, ...]:
+    """The result types to ask Triton for, to answer ``requested`` in ``response_format``."""
+    fmt = FORMATS[response_format]
+    return fmt.fixed_results if fmt.fixed_results is not None else tuple(requested or RESULT_TYPES)
 
 
 def render(result: InferenceResult, options: RenderOptions) -> Response:
-    from gateway.results.json_format import render_json
-
-    return render_json(result, options)
+    """The response for one result; raises BadRequest for an unknown format or mask size."""
+    check_mask_size(options.mask_size)
+    return FORMATS[negotiate(options.response_format, None)].render(result, options)

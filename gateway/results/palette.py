@@ -1,0 +1,47 @@
+"""The standard PASCAL VOC colour map: class index → RGB, the colours every VOC tool draws masks in.
+
+VOC's devkit builds it by spreading the bits of the class index over the high bits of R, G and B
+(``bitget`` in VOCdevkit's ``labelcolormap.m``); index 0 (background) is black, 255 is the "void" colour.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+PALETTE_SIZE = 256
+
+
+@lru_cache(maxsize=1)
+def voc_palette() -> np.ndarray:
+    """uint8 [256, 3]: the VOC colour of every possible class index."""
+    palette = np.zeros((PALETTE_SIZE, 3), dtype=np.uint8)
+    for index in range(PALETTE_SIZE):
+        value, r, g, b = index, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= ((value >> 0) & 1) << shift
+            g |= ((value >> 1) & 1) << shift
+            b |= ((value >> 2) & 1) << shift
+            value >>= 3
+        palette[index] = (r, g, b)
+    palette.setflags(write=False)
+    return palette
+
+
+def pil_palette() -> list[int]:
+    """The palette flattened as Pillow's ``Image.putpalette`` wants it: [r0, g0, b0, r1, ...]."""
+    return voc_palette().reshape(-1).tolist()
+
+
+def colour_of(class_id: int) -> tuple[int, int, int]:
+    r, g, b = voc_palette()[class_id]
+    return int(r), int(g), int(b)
+
+
+def hex_colour(class_id: int) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*colour_of(class_id))
+
+
+def colourise(segmentation_map: np.ndarray) -> np.ndarray:
+    """uint8 [H, W] class map → uint8 [H, W, 3] RGB picture."""
+    return voc_palette()[segmentation_map]

@@ -1,0 +1,100 @@
+"""``mask_size``: results at the model's size (512×512, today's) or at the photo's own size.
+
+How each array is brought to the photo's size (also said in the OpenAPI text of ``mask_size``):
+- ``segmentation_map``: nearest neighbour, so every pixel keeps a class index the model produced;
+- ``logits`` / ``pixels_distribution``: bilinear, each class plane on its own, in FP32 (Pillow's "F"
+  mode; when the photo is smaller than the model input the filter also averages, i.e. antialiases).
+  Bilinear weights sum to 1, so resized distributions still sum to 1 per pixel; their argmax can
+  differ from the resized map at class borders, because the map is resized, not recomputed.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from gateway.errors import BadRequest, TooLarge
+from gateway.results import InferenceResult
+
+MaskSize = Literal["model", "original"]
+MASK_SIZES: tuple[str, ...] = ("model", "original")
+
+# Logits of a 12-megapixel photo at its own size are 1 GB of FP32 (and several GB of JSON): refuse
+# score arrays past this many values instead of exhausting the gateway's memory.
+MAX_RESIZED_SCORE_VALUES = 1 << 26
+
+SCORE_RESULTS = ("logits", "pixels_distribution")
+
+
+def check_mask_size(mask_size: str | None) -> MaskSize:
+    value = (mask_size or "model").strip().lower()
+    if value not in MASK_SIZES:
+        raise BadRequest(f"Unknown mask_size {mask_size!r}; allowed: {', '.join(MASK_SIZES)}.")
+    return value  # type: ignore[return-value]
+
+
+def original_size(result: InferenceResult) -> tuple[int, int]:
+    """(width, height) of the photo as uploaded.
+
+    The decoder may have drafted a huge JPEG to a fraction of its size (gateway/images.py); it then
+    records the true size in ``info["original_size"]``.
+    """
+    if result.original is None:
+        height, width = result.model.input_size
+        return width, height
+    recorded = result.original.info.get("original_size")
+    if recorded:
+        return int(recorded[0]), int(recorded[1])
+    return result.original.size
+
+
+def resize_map(segmentation_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 [H, W] → uint8 [height, width] for ``size`` = (width, height), nearest neighbour."""
+    if segmentation_map.shape[::-1] == tuple(size):
+        return segmentation_map
+    picture = Image.fromarray(np.ascontiguousarray(segmentation_map, dtype=np.uint8))
+    return np.asarray(picture.resize(size, Image.Resampling.NEAREST))
+
+
+def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float [H, W] → float32 [height, width], bilinear."""
+    if plane.shape[::-1] == tuple(size):
+        return plane.astype(np.float32, copy=False)
+    picture = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))
+    return np.asarray(picture.resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def resize_scores(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float [C, H, W] → float32 [C, height, width], each class plane bilinearly."""
+    if scores.shape[1:][::-1] == tuple(size):
+        return scores
+    values = scores.shape[0] * size[0] * size[1]
+    if values > MAX_RESIZED_SCORE_VALUES:
+        raise TooLarge(
+            f"Scores at the photo's size would hold {values:,} values (limit {MAX_RESIZED_SCORE_VALUES:,}); "
+            "ask for mask_size=model or only the segmentation_map."
+        )
+    resized = np.empty((scores.shape[0], size[1], size[0]), dtype=np.float32)
+    for index, plane in enumerate(scores):
+        resized[index] = resize_plane(plane, size)
+    return resized
+
+
+def resize_array(name: str, array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if name in SCORE_RESULTS:
+        return resize_scores(array, size)
+    return resize_map(array, size)
+
+
+def at_mask_size(result: InferenceResult, mask_size: str) -> InferenceResult:
+    """``result`` with its requested arrays at the size ``mask_size`` asks for (itself for ``model``).
+
+    Arrays fetched but not requested are dropped rather than resized for nothing.
+    """
+    if check_mask_size(mask_size) == "model":
+        return result
+    size = original_size(result)
+    arrays = {name: resize_array(name, result.arrays[name], size) for name in result.requested if name in result.arrays}
+    return dataclasses.replace(result, arrays=arrays)

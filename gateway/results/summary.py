@@ -1,0 +1,86 @@
+"""``response_format=summary``: which classes a photo holds, how much of it, how sure the model is.
+
+Compact JSON, no big arrays. ``mean_confidence`` of a class is the mean, over the pixels labelled
+with it, of the model's probability for that class (the winning probability), so it needs the
+``pixels_distribution`` output; without it the field is null.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from starlette.responses import JSONResponse
+
+from gateway.results import InferenceResult
+from gateway.results.labels import class_name
+from gateway.results.palette import hex_colour
+from gateway.results.resize import original_size, resize_map, resize_plane
+
+NEEDED_RESULTS: tuple[str, ...] = ("segmentation_map", "pixels_distribution")
+
+# Manifest keys worth telling a user (is this a real model or random weights?), by any name the
+# export may use for them; the rest of the manifest is on GET /models.
+_WEIGHTS_KEYS = ("weights_source", "weights", "weights_are_random", "pretrained", "source_model", "torchvision_weights")
+
+
+def class_statistics(
+    segmentation_map: np.ndarray, labels: tuple[str, ...], confidence: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """One entry per class present in ``segmentation_map``, largest first.
+
+    ``confidence`` is a float [H, W] plane aligned with the map (winning probability per pixel).
+    """
+    flat = segmentation_map.reshape(-1).astype(np.intp, copy=False)
+    counts = np.bincount(flat, minlength=len(labels))
+    sums = None if confidence is None else np.bincount(flat, weights=confidence.reshape(-1), minlength=len(labels))
+    total = int(flat.size)
+    entries = []
+    for class_id in np.flatnonzero(counts):
+        count = int(counts[class_id])
+        entries.append(
+            {
+                "id": int(class_id),
+                "name": class_name(labels, int(class_id)),
+                "color": hex_colour(int(class_id)),
+                "pixel_count": count,
+                "pixel_fraction": count / total,
+                "mean_confidence": None if sums is None else float(sums[class_id] / count),
+            }
+        )
+    entries.sort(key=lambda entry: (-entry["pixel_count"], entry["id"]))
+    return entries
+
+
+def weights_info(manifest: dict | None) -> dict[str, Any]:
+    if not manifest:
+        return {"known": False}
+    info: dict[str, Any] = {key: manifest[key] for key in _WEIGHTS_KEYS if key in manifest}
+    info["known"] = True
+    return info
+
+
+def build_summary(result: InferenceResult, mask_size: str) -> dict[str, Any]:
+    segmentation_map = result.arrays["segmentation_map"]
+    probabilities = result.arrays.get("pixels_distribution")
+    confidence = None if probabilities is None else probabilities.max(axis=0)
+    photo_width, photo_height = original_size(result)
+    if mask_size == "original":
+        segmentation_map = resize_map(segmentation_map, (photo_width, photo_height))
+        if confidence is not None:
+            confidence = resize_plane(confidence, (photo_width, photo_height))
+    mask_height, mask_width = segmentation_map.shape
+    model = result.model
+    return {
+        "Status": "OK",
+        "infer_model_type": model.runtime,
+        "image_type": result.image_type,
+        "model": {"name": model.name, "family": model.family, "backend": model.runtime, "num_classes": len(model.labels)},
+        "weights": weights_info(model.manifest),
+        "image_size": {"width": photo_width, "height": photo_height},
+        "mask_size": {"mode": mask_size, "width": mask_width, "height": mask_height},
+        "classes": class_statistics(segmentation_map, model.labels, confidence),
+    }
+
+
+def render_summary(result: InferenceResult, mask_size: str) -> JSONResponse:
+    return JSONResponse(build_summary(result, mask_size))
