@@ -72,11 +72,12 @@ class InferenceService:
         image_type: ImageType,
         model: ModelInfo,
         requested: Sequence[str],
-        needed: Iterable[str] = (),
+        compute: Iterable[str] | None = None,
     ) -> InferenceResult:
-        """One image. ``requested`` are the result types to report; ``needed`` extra ones a format uses."""
+        """One image. ``requested``: the result types the answer reports; ``compute``: the ones Triton
+        must produce for the answer's format (default: the requested ones)."""
         photo, tensor = await self.run_cpu(self._prepare, data, model.input_size)
-        arrays = await self._run_batch(model, tensor[np.newaxis], (*requested, *needed))
+        arrays = await self._run_batch(model, tensor[np.newaxis], requested if compute is None else compute)
         return InferenceResult(
             model=model,
             image_type=image_type,
@@ -92,7 +93,7 @@ class InferenceService:
         image_type: ImageType,
         model: ModelInfo,
         requested: Sequence[str],
-        needed: Iterable[str] = (),
+        compute: Iterable[str] | None = None,
     ) -> list[InferenceResult | ServiceError]:
         """Several images, in order, in as few Triton calls as the model's batch size allows.
 
@@ -113,7 +114,7 @@ class InferenceService:
         for start in range(0, len(good), step):
             chunk = good[start:start + step]
             batch = np.stack([prepared[index][1] for index in chunk])  # type: ignore[index]
-            arrays = await self._run_batch(model, batch, (*requested, *needed))
+            arrays = await self._run_batch(model, batch, requested if compute is None else compute)
             for position, index in enumerate(chunk):
                 results[index] = InferenceResult(
                     model=model,

@@ -13,6 +13,7 @@ from gateway.api.deps import ApiKeyDep, InferenceDep, label_backend
 from gateway.errors import error_responses
 from gateway.inference import RUNTIMES, ImageType, InferenceService, check_runtime, parse_result_types
 from gateway.results import RESULT_TYPES, registry
+from gateway.results.resize import check_mask_size
 
 router = APIRouter(tags=["inference"], dependencies=[ApiKeyDep])
 
@@ -22,7 +23,8 @@ class InferRequest:
     """The form fields every inference endpoint shares, checked before any work is done."""
 
     runtime: str
-    requested: tuple[str, ...]
+    requested: tuple[str, ...]  # what the answer reports
+    compute: tuple[str, ...]  # what Triton must compute for the answer's format
     model: str | None
     options: registry.RenderOptions
 
@@ -42,24 +44,23 @@ def infer_request(
         description="Model family (see GET /models); default: the service's default model.", examples=["deeplabv3"],
     )] = None,
     response_format: Annotated[str | None, Form(
-        description="Answer format (json is today's nested lists); the Accept header is used when absent.",
-        examples=["json"],
+        description=registry.RESPONSE_FORMAT_DESCRIPTION, examples=["json"],
     )] = None,
-    mask_size: Annotated[str, Form(
-        description="`model`: arrays at the model's input size (512×512); `original`: at the photo's own size.",
-        examples=["model"],
-    )] = "model",
-    legend: Annotated[bool, Form(description="Overlay format: draw the class legend.")] = True,
+    mask_size: Annotated[str, Form(description=registry.MASK_SIZE_DESCRIPTION, examples=["model"])] = "model",
+    legend: Annotated[bool, Form(description=registry.LEGEND_DESCRIPTION)] = True,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> InferRequest:
     runtime = check_runtime(infer_model_type)
     label_backend(request, runtime)
+    requested = parse_result_types(requested_results_types)
+    response_format = registry.negotiate(response_format, accept)
     return InferRequest(
         runtime=runtime,
-        requested=parse_result_types(requested_results_types),
+        requested=requested,
+        compute=registry.required_results(response_format, requested),
         model=model or None,
         options=registry.RenderOptions(
-            response_format=registry.negotiate(response_format, accept), mask_size=mask_size, legend=legend,
+            response_format=response_format, mask_size=check_mask_size(mask_size), legend=legend,
         ),
     )
 
@@ -81,7 +82,11 @@ class InferResponse(BaseModel):
 
 
 _RESPONSES = {
-    200: {"model": InferResponse, "description": "The results, in the requested format."},
+    200: {
+        "model": InferResponse,
+        "description": "The results, in the requested format (JSON schema shown: response_format=json).",
+        "content": {fmt.media_type: {} for fmt in registry.FORMATS.values() if fmt.media_type != "application/json"},
+    },
     **error_responses(400, 401, 413, 415, 422, 500, 502, 503, 504),
 }
 
@@ -89,16 +94,9 @@ _RESPONSES = {
 async def answer(service: InferenceService, form: InferRequest, data: bytes, image_type: ImageType) -> Response:
     model = await service.model(form.model, form.runtime)
     result = await service.infer(
-        data, image_type=image_type, model=model, requested=form.requested,
-        needed=registry_needs(form.options, form.requested),
+        data, image_type=image_type, model=model, requested=form.requested, compute=form.compute,
     )
     return await service.run_cpu(registry.render, result, form.options)
-
-
-def registry_needs(options: registry.RenderOptions, requested: tuple[str, ...]) -> tuple[str, ...]:
-    """Result types a format needs beyond the requested ones (e.g. a PNG mask needs the map)."""
-    needed_results = getattr(registry, "needed_results", None)  # until the formats registry offers it
-    return tuple(needed_results(options, requested)) if needed_results else ()
 
 
 @router.post("/infer/url", summary="Segment the image at a URL", responses=_RESPONSES, response_class=Response)

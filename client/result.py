@@ -1,0 +1,52 @@
+"""What every client returns: numpy arrays for one image, the class names, and the map as a picture."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from gateway.results.palette import pil_palette
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """Arrays at the model's input size unless the gateway was asked for ``mask_size=original``.
+
+    ``logits`` and ``distribution`` are float32 [C, H, W], ``segmentation_map`` uint8 [H, W];
+    each is None when it was not requested.
+    """
+
+    labels: tuple[str, ...]
+    model: str
+    backend: str
+    logits: np.ndarray | None = None
+    distribution: np.ndarray | None = None
+    segmentation_map: np.ndarray | None = None
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], *, labels: tuple[str, ...], model: str,
+                    backend: str) -> SegmentationResult:
+        """From arrays keyed by the gateway's result names (logits / pixels_distribution / segmentation_map)."""
+        return cls(
+            labels=labels, model=model, backend=backend,
+            logits=arrays.get("logits"),
+            distribution=arrays.get("pixels_distribution"),
+            segmentation_map=arrays.get("segmentation_map"),
+        )
+
+    def mask_image(self) -> Image.Image:
+        """The segmentation map as a palette ("P") image in VOC colours; pixel value = class index."""
+        if self.segmentation_map is None:
+            raise ValueError("segmentation_map was not requested")
+        mask = Image.fromarray(np.ascontiguousarray(self.segmentation_map, dtype=np.uint8), mode="P")
+        mask.putpalette(pil_palette())
+        return mask
+
+    def class_fractions(self) -> dict[str, float]:
+        """Share of the pixels of each class present in the map, by class name."""
+        if self.segmentation_map is None:
+            raise ValueError("segmentation_map was not requested")
+        counts = np.bincount(self.segmentation_map.ravel(), minlength=len(self.labels))
+        return {self.labels[i]: float(counts[i]) / self.segmentation_map.size for i in np.flatnonzero(counts)}
