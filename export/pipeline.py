@@ -1,0 +1,155 @@
+"""One path for every source: contract wrapper -> TorchScript + ONNX -> configs -> parity -> manifests."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import progress
+from .atomic import StagedFiles
+from .contract import SegmentationContract
+from .errors import ExportError
+from .manifest import MANIFEST_FILENAME, build_manifest, render_manifest
+from .onnx_export import export_onnx
+from .sources.base import ModelSource
+from .sources.request import SourceRequest, request_to_dict
+from .torchscript import save_torchscript, to_torchscript
+from .triton_config import (CONFIG_FILENAME, DEFAULT_MAX_BATCH_SIZE, LABELS_FILENAME, ONNX, RUNTIMES, TORCH,
+                            ModelSpec, Runtime, render_config, render_labels)
+
+DEFAULT_FAMILY = "deeplabv3"
+VERSION = "1"
+
+
+@dataclass(frozen=True)
+class ParityOptions:
+    images_dir: Path
+    report_dir: Path
+
+
+@dataclass
+class ExportResult:
+    family: str
+    model_dirs: dict[str, Path]  # runtime name ("torch" | "onnx") -> model folder
+    parity: dict[str, Any] | None = None
+    report_dir: Path | None = None
+    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def model_dir(repository: Path, family: str, runtime: Runtime) -> Path:
+    return repository / f"{family}_{runtime.model_suffix}"
+
+
+def model_file(repository: Path, family: str, runtime: Runtime) -> Path:
+    return model_dir(repository, family, runtime) / VERSION / runtime.model_filename
+
+
+def existing_model_files(repository: Path, family: str) -> list[Path]:
+    """The family's model files and manifests that exist; all of them present = nothing to export."""
+    wanted = [p for r in RUNTIMES for p in (model_file(repository, family, r),
+                                            model_dir(repository, family, r) / MANIFEST_FILENAME)]
+    return [p for p in wanted if p.is_file()]
+
+
+def family_is_complete(repository: Path, family: str) -> bool:
+    return len(existing_model_files(repository, family)) == 2 * len(RUNTIMES)
+
+
+def check_writable(repository: Path) -> None:
+    """Fail before minutes of export work, naming the folder, rather than at the first rename."""
+    try:
+        repository.mkdir(parents=True, exist_ok=True)
+        # A real probe: os.access() says yes to root even on read-only mounts.
+        probe = repository / f".write-probe.tmp-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ExportError(f"model repository {repository} is not writable: {error.strerror or error}") from error
+
+
+def export_family(
+    request: SourceRequest,
+    repository: Path,
+    family: str = DEFAULT_FAMILY,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    parity: ParityOptions | None = None,
+    source: ModelSource | None = None,
+) -> ExportResult:
+    """Export one model family (both runtimes) into `repository`; all files appear at once or none do.
+
+    `source` may be passed when the caller already built it from `request` (e.g. the pretrained
+    fallback); the request is what the manifest records so the model can be rebuilt for parity later.
+    """
+    repository = Path(repository)
+    check_writable(repository)
+    _check_family_name(family)
+    if source is None:
+        with progress.step(f"building the {request.kind} model"):
+            source = request.build()
+    contract = SegmentationContract(source.logits_model).eval()
+    height, width = source.input_size
+    # A real-looking (non-constant) example keeps the tracer from specialising on degenerate values.
+    example = torch.randint(0, 256, (1, 3, height, width), dtype=torch.uint8,
+                            generator=torch.Generator().manual_seed(0))
+
+    result = ExportResult(family=family, model_dirs={r.name: model_dir(repository, family, r) for r in RUNTIMES})
+    try:
+        _write_family(request, source, contract, example, repository, family, max_batch_size, parity, result)
+    except OSError as error:
+        raise ExportError(f"cannot write into model repository {repository}: "
+                          f"{error.strerror or error} ({error.filename or ''})") from error
+    return result
+
+
+def _write_family(request: SourceRequest, source: ModelSource, contract: SegmentationContract,
+                  example: torch.Tensor, repository: Path, family: str, max_batch_size: int,
+                  parity: ParityOptions | None, result: ExportResult) -> None:
+    with StagedFiles() as staged:
+        torch_target, onnx_target = model_file(repository, family, TORCH), model_file(repository, family, ONNX)
+        with progress.step(f"TorchScript export (trace + freeze) -> {torch_target}"):
+            save_torchscript(to_torchscript(contract, example), staged.stage(torch_target))
+        with progress.step(f"ONNX export (opset 17, dynamic batch, onnx.checker) -> {onnx_target}"):
+            export_onnx(contract, example, staged.stage(onnx_target))
+
+        for runtime in RUNTIMES:
+            spec = ModelSpec(family, runtime, source.labels, source.input_size, max_batch_size)
+            folder = model_dir(repository, family, runtime)
+            staged.write_text(folder / CONFIG_FILENAME, render_config(spec))
+            staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))
+
+        if parity is not None:
+            from .compare import run_parity  # heavy imports (Pillow drawing) only when parity runs
+
+            report = run_parity(
+                source=source, family=family,
+                torchscript_path=staged.temp_for(torch_target), onnx_path=staged.temp_for(onnx_target),
+                images_dir=parity.images_dir, report_dir=parity.report_dir,
+            )
+            result.parity, result.report_dir = report.summary(), parity.report_dir
+            if not report.passed:
+                raise ExportError(f"parity check failed ({'; '.join(report.failures)}); nothing written. "
+                                  f"See {parity.report_dir}")
+
+        for runtime in RUNTIMES:
+            folder = model_dir(repository, family, runtime)
+            spec_name = f"{family}_{runtime.model_suffix}"
+            files = {f"{VERSION}/{runtime.model_filename}": staged.temp_for(model_file(repository, family, runtime)),
+                     CONFIG_FILENAME: staged.temp_for(folder / CONFIG_FILENAME),
+                     LABELS_FILENAME: staged.temp_for(folder / LABELS_FILENAME)}
+            manifest = build_manifest(
+                family=family, model_name=spec_name, runtime=runtime.name, platform_name=runtime.platform,
+                source=source, request=request_to_dict(request), max_batch_size=max_batch_size,
+                files=files, parity=result.parity,
+            )
+            result.manifests[runtime.name] = manifest
+            # Staged last, so it is renamed into place after the model file it describes.
+            staged.write_text(folder / MANIFEST_FILENAME, render_manifest(manifest))
+        staged.commit()
+
+
+def _check_family_name(family: str) -> None:
+    if not family or not all(c.isalnum() or c in "_-" for c in family):
+        raise ExportError(f"family name {family!r} must be letters, digits, '_' or '-' (it names Triton models)")

@@ -1,0 +1,34 @@
+"""What every model source hands to the pipeline."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from torch import nn
+
+# Runs the *original* model (not our torch twin) on a contract batch: UINT8 [N,3,H,W] -> logits [N,C,H,W].
+ReferenceRunner = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model ready for the contract wrapper.
+
+    `logits_model` maps UINT8 [N,3,H,W] (RGB, NCHW) to FP32 logits [N,C,H,W]; any layout, dtype or
+    normalisation adapters the original model needs are already inside it.
+    """
+
+    logits_model: nn.Module
+    labels: tuple[str, ...]
+    input_size: tuple[int, int]  # (H, W)
+    weights: str  # "pretrained", "random" or the weights/model file it came from
+    weights_are_random: bool
+    provenance: dict[str, Any] = field(default_factory=dict)  # source kind, arch, files: for the manifest
+    reference: ReferenceRunner | None = None
+    # Largest batch the model itself accepts (None = any); the exported files always take any batch.
+    native_max_batch: int | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)

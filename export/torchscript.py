@@ -1,0 +1,41 @@
+"""Contract module -> frozen TorchScript that plain `torch.jit.load` (and Triton's libtorch backend) runs."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def to_torchscript(model: nn.Module, example: torch.Tensor, freeze: bool = True) -> torch.jit.ScriptModule:
+    """Trace (not script): every source, including onnx2torch's fx graphs, traces; not all of them script.
+
+    Freezing inlines the weights as constants and folds conv+BN, which the serving side measured at
+    ~40% less CPU time per image; the frozen file still loads with plain `torch.jit.load`.
+    """
+    with warnings.catch_warnings():
+        # torch 2.14 marks TorchScript deprecated; Triton's libtorch backend still serves it.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        with torch.inference_mode(False), torch.no_grad():
+            traced = torch.jit.trace(model.eval(), (example,), check_trace=False)
+            return torch.jit.freeze(traced) if freeze else traced
+
+
+def save_torchscript(module: torch.jit.ScriptModule, path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.save is deprecated": see to_torchscript
+        torch.jit.save(module, str(path))
+
+
+def load_torchscript(path: Path) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(str(path), map_location="cpu").eval()
+
+
+def forward_argument_names(module: torch.jit.ScriptModule) -> list[str]:
+    """Triton's libtorch backend binds inputs by these names, so the first must be `image`."""
+    return [argument.name for argument in module.forward.schema.arguments if argument.name != "self"]
