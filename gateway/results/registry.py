@@ -58,7 +58,7 @@ def _render_png(result: InferenceResult, options: RenderOptions) -> Response:
 
 
 def _overlay_renderer(image_format: str, filename: str) -> Callable[[InferenceResult, RenderOptions], Response]:
-    def render(result: InferenceResult, options: RenderOptions) -> Response:
+    def render_overlay_response(result: InferenceResult, options: RenderOptions) -> Response:
         if result.original is None:
             raise BadRequest("An overlay needs the photo, and this result has none.")
         size = original_size(result)
@@ -67,7 +67,7 @@ def _overlay_renderer(image_format: str, filename: str) -> Callable[[InferenceRe
         body = render_overlay(photo, segmentation_map, result.model.labels, legend=options.legend, image_format=image_format)
         return _attachment(body, OVERLAY_MEDIA_TYPES[image_format], filename)
 
-    return render
+    return render_overlay_response
 
 
 def _render_npz(result: InferenceResult, options: RenderOptions) -> Response:
@@ -163,6 +163,20 @@ def required_results(response_format: str, requested: tuple[str, ...]) -> tuple[
     """The result types to ask Triton for, to answer ``requested`` in ``response_format``."""
     fmt = FORMATS[response_format]
     return fmt.fixed_results if fmt.fixed_results is not None else tuple(requested or RESULT_TYPES)
+
+
+def needed_results(options: RenderOptions, requested: tuple[str, ...]) -> tuple[str, ...]:
+    """Result types the format needs beyond ``requested`` (what gateway/inference.py's ``needed`` takes)."""
+    return tuple(name for name in required_results(options.response_format, requested) if name not in requested)
+
+
+def is_batchable(response_format: str) -> bool:
+    """JSON formats can be items of a batch answer (POST /infer/files); binary ones cannot."""
+    return FORMATS[response_format].json_body
+
+
+def batchable_formats() -> str:
+    return ", ".join(name for name, fmt in FORMATS.items() if fmt.json_body)
 
 
 def render(result: InferenceResult, options: RenderOptions) -> Response:
