@@ -18,9 +18,6 @@ from gateway.results.resize import original_size, resize_map, resize_plane
 
 NEEDED_RESULTS: tuple[str, ...] = ("segmentation_map", "pixels_distribution")
 
-# Manifest keys worth telling a user (is this a real model or random weights?), by any name the
-# export may use for them; the rest of the manifest is on GET /models.
-_WEIGHTS_KEYS = ("weights_source", "weights", "weights_are_random", "pretrained", "source_model", "torchvision_weights")
 
 
 def class_statistics(
@@ -52,11 +49,21 @@ def class_statistics(
 
 
 def weights_info(manifest: dict | None) -> dict[str, Any]:
+    """What the export manifest (export/manifest.py) says about the weights; the whole manifest is on GET /models.
+
+    ``known`` is false when the gateway cannot read the repository (e.g. Triton on another machine).
+    """
     if not manifest:
-        return {"known": False}
-    info: dict[str, Any] = {key: manifest[key] for key in _WEIGHTS_KEYS if key in manifest}
-    info["known"] = True
-    return info
+        return {"known": False, "weights": None, "weights_are_random": None, "source": None, "arch": None}
+    source = manifest.get("source")
+    source = source if isinstance(source, dict) else {"source": source}
+    return {
+        "known": True,
+        "weights": manifest.get("weights"),  # random | pretrained | the state-dict file exported
+        "weights_are_random": manifest.get("weights_are_random"),
+        "source": source.get("source"),
+        "arch": source.get("arch"),
+    }
 
 
 def build_summary(result: InferenceResult, mask_size: str) -> dict[str, Any]:

@@ -1,0 +1,223 @@
+"""``segment``: segment photos with a running gateway and write masks, overlays and summaries.
+
+Run as ``segment`` (console script) or ``python -m client.cli``; ``segment --help`` says it all.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from client.inputs import is_url
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+DEFAULT_GATEWAY = "http://127.0.0.1:8080"
+OVERLAY_FORMATS = {".jpg": "overlay_jpeg", ".jpeg": "overlay_jpeg", ".png": "overlay"}
+
+EPILOG = f"""\
+output paths (--mask, --overlay):
+  one image:     a file path, e.g. --mask mask.png
+  several:       a directory (existing, or ending in /), each output named after its input
+                 (masks <stem>.png, overlays <stem>.jpg), or a pattern using {{stem}} (input
+                 name without extension), {{name}} (input name) or {{index}} (1, 2, ...),
+                 e.g. --overlay 'out/{{stem}}-overlay.png'
+  masks are PNG (VOC palette, pixel value = class index); an overlay's extension picks PNG or JPEG.
+
+--summary prints one JSON object per image on stdout (JSON Lines: classes with names, pixel
+fractions, mean confidence; sizes; model; weights). Without --mask/--overlay, --summary is implied.
+Progress goes to stderr.
+
+exit codes:
+  0  every image segmented and every file written
+  1  some images failed (each failure is reported on stderr; the others are still done)
+  2  usage error (bad option, output paths that would overwrite each other)
+  3  the gateway is unreachable (nothing was done)
+
+environment: SEGMENT_GATEWAY (default {DEFAULT_GATEWAY}), SEGMENT_API_KEY.
+"""
+
+
+class UsageError(Exception):
+    """Options that cannot work together; exit code 2."""
+
+
+class GatewayUnreachable(Exception):
+    """No connection to the gateway; exit code 3."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file to write per image: which format to ask for and where it goes."""
+
+    response_format: str
+    target: str  # a file path, a directory, or a pattern
+    default_suffix: str
+
+    def path_for(self, image: str, index: int, many: bool) -> Path:
+        name = _input_name(image)
+        stem = Path(name).stem or f"image{index}"
+        if "{" in self.target:
+            try:
+                return Path(self.target.format(stem=stem, name=name, index=index))
+            except (KeyError, IndexError, ValueError) as error:
+                raise UsageError(f"{self.target!r}: patterns may use {{stem}}, {{name}} and {{index}} ({error})") from error
+        target = Path(self.target)
+        if self.target.endswith(("/", os.sep)) or target.is_dir():
+            return target / f"{stem}{self.default_suffix}"
+        if many:
+            raise UsageError(
+                f"{self.target!r} is one file but there are several images: give a directory or a pattern with {{stem}}"
+            )
+        return target
+
+
+def _input_name(image: str) -> str:
+    return Path(urlparse(image).path).name if is_url(image) else Path(image).name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segment",
+        description="Segment photos with a running segmentation gateway.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="photo files or http(s) URLs")
+    parser.add_argument("--gateway", default=os.environ.get("SEGMENT_GATEWAY", DEFAULT_GATEWAY),
+                        help="gateway base URL (default: $SEGMENT_GATEWAY or %(default)s)")
+    parser.add_argument("--backend", choices=("onnx", "torch"), default="onnx", help="model backend (default: %(default)s)")
+    parser.add_argument("--model", help="model family (see GET /models); default: the gateway's default")
+    parser.add_argument("--mask", metavar="PATH", help="write the segmentation map as a palette PNG")
+    parser.add_argument("--overlay", metavar="PATH", help="write the photo with the classes painted over it (.jpg or .png)")
+    parser.add_argument("--summary", action="store_true", help="print a JSON summary per image on stdout")
+    parser.add_argument("--mask-size", choices=("original", "model"), default="original",
+                        help="mask at the photo's size or the model's (default: %(default)s)")
+    parser.add_argument("--no-legend", dest="legend", action="store_false", help="overlays without the class legend")
+    parser.add_argument("--api-key", default=os.environ.get("SEGMENT_API_KEY"), help="API key (default: $SEGMENT_API_KEY)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default: %(default)s)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def outputs_from(args: argparse.Namespace) -> list[Output]:
+    outputs = []
+    if args.mask:
+        if "{" not in args.mask and not args.mask.endswith("/") and not Path(args.mask).is_dir() \
+                and Path(args.mask).suffix.lower() != ".png":
+            raise UsageError(f"--mask {args.mask!r}: masks are PNG, use a .png name")
+        outputs.append(Output("png", args.mask, ".png"))
+    if args.overlay:
+        suffix = Path(args.overlay).suffix.lower()
+        is_directory = args.overlay.endswith("/") or Path(args.overlay).is_dir()
+        if not is_directory and suffix not in OVERLAY_FORMATS:
+            raise UsageError(f"--overlay {args.overlay!r}: use a .jpg, .jpeg or .png name")
+        outputs.append(Output(OVERLAY_FORMATS.get(suffix, "overlay_jpeg"), args.overlay, ".jpg"))
+    return outputs
+
+
+def plan_paths(outputs: Sequence[Output], images: Sequence[str]) -> list[list[Path]]:
+    """Each image's output paths; refuses plans where two writes would land on one file."""
+    many = len(images) > 1
+    plan = [[output.path_for(image, index, many) for output in outputs] for index, image in enumerate(images, 1)]
+    every = [path.resolve() for paths in plan for path in paths]
+    if len(set(every)) != len(every):
+        raise UsageError("two outputs would be written to the same file: use {stem} or {index} in the pattern")
+    return plan
+
+
+class Segmenter:
+    """One image → the requested formats, over one HTTP connection to the gateway."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+        self.http = httpx.Client(base_url=args.gateway, timeout=args.timeout, headers=headers)
+        self.form = {"infer_model_type": args.backend, "mask_size": args.mask_size, "legend": str(args.legend).lower()}
+        if args.model:
+            self.form["model"] = args.model
+
+    def close(self) -> None:
+        self.http.close()
+
+    def fetch(self, image: str, response_format: str) -> httpx.Response:
+        form = {**self.form, "response_format": response_format}
+        try:
+            if is_url(image):
+                response = self.http.post("/infer/url", data={**form, "url_image": image})
+            else:
+                with open(image, "rb") as handle:
+                    response = self.http.post("/infer/file", data=form, files={"file": (Path(image).name, handle)})
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise GatewayUnreachable(f"cannot reach the gateway at {self.http.base_url}: {error}") from error
+        if not response.is_success:
+            raise RuntimeError(f"{response.status_code}: {_detail(response)}")
+        return response
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return response.text[:200]
+
+
+def segment_one(segmenter: Segmenter, image: str, outputs: Sequence[Output], paths: Sequence[Path], summary: bool) -> list[str]:
+    """Writes the image's files and prints its summary; returns what was done, for the progress line."""
+    done = []
+    for output, path in zip(outputs, paths):
+        body = segmenter.fetch(image, output.response_format).content
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        done.append(str(path))
+    if summary:
+        payload = segmenter.fetch(image, "summary").json()
+        print(json.dumps({"input": image, **payload}), flush=True)
+        done.append("summary")
+    return done
+
+
+def run(args: argparse.Namespace) -> int:
+    outputs = outputs_from(args)
+    summary = args.summary or not outputs
+    plan = plan_paths(outputs, args.images)
+    total, failed = len(args.images), 0
+    segmenter = Segmenter(args)
+    try:
+        for index, (image, paths) in enumerate(zip(args.images, plan), 1):
+            try:
+                done = segment_one(segmenter, image, outputs, paths, summary)
+                status = "ok: " + ", ".join(done)
+            except (OSError, RuntimeError, httpx.HTTPError) as error:
+                failed += 1
+                status = f"FAILED: {error}"
+            if not args.quiet or status.startswith("FAILED"):
+                print(f"[{index}/{total}] {image}: {status}", file=sys.stderr, flush=True)
+    finally:
+        segmenter.close()
+    if failed and not args.quiet:
+        print(f"{failed} of {total} images failed", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with 2 on bad options
+    try:
+        return run(args)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"segment: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except GatewayUnreachable as error:
+        print(f"segment: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
