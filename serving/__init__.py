@@ -1,0 +1,1 @@
+"""Run the model repository on Triton: the embedded launcher (the wheel's server + a Python-backend twin)."""

@@ -1,0 +1,125 @@
+"""Child processes the launcher owns: started in their own session, logged to a file, stopped for sure."""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the launcher dies (even SIGKILL), the child gets SIGTERM."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class ManagedProcess:
+    """One child process with its own process group, so its own children (Triton's stubs) go with it."""
+
+    def __init__(self, name: str, log_file: Path, pid_file: Path) -> None:
+        self.name = name
+        self.log_file = log_file
+        self.pid_file = pid_file
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, command: Sequence[str], env: dict[str, str], cwd: Path | None = None) -> None:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            self._log_offset = log.tell()
+            # A new session keeps terminal Ctrl-C away from the children: the launcher stops them in order.
+            self._process = subprocess.Popen(
+                list(command), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        self.pid_file.write_text(f"{self._process.pid}\n")
+
+    def exit_code(self) -> int | None:
+        """None while running (or never started as running), else the exit status."""
+        return self._process.poll() if self._process else None
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, grace_s: float) -> None:
+        """SIGTERM, wait up to `grace_s`, then SIGKILL whatever is left of the process group."""
+        if self._process is None:
+            return
+        pgid = self._process.pid  # the child leads its own session, so its pid is the group id
+        if self._process.poll() is None:
+            _signal_group(pgid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill_group(pgid)
+        self._process.wait()
+        self.pid_file.unlink(missing_ok=True)
+
+    def kill_group(self, pgid: int | None = None) -> None:
+        """SIGKILL every live process still in the group (e.g. stubs orphaned by a crashed server)."""
+        pgid = pgid or self.pid
+        if pgid is None:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self._process is not None:
+                self._process.poll()  # reap the leader, else it lingers as a zombie
+            members = live_group_members(pgid)
+            if not members:
+                return
+            for pid in members:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+
+    def log_since_start(self) -> str:
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Pids of the non-zombie processes of a process group (zombies are dead, only not yet reaped)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name: state ppid pgrp ...
+        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def log_excerpt(text: str, error_lines: int = 20, tail_lines: int = 15) -> str:
+    """The lines that explain a failure: Triton's error lines (E...) and the last lines of the log."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line[:1] == "E" and line[1:5].isdigit()]
+    chosen = errors[-error_lines:] + [line for line in lines[-tail_lines:] if line not in errors]
+    return "\n".join(f"    {line}" for line in chosen) or "    (the log is empty)"

@@ -1,0 +1,189 @@
+"""The Python-backend adapter Triton runs for every model of the generated twin repository.
+
+It serves the artefact the native config points at (`serving.artifact` parameter, set by serving/twin.py):
+`model.pt` through torch.jit, `model.onnx` through onnxruntime, on CUDA when the instance is a GPU one and
+the runtime can use it, else on CPU. Requests of one dynamic batch run as one call; each request gets back
+only the outputs it asked for, and ONNX computes only those.
+
+This file runs inside Triton's Python stub, which imports it by path: it must not import the project.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+ARTIFACT_PARAMETER = "serving.artifact"
+INTRA_OP_PARAMETER = "serving.intra_op_threads"
+INTER_OP_PARAMETER = "serving.inter_op_threads"
+
+
+class Runner(Protocol):
+    device: str
+
+    def run(self, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]: ...
+
+
+class TorchRunner:
+    """A TorchScript module whose forward returns the config's outputs in config order (or a dict)."""
+
+    def __init__(self, path: Path, input_names: list[str], output_names: list[str], use_gpu: bool,
+                 device_id: int, intra_op: int, inter_op: int) -> None:
+        import torch
+
+        self._torch = torch
+        torch.set_num_threads(intra_op)
+        try:
+            torch.set_num_interop_threads(inter_op)
+        except RuntimeError:  # only settable before the first parallel work; the stub may have run some
+            pass
+        self.device = f"cuda:{device_id}" if use_gpu and torch.cuda.is_available() else "cpu"
+        self._module = torch.jit.load(str(path), map_location=self.device).eval()
+        self._input_names = input_names
+        self._output_names = output_names
+
+    def run(self, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        torch = self._torch
+        with torch.inference_mode():
+            args = [torch.from_numpy(inputs[name]).to(self.device) for name in self._input_names]
+            result = self._module(*args)
+            if isinstance(result, torch.Tensor):
+                result = (result,)
+            named = dict(result) if isinstance(result, dict) else dict(zip(self._output_names, result))
+            missing = [name for name in outputs if name not in named]
+            if missing:
+                raise RuntimeError(f"the TorchScript module returned no {missing} (got {sorted(named)})")
+            # Only the requested outputs leave the device: a 21x512x512 FP32 copy is not free.
+            return {name: named[name].cpu().numpy() for name in outputs}
+
+
+class OnnxRunner:
+    def __init__(self, path: Path, output_names: list[str], use_gpu: bool, device_id: int,
+                 intra_op: int, inter_op: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op
+        options.inter_op_num_threads = inter_op
+        providers: list = ["CPUExecutionProvider"]
+        if use_gpu and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
+        self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        self.device = self._session.get_providers()[0]
+        graph_outputs = {o.name for o in self._session.get_outputs()}
+        missing = [name for name in output_names if name not in graph_outputs]
+        if missing:
+            raise RuntimeError(f"{path.name} has no graph output {missing} (it has {sorted(graph_outputs)})")
+
+    def run(self, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        return dict(zip(outputs, self._session.run(outputs, inputs)))
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict[str, str]) -> None:
+        config = json.loads(args["model_config"])
+        self._name = args["model_name"]
+        parameters = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
+        artifact = parameters.get(ARTIFACT_PARAMETER)
+        if not artifact:
+            raise pb_utils.TritonModelException(
+                f"{self._name}: config has no '{ARTIFACT_PARAMETER}' parameter (generate it with serving/twin.py)"
+            )
+        path = Path(args["model_repository"]) / args["model_version"] / artifact
+        if not path.exists():
+            raise pb_utils.TritonModelException(f"{self._name}: artefact {path} does not exist")
+
+        self._inputs = {i["name"]: pb_utils.triton_string_to_numpy(i["data_type"]) for i in config["input"]}
+        self._outputs = {o["name"]: pb_utils.triton_string_to_numpy(o["data_type"]) for o in config["output"]}
+        use_gpu = args.get("model_instance_kind") == "GPU"
+        device_id = int(args.get("model_instance_device_id", 0))
+        intra_op = _thread_setting(parameters, INTRA_OP_PARAMETER, "SERVING_INTRA_OP_THREADS", os.cpu_count() or 1)
+        inter_op = _thread_setting(parameters, INTER_OP_PARAMETER, "SERVING_INTER_OP_THREADS", 1)
+
+        if path.suffix == ".onnx":
+            self._runner: Runner = OnnxRunner(path, list(self._outputs), use_gpu, device_id, intra_op, inter_op)
+        else:
+            self._runner = TorchRunner(path, list(self._inputs), list(self._outputs), use_gpu, device_id,
+                                       intra_op, inter_op)
+        pb_utils.Logger.log_info(
+            f"{self._name}: serving {path.name} on {self._runner.device} "
+            f"(intra-op threads {intra_op}, inter-op threads {inter_op})"
+        )
+
+    def execute(self, requests: list) -> list:
+        responses: list = [None] * len(requests)
+        batch: list[tuple[int, dict[str, np.ndarray], list[str]]] = []
+        for index, request in enumerate(requests):
+            try:
+                batch.append((index, self._read_inputs(request), self._requested(request)))
+            except ValueError as exc:
+                responses[index] = _error_response(f"{self._name}: {exc}")
+        if batch:
+            self._run_batch(batch, responses)
+        return responses
+
+    def _run_batch(self, batch: list[tuple[int, dict[str, np.ndarray], list[str]]], responses: list) -> None:
+        wanted = [name for name in self._outputs if any(name in requested for _, _, requested in batch)]
+        sizes = [len(next(iter(inputs.values()))) for _, inputs, _ in batch]
+        joined = {
+            name: np.concatenate([inputs[name] for _, inputs, _ in batch]) if len(batch) > 1 else batch[0][1][name]
+            for name in self._inputs
+        }
+        try:
+            results = self._runner.run(joined, wanted)
+        except Exception as exc:  # the whole batch failed: every request gets the reason
+            for index, _, _ in batch:
+                responses[index] = _error_response(f"{self._name}: inference failed: {exc}")
+            return
+        offsets = np.cumsum([0] + sizes)
+        for (index, _, requested), start, stop in zip(batch, offsets[:-1], offsets[1:]):
+            tensors = [
+                pb_utils.Tensor(name, np.ascontiguousarray(results[name][start:stop], dtype=self._outputs[name]))
+                for name in requested
+            ]
+            responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
+
+    def _read_inputs(self, request) -> dict[str, np.ndarray]:
+        inputs = {}
+        for name, dtype in self._inputs.items():
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            if tensor is None:
+                raise ValueError(f"input '{name}' is missing")
+            array = tensor.as_numpy()
+            if array.dtype != dtype:
+                raise ValueError(f"input '{name}' must be {np.dtype(dtype).name}, got {array.dtype.name}")
+            inputs[name] = array
+        sizes = {len(array) for array in inputs.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"inputs disagree on the batch size: {sorted(sizes)}")
+        return inputs
+
+    def _requested(self, request) -> list[str]:
+        requested = list(request.requested_output_names())
+        unknown = [name for name in requested if name not in self._outputs]
+        if unknown:
+            raise ValueError(f"unknown output(s) {unknown}; this model has {list(self._outputs)}")
+        # A request that names no output gets all of them (Triton's own convention).
+        return requested or list(self._outputs)
+
+    def finalize(self) -> None:
+        self._runner = None  # type: ignore[assignment]
+
+
+def _thread_setting(parameters: dict[str, str], parameter: str, variable: str, default: int) -> int:
+    raw = parameters.get(parameter) or os.environ.get(variable) or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise pb_utils.TritonModelException(f"{parameter}/{variable} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise pb_utils.TritonModelException(f"{parameter}/{variable} must be >= 1, got {value}")
+    return value
+
+
+def _error_response(message: str):
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))

@@ -1,0 +1,137 @@
+"""Derive the Python-backend twin of a native Triton repository.
+
+The repository in git is written for NVIDIA's image (libtorch / onnxruntime backends). The wheel's server
+has only the Python backend, so each model gets a twin: the same config (name, inputs, outputs, batching,
+instance groups, parameters, labels) with `backend: "python"`, our adapter as `model.py`, and a link to the
+exported artefact. The twin is generated on every start and never edited by hand.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from serving.errors import ServingError
+
+ADAPTER = Path(__file__).parent / "python_backend" / "model.py"
+ARTIFACT_PARAMETER = "serving.artifact"
+SOURCE_PLATFORM_PARAMETER = "serving.source_platform"
+
+# Triton's default artefact name for each native platform / backend the project exports.
+DEFAULT_ARTIFACTS = {
+    "pytorch_libtorch": "model.pt",
+    "pytorch": "model.pt",
+    "onnxruntime_onnx": "model.onnx",
+    "onnxruntime": "model.onnx",
+}
+
+
+@dataclass(frozen=True)
+class TwinModel:
+    name: str
+    source_dir: Path
+    artifact: str
+    versions: tuple[int, ...]
+
+
+def read_config(config_path: Path) -> model_config_pb2.ModelConfig:
+    config = model_config_pb2.ModelConfig()
+    try:
+        text_format.Parse(config_path.read_text(), config)
+    except text_format.ParseError as exc:
+        raise ServingError(f"cannot parse {config_path}: {exc}") from exc
+    return config
+
+
+def model_dirs(repository: Path) -> list[Path]:
+    if not repository.is_dir():
+        raise ServingError(f"model repository {repository} does not exist (MODEL_REPOSITORY)")
+    dirs = sorted(p for p in repository.iterdir() if (p / "config.pbtxt").is_file())
+    if not dirs:
+        raise ServingError(f"model repository {repository} has no model (no */config.pbtxt)")
+    return dirs
+
+
+def version_dirs(model_dir: Path) -> list[Path]:
+    return sorted((p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def artifact_name(config: model_config_pb2.ModelConfig, model_dir: Path) -> str:
+    if config.default_model_filename:
+        return config.default_model_filename
+    kind = config.platform or config.backend
+    try:
+        return DEFAULT_ARTIFACTS[kind]
+    except KeyError:
+        raise ServingError(
+            f"model '{model_dir.name}': platform/backend {kind!r} has no Python-backend twin "
+            f"(supported: {', '.join(sorted(DEFAULT_ARTIFACTS))})"
+        ) from None
+
+
+def missing_artifacts(repository: Path) -> list[str]:
+    """Models whose exported artefact is absent, as 'name/version/file' (or 'name/<no version>')."""
+    missing = []
+    for model_dir in model_dirs(repository):
+        artifact = artifact_name(read_config(model_dir / "config.pbtxt"), model_dir)
+        versions = version_dirs(model_dir)
+        if not versions:
+            missing.append(f"{model_dir.name}/<no version directory>/{artifact}")
+        missing += [f"{model_dir.name}/{v.name}/{artifact}" for v in versions if not (v / artifact).is_file()]
+    return missing
+
+
+def twin_config(config: model_config_pb2.ModelConfig, name: str, artifact: str) -> model_config_pb2.ModelConfig:
+    twin = model_config_pb2.ModelConfig()
+    twin.CopyFrom(config)
+    source_platform = config.platform or config.backend
+    twin.name = config.name or name
+    twin.ClearField("platform")
+    twin.backend = "python"
+    # Artefact selection and native-backend accelerators mean nothing to the Python backend.
+    twin.ClearField("default_model_filename")
+    twin.ClearField("cc_model_filenames")
+    twin.ClearField("optimization")
+    twin.parameters[ARTIFACT_PARAMETER].string_value = artifact
+    twin.parameters[SOURCE_PLATFORM_PARAMETER].string_value = source_platform
+    return twin
+
+
+def build_twin(repository: Path, twin_root: Path) -> list[TwinModel]:
+    """(Re)generate `twin_root` from `repository`; returns the models it holds."""
+    repository = repository.resolve()
+    staging = twin_root.with_name(twin_root.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    models = [_write_twin_model(model_dir, staging) for model_dir in model_dirs(repository)]
+    shutil.rmtree(twin_root, ignore_errors=True)
+    staging.rename(twin_root)
+    return models
+
+
+def _write_twin_model(model_dir: Path, twin_root: Path) -> TwinModel:
+    config = read_config(model_dir / "config.pbtxt")
+    artifact = artifact_name(config, model_dir)
+    versions = version_dirs(model_dir)
+    missing = [v.name for v in versions if not (v / artifact).is_file()]
+    if not versions or missing:
+        where = ", ".join(f"{model_dir.name}/{v}/{artifact}" for v in missing) or f"{model_dir.name}/<version>/{artifact}"
+        raise ServingError(f"model '{model_dir.name}' is not exported (missing {where}): run `python -m export`")
+
+    target = twin_root / model_dir.name
+    target.mkdir()
+    twin = twin_config(config, model_dir.name, artifact)
+    header = f"# Generated by serving/twin.py from {model_dir / 'config.pbtxt'}: do not edit.\n"
+    (target / "config.pbtxt").write_text(header + text_format.MessageToString(twin))
+    for extra in model_dir.iterdir():
+        if extra.is_file() and extra.name != "config.pbtxt":
+            shutil.copy2(extra, target / extra.name)
+    for version in versions:
+        twin_version = target / version.name
+        twin_version.mkdir()
+        (twin_version / "model.py").symlink_to(ADAPTER.resolve())
+        (twin_version / artifact).symlink_to((version / artifact).resolve())
+    return TwinModel(twin.name, model_dir, artifact, tuple(int(v.name) for v in versions))
