@@ -58,8 +58,6 @@ _HEADERS = [
 # Address policy
 # ---------------------------------------------------------------------------------------------
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
     if ip.teredo is not None:
@@ -74,6 +72,9 @@ def address_problem(ip: IPAddress) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.scope_id:
             ip = ipaddress.IPv6Address(str(ip).split("%", 1)[0])
+        if ip.ipv4_mapped is not None:  # the socket really talks IPv4 to the mapped address
+            problem = address_problem(ip.ipv4_mapped)
+            return None if problem is None else f"{problem} (embedded in an IPv6 address)"
         embedded = _embedded_ipv4(ip)
         if embedded is not None:
             problem = address_problem(embedded)
@@ -85,8 +86,8 @@ def address_problem(ip: IPAddress) -> str | None:
         ("link-local", ip.is_link_local),
         ("multicast", ip.is_multicast),
         ("carrier-grade NAT", isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT),
-        ("private", ip.is_private),
         ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
         ("site-local", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local),
     )
     for name, hit in checks:
