@@ -101,8 +101,10 @@ def decode_image(data: bytes, settings: Settings, *, draft_size: tuple[int, int]
     scale (never below that size). ``image.info["original_size"]`` keeps the true (W, H).
 
     Raises gateway.errors: BadRequest (empty/truncated/corrupt), UnsupportedMedia (not an allowed
-    format, judged by the bytes), TooLarge (over settings.max_image_pixels).
+    format, judged by the bytes), TooLarge (over settings.max_upload_bytes or max_image_pixels).
     """
+    if len(data) > settings.max_upload_bytes:  # the body limit leaves room for multipart framing
+        raise TooLarge(f"the image is {len(data)} bytes, over the limit of {settings.max_upload_bytes} bytes")
     fmt = require_image_format(data)
     image = _open(data, fmt, settings.max_image_pixels)
     width, height = image.size

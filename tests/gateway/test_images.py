@@ -144,6 +144,12 @@ def test_pixel_limit_is_checked_before_decoding(monkeypatch: pytest.MonkeyPatch)
         decode_image(small, Settings(max_image_pixels=9_999))
 
 
+def test_byte_limit_applies_to_the_image_itself() -> None:
+    data = encode(Image.new("RGB", (64, 64)), "PNG")
+    with pytest.raises(TooLarge, match="over the limit of 100 bytes"):
+        decode_image(data, Settings(max_upload_bytes=100))
+
+
 def test_format_is_judged_by_bytes() -> None:
     assert sniff_format(encode(Image.new("RGB", (2, 2)), "PNG")) == "PNG"
     assert sniff_format(encode(Image.new("RGB", (2, 2)), "WEBP")) == "WEBP"
