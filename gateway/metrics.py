@@ -69,7 +69,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_record_status)
         finally:
             self.metrics.in_flight.dec()
-            route = scope.get("route")
-            labels = (getattr(route, "path", "unmatched"), str(state.get(BACKEND_STATE_KEY, "")), str(status))
+            route = getattr(scope.get("route"), "path", None)
+            endpoint = route.rstrip("/") or "/" if route else "unmatched"  # /infer/url/ counts as /infer/url
+            labels = (endpoint, str(state.get(BACKEND_STATE_KEY, "")), str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)

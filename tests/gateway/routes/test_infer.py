@@ -1,0 +1,239 @@
+"""Today's contract over real HTTP: POST /infer/url and /infer/file, called exactly as existing clients do.
+
+Frugal by design: one answer with logits and distributions is ~130 MB of JSON, so the big arrays are
+asked for a few times only and every other check uses the 512×512 map.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+import orjson
+import pytest
+import requests
+
+from tests.support.paths import shared_image
+
+pytestmark = pytest.mark.timeout(600)
+
+BACKENDS = ("torch", "onnx")
+KINDS = ("file", "url")
+PHOTO = "dog1.jpg"
+CLASSES, SIZE = 21, 512
+TIMEOUT_S = 120
+
+Infer = Callable[..., requests.Response]
+
+
+@pytest.fixture(scope="module")
+def infer(gateway_url: str, photos_url: str) -> Infer:
+    """POST like an existing client: form fields in ``data=`` (lists become repeated fields), photo in ``files=``."""
+
+    def post(kind: str, backend: str, results: list[str] | str | None = ("segmentation_map",), *,
+             photo: str = PHOTO, path_suffix: str = "", **fields: str) -> requests.Response:
+        data: dict[str, object] = {"infer_model_type": backend, **fields}
+        if results is not None:
+            data["requested_results_types"] = list(results) if isinstance(results, tuple) else results
+        if kind == "url":
+            data["url_image"] = f"{photos_url}/{photo}"
+            return requests.post(f"{gateway_url}/infer/url{path_suffix}", data=data, timeout=TIMEOUT_S)
+        with shared_image(photo).open("rb") as file:
+            return requests.post(f"{gateway_url}/infer/file{path_suffix}", data=data,
+                                 files={"file": (photo, file, "image/jpeg")}, timeout=TIMEOUT_S)
+
+    return post
+
+
+def ok_body(response: requests.Response, backend: str, kind: str) -> dict:
+    assert response.status_code == 200, response.text[:500]
+    assert response.headers["content-type"].startswith("application/json")
+    body = orjson.loads(response.content)
+    assert body["Status"] == "OK"
+    assert body["infer_model_type"] == backend
+    assert body["image_type"] == kind
+    return body
+
+
+def as_map(values: list) -> np.ndarray:
+    array = np.asarray(values)
+    assert array.shape == (SIZE, SIZE)
+    assert array.dtype.kind in "iu", "segmentation_map must be JSON integers"
+    assert array.min() >= 0 and array.max() < CLASSES
+    return array
+
+
+def as_scores(values: list) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float32)
+    assert array.shape == (CLASSES, SIZE, SIZE)
+    assert np.isfinite(array).all()
+    return array
+
+
+def check_distribution(distribution: np.ndarray) -> None:
+    assert distribution.min() >= 0.0 and distribution.max() <= 1.0
+    np.testing.assert_allclose(distribution.sum(axis=0), 1.0, atol=1e-3)
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a == b).mean())
+
+
+@pytest.fixture(scope="module")
+def maps(infer: Infer) -> dict[tuple[str, str], np.ndarray]:
+    """The map of PHOTO for each backend × input kind (the cheap result), shared by the tests below."""
+    found = {}
+    for backend in BACKENDS:
+        for kind in KINDS:
+            body = ok_body(infer(kind, backend), backend, kind)
+            assert list(body["requested_results"]) == ["segmentation_map"]
+            found[(backend, kind)] = as_map(body["requested_results"]["segmentation_map"])
+    return found
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_segmentation_map_for_each_backend_and_input_kind(maps, backend: str, kind: str) -> None:
+    assert maps[(backend, kind)].shape == (SIZE, SIZE)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_url_and_file_take_the_same_path(maps, backend: str) -> None:
+    # Same bytes either way, so the same decode, resize and tensor: the maps must be identical.
+    np.testing.assert_array_equal(maps[(backend, "url")], maps[(backend, "file")])
+
+
+def test_torch_and_onnx_agree_on_the_same_photo(maps) -> None:
+    assert agreement(maps[("torch", "file")], maps[("onnx", "file")]) >= 0.99
+
+
+def test_logits_alone(infer: Infer, maps) -> None:
+    body = ok_body(infer("file", "torch", ["logits"]), "torch", "file")
+    assert list(body["requested_results"]) == ["logits"]
+    logits = as_scores(body["requested_results"]["logits"])
+    assert agreement(logits.argmax(axis=0), maps[("torch", "file")]) >= 0.999
+
+
+def test_pixels_distribution_alone(infer: Infer, maps) -> None:
+    body = ok_body(infer("url", "onnx", ["pixels_distribution"]), "onnx", "url")
+    assert list(body["requested_results"]) == ["pixels_distribution"]
+    distribution = as_scores(body["requested_results"]["pixels_distribution"])
+    check_distribution(distribution)
+    assert agreement(distribution.argmax(axis=0), maps[("onnx", "url")]) >= 0.999
+
+
+def test_no_requested_results_means_all_three(infer: Infer, maps) -> None:
+    body = ok_body(infer("url", "torch", None), "torch", "url")
+    results = body["requested_results"]
+    assert list(results) == ["logits", "pixels_distribution", "segmentation_map"]
+    logits, distribution = as_scores(results["logits"]), as_scores(results["pixels_distribution"])
+    segmentation_map = as_map(results["segmentation_map"])
+    check_distribution(distribution)
+    exp = np.exp(logits - logits.max(axis=0))
+    np.testing.assert_allclose(exp / exp.sum(axis=0), distribution, atol=1e-4)
+    assert agreement(logits.argmax(axis=0), segmentation_map) >= 0.999
+    np.testing.assert_array_equal(segmentation_map, maps[("torch", "url")])
+
+
+def test_all_three_come_back_in_the_order_requested(infer: Infer, maps) -> None:
+    order = ["segmentation_map", "pixels_distribution", "logits"]
+    body = ok_body(infer("file", "onnx", order), "onnx", "file")
+    assert list(body["requested_results"]) == order
+    np.testing.assert_array_equal(as_map(body["requested_results"]["segmentation_map"]), maps[("onnx", "file")])
+    check_distribution(as_scores(body["requested_results"]["pixels_distribution"]))
+    as_scores(body["requested_results"]["logits"])
+
+
+def test_a_comma_separated_value_counts_as_a_list(infer: Infer, maps) -> None:
+    # Binary answer: the split is what is tested here, not the JSON of two big arrays again.
+    response = infer("file", "onnx", "segmentation_map, logits", response_format="npz")
+    assert response.status_code == 200, response.text
+    with np.load(io.BytesIO(response.content)) as archive:
+        assert [name for name in archive.files if name != "labels"] == ["segmentation_map", "logits"]
+        np.testing.assert_array_equal(archive["segmentation_map"], maps[("onnx", "file")])
+
+
+def test_an_empty_value_means_all_three(infer: Infer) -> None:
+    response = infer("file", "torch", "", response_format="npz")
+    assert response.status_code == 200, response.text
+    with np.load(io.BytesIO(response.content)) as archive:
+        assert {"logits", "pixels_distribution", "segmentation_map"} <= set(archive.files)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_trailing_slash_works_without_a_redirect(infer: Infer, maps, kind: str) -> None:
+    response = infer(kind, "onnx", path_suffix="/")
+    assert not response.history, "a redirect makes clients drop the POST body"
+    body = ok_body(response, "onnx", kind)
+    np.testing.assert_array_equal(as_map(body["requested_results"]["segmentation_map"]), maps[("onnx", kind)])
+
+
+def test_naming_the_default_model_changes_nothing(infer: Infer, maps) -> None:
+    body = ok_body(infer("file", "torch", model="deeplabv3"), "torch", "file")
+    np.testing.assert_array_equal(as_map(body["requested_results"]["segmentation_map"]), maps[("torch", "file")])
+
+
+# --- errors: each names the problem ---------------------------------------------------------------
+def _post_file(gateway_url: str, content: bytes | None, **data: object) -> requests.Response:
+    files = None if content is None else {"file": ("photo.jpg", content, "image/jpeg")}
+    return requests.post(f"{gateway_url}/infer/file", data=data, files=files, timeout=TIMEOUT_S)
+
+
+def _truncated_jpeg() -> bytes:
+    data = shared_image(PHOTO).read_bytes()
+    return data[: len(data) // 2]
+
+
+FILE_ERRORS = [
+    # (case, form fields, file content, status, words the detail must contain)
+    ("unknown backend", {"infer_model_type": "tensorflow"}, b"x", 400, ["infer_model_type", "tensorflow", "torch", "onnx"]),
+    ("unknown result type", {"infer_model_type": "onnx", "requested_results_types": ["segmentation_map", "probabilities"]},
+     b"x", 400, ["probabilities", "segmentation_map", "pixels_distribution"]),
+    ("missing backend", {}, b"x", 422, ["infer_model_type"]),
+    ("missing file", {"infer_model_type": "onnx"}, None, 422, ["file"]),
+    ("empty file", {"infer_model_type": "onnx"}, b"", 400, ["empty"]),
+    ("text named .jpg", {"infer_model_type": "onnx"}, b"just some words, not a picture\n", 415, ["not an image"]),
+    ("truncated JPEG", {"infer_model_type": "torch"}, "truncated", 400, ["JPEG", "truncated"]),
+    ("unknown model", {"infer_model_type": "onnx", "model": "no_such_model"}, b"x", 400, ["no_such_model", "deeplabv3"]),
+    ("unknown response format", {"infer_model_type": "onnx", "response_format": "bmp"}, b"x", 400, ["bmp", "json"]),
+]
+
+
+@pytest.mark.parametrize(("fields", "content", "status", "words"),
+                         [case[1:] for case in FILE_ERRORS], ids=[case[0] for case in FILE_ERRORS])
+def test_file_errors_name_the_problem(gateway_url: str, fields: dict, content, status: int, words: list[str]) -> None:
+    response = _post_file(gateway_url, _truncated_jpeg() if content == "truncated" else content, **fields)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str)
+    for word in words:
+        assert word in detail, f"{word!r} not in {detail!r}"
+
+
+def test_missing_url_is_named(gateway_url: str) -> None:
+    response = requests.post(f"{gateway_url}/infer/url", data={"infer_model_type": "onnx"}, timeout=TIMEOUT_S)
+    assert response.status_code == 422
+    assert "url_image" in response.json()["detail"]
+
+
+def test_an_unreachable_url_is_a_bad_gateway(gateway_url: str) -> None:
+    # A loopback port nobody listens on (bound, then closed): the connection is refused at once.
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    response = requests.post(f"{gateway_url}/infer/url", timeout=TIMEOUT_S, data={
+        "infer_model_type": "onnx", "requested_results_types": ["segmentation_map"],
+        "url_image": f"http://127.0.0.1:{port}/{PHOTO}",
+    })
+    assert response.status_code == 502, response.text
+    assert "url_image" in response.json()["detail"]
+
+
+def test_a_missing_photo_on_the_url_server_is_a_bad_gateway(gateway_url: str, photos_url: str) -> None:
+    response = requests.post(f"{gateway_url}/infer/url", timeout=TIMEOUT_S, data={
+        "infer_model_type": "onnx", "url_image": f"{photos_url}/no-such-photo.jpg",
+    })
+    assert response.status_code == 502, response.text
+    assert "404" in response.json()["detail"]
