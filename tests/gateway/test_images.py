@@ -145,7 +145,8 @@ def test_pixel_limit_is_checked_before_decoding(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_byte_limit_applies_to_the_image_itself() -> None:
-    data = encode(Image.new("RGB", (64, 64)), "PNG")
+    data = encode(Image.effect_noise((64, 64), 60), "PNG")
+    assert len(data) > 1000
     with pytest.raises(TooLarge, match="over the limit of 100 bytes"):
         decode_image(data, Settings(max_upload_bytes=100))
 
