@@ -4,100 +4,33 @@ size/time limits hold and the body must be an image. Only loopback is ever conta
 from __future__ import annotations
 
 import asyncio
-import http.server
 import ipaddress
 import shutil
 import ssl
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 import gateway.fetch as fetch
 from gateway.core.config import Settings
 from gateway.errors import BadRequest, ServiceError, TooLarge, UnsupportedMedia, UpstreamFetchFailed, UpstreamTimeout
 from gateway.fetch import Allowlist, address_problem, fetch_image_bytes, parse_url
+from tests.gateway.hardening.hostile_server import PNG, HostileServer, serve
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _png() -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (1, 2, 3)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-PNG = _png()
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    seen_hosts: list[str] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if "Content-Length" not in (headers or {}):
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
-        Handler.seen_hosts.append(self.headers.get("Host", ""))
-        path, _, query = self.path.partition("?")
-        if path == "/image.png":
-            self._send(200, PNG, {"Content-Type": "image/png"})
-        elif path == "/redirect":
-            self._send(302, headers={"Location": query.removeprefix("to=")})
-        elif path.startswith("/hops/"):
-            left = int(path.rsplit("/", 1)[1])
-            self._send(302, headers={"Location": f"/hops/{left - 1}" if left else "/image.png"})
-        elif path == "/html":
-            self._send(200, b"<!DOCTYPE html><html><body>hello</body></html>", {"Content-Type": "image/png"})
-        elif path == "/big-declared":
-            self._send(200, PNG, {"Content-Length": str(10**9)})
-        elif path == "/endless":
-            self.send_response(200)
-            self.end_headers()
-            try:
-                self.wfile.write(PNG[:16])
-                while True:
-                    self.wfile.write(b"\0" * 65536)
-            except OSError:
-                return
-        elif path == "/gzip":
-            self._send(200, PNG, {"Content-Encoding": "gzip"})
-        elif path == "/slow":
-            time.sleep(3)
-            self._send(200, PNG)
-        else:
-            self._send(404, b"not found")
-
-
-class QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # clients hanging up early (refused bodies) are expected here
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[HostileServer]:
+    with serve("127.0.0.1") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    httpd = QuietServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+def server(hostile: HostileServer) -> str:
+    return hostile.url
 
 
 @pytest.fixture
@@ -216,7 +149,7 @@ def test_fetch_from_allowed_local_server(server: str, connections: list[str]) ->
 
 
 def test_dns_is_resolved_once_and_the_checked_address_is_dialled(
-    server: str, monkeypatch: pytest.MonkeyPatch, connections: list[str]
+    hostile: HostileServer, server: str, monkeypatch: pytest.MonkeyPatch, connections: list[str]
 ) -> None:
     answers = iter([[ipaddress.ip_address("127.0.0.1")]])  # a second lookup would raise StopIteration
 
@@ -225,10 +158,10 @@ def test_dns_is_resolved_once_and_the_checked_address_is_dialled(
 
     monkeypatch.setattr(fetch, "resolve", rebinding_resolver)
     port = server.rsplit(":", 1)[1]
-    Handler.seen_hosts.clear()
+    hostile.seen_hosts.clear()
     assert run(f"http://images.test:{port}/image.png", Settings(url_allowlist="127.0.0.0/8")) == PNG
     assert connections == ["127.0.0.1"]
-    assert Handler.seen_hosts == [f"images.test:{port}"]  # Host header keeps the name
+    assert hostile.seen_hosts == [f"images.test:{port}"]  # Host header keeps the name
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI needed to make a test certificate")
@@ -245,10 +178,7 @@ def test_https_keeps_sni_and_certificate_check_on_the_name(
     server_context.load_cert_chain(cert, key)
     sni: list[str | None] = []
     server_context.sni_callback = lambda sock, name, ctx: sni.append(name)
-    httpd = QuietServer(("127.0.0.1", 0), Handler)
-    httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
+    with serve("127.0.0.1", tls=server_context) as httpd:
         client_context = ssl.create_default_context(cafile=str(cert))
         monkeypatch.setattr(fetch, "_ssl_context", lambda: client_context)
 
@@ -260,13 +190,10 @@ def test_https_keeps_sni_and_certificate_check_on_the_name(
         settings = Settings(url_allowlist="pinned.test")
         assert run(f"https://pinned.test:{port}/image.png", settings) == PNG
         assert sni == ["pinned.test"] and connections == ["127.0.0.1"]
+        assert httpd.seen_hosts == [f"pinned.test:{port}"]
         # The same server under another name fails the certificate check: verification uses the name.
-        monkeypatch.setattr(fetch, "resolve", resolver)
         error = refused(f"https://other.test:{port}/image.png", Settings(url_allowlist="other.test"))
         assert isinstance(error, UpstreamFetchFailed)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 # --- redirects ----------------------------------------------------------------------------
