@@ -1,0 +1,43 @@
+"""GET /models: discovered from Triton, grouped by family, with labels, input size and export manifests."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.timeout(120)
+
+VOC_LABELS = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+              "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
+
+
+@pytest.fixture(scope="module")
+def catalogue(gateway_url: str) -> dict:
+    response = requests.get(f"{gateway_url}/models", timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_default_family_has_both_backends(catalogue: dict) -> None:
+    assert catalogue["default_model"] == "deeplabv3"
+    family = catalogue["models"]["deeplabv3"]
+    assert family["labels"] == VOC_LABELS
+    assert family["input_size"] == [512, 512]
+    assert {runtime: backend["model"] for runtime, backend in family["backends"].items()} == {
+        "torch": "deeplabv3_torchscript", "onnx": "deeplabv3_onnx"}
+
+
+def test_manifest_says_the_test_weights_are_random(catalogue: dict) -> None:
+    for backend in catalogue["models"]["deeplabv3"]["backends"].values():
+        manifest = backend["manifest"]
+        assert manifest is not None, "the gateway must read the export manifest from the repository"
+        assert manifest["model_name"] == backend["model"]
+        assert manifest["weights_are_random"] is True
+
+
+def test_every_model_of_the_repository_is_listed_with_its_labels(catalogue: dict, stack) -> None:
+    listed = {backend["model"]: family for family in catalogue["models"].values()
+              for backend in family["backends"].values()}
+    in_repository = {path.name: path for path in stack.repository.iterdir() if (path / "config.pbtxt").is_file()}
+    assert set(listed) == set(in_repository)
+    for name, path in in_repository.items():
+        assert listed[name]["labels"] == (path / "labels.txt").read_text().split()
