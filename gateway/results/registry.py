@@ -165,11 +165,6 @@ def required_results(response_format: str, requested: tuple[str, ...]) -> tuple[
     return fmt.fixed_results if fmt.fixed_results is not None else tuple(requested or RESULT_TYPES)
 
 
-def needed_results(options: RenderOptions, requested: tuple[str, ...]) -> tuple[str, ...]:
-    """Result types the format needs beyond ``requested`` (what gateway/inference.py's ``needed`` takes)."""
-    return tuple(name for name in required_results(options.response_format, requested) if name not in requested)
-
-
 def is_batchable(response_format: str) -> bool:
     """JSON formats can be items of a batch answer (POST /infer/files); binary ones cannot."""
     return FORMATS[response_format].json_body

@@ -91,8 +91,7 @@ async def infer_files(
     model = await service.model(form.model, form.runtime)
     contents = [await upload.read() for upload in file]
     outcomes = await service.infer_many(
-        contents, image_type="file", model=model, requested=form.requested,
-        needed=registry.needed_results(form.options, form.requested),
+        contents, image_type="file", model=model, requested=form.requested, compute=form.compute,
     )
     items = [
         await _item(service, index, upload.filename, outcome, form.options)

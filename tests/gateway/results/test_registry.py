@@ -43,7 +43,6 @@ def test_required_results_per_format():
     assert required_results("png", ("logits",)) == ("segmentation_map",)
     assert required_results("overlay", ()) == ("segmentation_map",)
     assert set(required_results("summary", ())) == {"segmentation_map", "pixels_distribution"}
-    assert registry.needed_results(RenderOptions("summary"), ("segmentation_map",)) == ("pixels_distribution",)
 
 
 def test_png_render_decodes_to_the_class_ids(quarters_map, make_result):

@@ -1,0 +1,161 @@
+"""Every response format and mask size over real HTTP against the embedded stack, on a real photo.
+
+Frugal: score arrays (22 MB as npz, ~110 MB as JSON) are fetched once each, everything else asks
+only for the segmentation map.
+"""
+from __future__ import annotations
+
+import io
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+from PIL import Image
+
+from tests.support.paths import shared_image
+
+pytestmark = pytest.mark.timeout(600)
+
+BACKEND = "onnx"  # the faster backend on CPU; the formats do not depend on it
+
+
+@pytest.fixture(scope="module")
+def http(stack):
+    with httpx.Client(base_url=stack.gateway_url, timeout=300, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def photo_bytes() -> bytes:
+    return shared_image("dog1.jpg").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def photo_size(photo_bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(photo_bytes)).size
+
+
+def infer(http: httpx.Client, photo: bytes, headers: dict | None = None, **form) -> httpx.Response:
+    data = {"infer_model_type": BACKEND, **form}
+    response = http.post("/infer/file", data=data, files={"file": ("dog1.jpg", photo, "image/jpeg")}, headers=headers)
+    assert response.status_code == 200, response.text[:500]
+    return response
+
+
+def decode_png(response: httpx.Response) -> Image.Image:
+    assert response.headers["content-type"] == "image/png"
+    return Image.open(io.BytesIO(response.content))
+
+
+@pytest.fixture(scope="module")
+def json_map(http, photo_bytes) -> np.ndarray:
+    body = infer(http, photo_bytes, requested_results_types="segmentation_map").json()
+    return np.asarray(body["requested_results"]["segmentation_map"], dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def original_png_map(http, photo_bytes) -> np.ndarray:
+    return np.asarray(decode_png(infer(http, photo_bytes, response_format="png", mask_size="original")))
+
+
+@pytest.fixture(scope="module")
+def labels(http) -> list[str]:
+    catalogue = http.get("/models").json()
+    return catalogue["models"][catalogue["default_model"]]["labels"]
+
+
+def test_png_mask_decodes_to_the_json_class_ids(http, photo_bytes, json_map, labels):
+    mask = decode_png(infer(http, photo_bytes, response_format="png"))
+    assert mask.mode == "P" and mask.size == (512, 512)
+    np.testing.assert_array_equal(np.asarray(mask), json_map)
+    assert mask.getpalette()[12 * 3:12 * 3 + 3] == [64, 0, 128]  # VOC's dog colour
+    assert mask.text["labels"].split(",") == labels
+
+
+def test_accept_image_png_gives_the_same_mask(http, photo_bytes, json_map):
+    mask = decode_png(infer(http, photo_bytes, headers={"Accept": "image/png"}))
+    np.testing.assert_array_equal(np.asarray(mask), json_map)
+
+
+def test_mask_size_original_has_the_photos_size(http, photo_bytes, photo_size, json_map, original_png_map):
+    width, height = photo_size
+    assert original_png_map.shape == (height, width)
+    body = infer(http, photo_bytes, requested_results_types="segmentation_map", mask_size="original").json()
+    np.testing.assert_array_equal(np.asarray(body["requested_results"]["segmentation_map"]), original_png_map)
+    # Nearest neighbour invents no class: the same ids as at the model's size.
+    assert set(np.unique(original_png_map)) <= set(np.unique(json_map))
+
+
+@pytest.mark.parametrize("response_format, image_format", [("overlay", "PNG"), ("overlay_jpeg", "JPEG")])
+def test_overlay_has_the_photos_size(http, photo_bytes, photo_size, response_format, image_format):
+    overlay = Image.open(io.BytesIO(infer(http, photo_bytes, response_format=response_format).content))
+    assert overlay.format == image_format
+    assert overlay.size == photo_size
+    photo = np.asarray(Image.open(io.BytesIO(photo_bytes)).convert("RGB"), dtype=np.int16)
+    assert np.abs(np.asarray(overlay.convert("RGB"), dtype=np.int16) - photo).mean() > 1  # something was painted
+
+
+def test_overlay_legend_is_optional(http, photo_bytes):
+    with_legend = infer(http, photo_bytes, response_format="overlay", legend="true").content
+    without = infer(http, photo_bytes, response_format="overlay", legend="false").content
+    assert with_legend != without
+
+
+def test_summary_fractions_sum_to_one_and_match_the_map(http, photo_bytes, photo_size, json_map, labels):
+    summary = infer(http, photo_bytes, response_format="summary").json()
+    ids, counts = np.unique(json_map, return_counts=True)
+    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+    assert sum(entry["pixel_fraction"] for entry in summary["classes"]) == pytest.approx(1.0, abs=1e-9)
+    for entry in summary["classes"]:
+        assert entry["name"] == labels[entry["id"]]
+        assert entry["pixel_fraction"] == pytest.approx(entry["pixel_count"] / json_map.size)
+        assert 0 < entry["mean_confidence"] <= 1
+    assert summary["image_size"] == {"width": photo_size[0], "height": photo_size[1]}
+    assert summary["mask_size"] == {"mode": "model", "width": 512, "height": 512}
+    assert summary["model"]["backend"] == BACKEND
+    assert summary["weights"]["known"] is True  # the stack's gateway reads the repository's manifests
+    assert isinstance(summary["weights"]["weights_are_random"], bool)
+
+
+def test_summary_at_original_size_matches_the_original_mask(http, photo_bytes, original_png_map):
+    summary = infer(http, photo_bytes, response_format="summary", mask_size="original").json()
+    ids, counts = np.unique(original_png_map, return_counts=True)
+    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+    assert sum(entry["pixel_fraction"] for entry in summary["classes"]) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_npz_arrays_equal_the_json_ones(http, photo_bytes, labels):
+    requested = ["pixels_distribution", "segmentation_map"]
+    response = infer(http, photo_bytes, requested_results_types=requested, response_format="npz")
+    assert response.headers["content-type"] == "application/x-npz"
+    with np.load(io.BytesIO(response.content)) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    assert set(arrays) == {*requested, "labels"}
+    assert arrays["labels"].tolist() == labels
+    assert arrays["pixels_distribution"].dtype == np.float32 and arrays["pixels_distribution"].shape == (21, 512, 512)
+    assert arrays["segmentation_map"].dtype == np.uint8
+
+    body = orjson.loads(infer(http, photo_bytes, requested_results_types=requested).content)["requested_results"]
+    np.testing.assert_array_equal(np.asarray(body["segmentation_map"], dtype=np.uint8), arrays["segmentation_map"])
+    # orjson writes each float32 in its shortest round-tripping form: parsing it back is exact.
+    np.testing.assert_array_equal(np.asarray(body["pixels_distribution"], dtype=np.float32), arrays["pixels_distribution"])
+
+
+def test_npz_scores_at_original_size_are_resized_per_class(http, photo_bytes, photo_size, original_png_map):
+    response = infer(http, photo_bytes, requested_results_types="pixels_distribution,segmentation_map",
+                     response_format="npz", mask_size="original")
+    with np.load(io.BytesIO(response.content)) as archive:
+        distribution, segmentation_map = archive["pixels_distribution"], archive["segmentation_map"]
+    width, height = photo_size
+    assert distribution.shape == (21, height, width)
+    np.testing.assert_allclose(distribution.sum(axis=0), 1.0, atol=1e-3)
+    np.testing.assert_array_equal(segmentation_map, original_png_map)
+
+
+def test_unknown_format_and_mask_size_are_refused_by_name(http, photo_bytes):
+    for form, named in (({"response_format": "gif"}, "overlay_jpeg"), ({"mask_size": "huge"}, "original")):
+        response = http.post("/infer/file", data={"infer_model_type": BACKEND, **form},
+                             files={"file": ("dog1.jpg", photo_bytes, "image/jpeg")})
+        assert response.status_code == 400
+        assert named in response.json()["detail"]
