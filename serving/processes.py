@@ -56,7 +56,8 @@ class ManagedProcess:
             return
         pgid = self._process.pid  # the child leads its own session, so its pid is the group id
         if self._process.poll() is None:
-            _signal_group(pgid, signal.SIGTERM)
+            # Only the leader: tritonserver tells its stubs to finalize; a signal to them would race that.
+            self._process.send_signal(signal.SIGTERM)
             try:
                 self._process.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
@@ -91,13 +92,6 @@ class ManagedProcess:
                 return log.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def live_group_members(pgid: int) -> list[int]:
