@@ -1,0 +1,95 @@
+"""A closed-loop load generator: N threads, each with its own client, each sending back to back.
+
+Threads (not processes) keep the harness light on a 2-core machine; every path it drives spends its
+time in C code or waiting on a socket, so the GIL is not the bottleneck. Each worker builds its own
+client through ``make_sender`` because neither httpx nor tritonclient promise thread-safe sharing.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.stats import Figures, summarise
+
+# One request: returns the size of the response body in bytes; raises on failure.
+Send = Callable[[], int]
+SenderFactory = Callable[[], Send]
+
+
+class RequestFailed(RuntimeError):
+    """A request that got an answer, but not a successful one (HTTP status, Triton error)."""
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    concurrency: int
+    requests: int  # measured requests in all (split across workers)
+    warmup: int  # unmeasured requests per worker before the clock starts
+    max_seconds: float  # stop issuing new requests after this long (keeps a slow path bounded)
+
+
+def run_load(make_sender: SenderFactory, plan: LoadPlan) -> tuple[Figures, list[str]]:
+    """Run ``plan`` and return its figures plus the distinct error messages seen."""
+    senders = [make_sender() for _ in range(plan.concurrency)]
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def warm(send: Send) -> None:
+        for _ in range(plan.warmup):
+            try:
+                send()
+            except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+                with lock:
+                    errors.append(_describe(exc))
+
+    _run_threads([lambda s=s: warm(s) for s in senders])
+
+    latencies: list[float] = []
+    sizes: list[int] = []
+    failures = 0
+    remaining = plan.requests
+    deadline = time.perf_counter() + plan.max_seconds
+
+    def claim() -> bool:
+        nonlocal remaining
+        with lock:
+            if remaining <= 0 or time.perf_counter() > deadline:
+                return False
+            remaining -= 1
+            return True
+
+    def work(send: Send) -> None:
+        nonlocal failures
+        while claim():
+            started = time.perf_counter()
+            try:
+                size = send()
+            except Exception as exc:  # noqa: BLE001
+                with lock:
+                    failures += 1
+                    errors.append(_describe(exc))
+                continue
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                sizes.append(size)
+
+    started = time.perf_counter()
+    _run_threads([lambda s=s: work(s) for s in senders])
+    wall = time.perf_counter() - started
+    figures = summarise(latencies, failures, plan.concurrency, wall, sizes[-1] if sizes else None)
+    return figures, sorted(set(errors))
+
+
+def _run_threads(jobs: list[Callable[[], None]]) -> None:
+    threads = [threading.Thread(target=job, daemon=True) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:300]}"

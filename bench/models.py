@@ -1,0 +1,47 @@
+"""Which Triton models serve the family under test, found the way the gateway finds them: from the
+``segmentation.*`` parameters of each model's config (docs/architecture.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import tritonclient.grpc as grpcclient
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str  # Triton model name
+    runtime: str  # "onnx" | "torch": the gateway's infer_model_type
+    input_shape: tuple[int, int, int]  # (3, H, W)
+
+
+def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
+    """runtime → model for ``family``; raises LookupError naming what Triton serves when it is absent."""
+    client = grpcclient.InferenceServerClient(triton_grpc_url)
+    found: dict[str, ServedModel] = {}
+    seen: list[str] = []
+    for entry in client.get_model_repository_index(as_json=True).get("models", []):
+        name = entry["name"]
+        config = client.get_model_config(name, as_json=True)["config"]
+        params = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
+        seen.append(f"{name} ({params.get('segmentation.family')}/{params.get('segmentation.runtime')})")
+        if params.get("segmentation.family") != family:
+            continue
+        dims = next(tensor["dims"] for tensor in config["input"] if tensor["name"] == "image")
+        found[params["segmentation.runtime"]] = ServedModel(name, params["segmentation.runtime"], tuple(int(d) for d in dims))
+    if "onnx" not in found:
+        raise LookupError(f"Triton serves no onnx model of family {family!r}; it serves: {', '.join(seen) or 'nothing'}")
+    return found
+
+
+def onnx_file(repository: Path, model_name: str) -> Path:
+    """The exported ``model.onnx`` of ``model_name``: its highest numeric version directory."""
+    versions = sorted(
+        (path for path in (repository / model_name).glob("*/model.onnx") if path.parent.name.isdigit()),
+        key=lambda path: int(path.parent.name),
+    )
+    if not versions:
+        raise FileNotFoundError(
+            f"no {repository / model_name}/<version>/model.onnx: export the model first (`make models`)"
+        )
+    return versions[-1]

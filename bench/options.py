@@ -1,0 +1,102 @@
+"""The harness's command line: every count and address can be changed, defaults fit ~5 min on 2 cores."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.stack import Endpoints
+from export.paths import default_images_dir
+
+DEFAULT_PHOTOS = ("dog1.jpg", "people.jpg")
+
+
+@dataclass(frozen=True)
+class Options:
+    endpoints: Endpoints
+    family: str
+    repository: Path
+    photos: tuple[Path, ...]
+    concurrency: tuple[int, ...]
+    requests: int  # measured requests at concurrency 1, per (path, photo)
+    requests_concurrent: int  # measured requests at each higher concurrency
+    heavy_requests: int  # for the ~228 MB all-results JSON and the npz of the same arrays
+    warmup: int  # per worker, before the clock starts
+    max_seconds: float  # per measured run
+    reference_threads: int
+    encode_repeats: int
+    output: Path
+    start_stack: bool
+    start_timeout_s: float
+
+
+def parser() -> argparse.ArgumentParser:
+    env = Endpoints.from_env()
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark every serving path against onnxruntime in-process on the same photos. "
+        "Uses the stack at the addresses of the environment (docs/architecture.md); starts "
+        "`python -m serving` for the run if none answers. Writes JSON results, prints a table, and "
+        "prints one JSON object of headline figures as its last line.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--gateway-url", default=env.gateway_url, help="gateway base URL")
+    p.add_argument("--triton-url", default=env.triton_grpc_url, help="Triton gRPC host:port")
+    p.add_argument("--family", default=os.environ.get("GATEWAY_DEFAULT_FAMILY", "deeplabv3"), help="model family under test")
+    p.add_argument("--repository", type=Path, default=Path(os.environ.get("MODEL_REPOSITORY", "model_repository")),
+                   help="model repository holding <family>_onnx/<version>/model.onnx for the reference")
+    p.add_argument("--photos", nargs="+", default=list(DEFAULT_PHOTOS),
+                   help="photos (paths, or names in the shared images folder); the first one also gets the "
+                   "heavy all-results runs and the in-process encoding comparison")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="client concurrency levels")
+    p.add_argument("--requests", type=int, default=20, help="measured requests per path and photo at concurrency 1")
+    p.add_argument("--requests-concurrent", type=int, default=32, help="measured requests at higher concurrency")
+    p.add_argument("--heavy-requests", type=int, default=3,
+                   help="measured requests for all-results JSON/npz (at least one per client)")
+    p.add_argument("--warmup", type=int, default=2, help="unmeasured requests per client before each run")
+    p.add_argument("--max-seconds", type=float, default=45.0, help="stop issuing requests in one run after this long")
+    p.add_argument("--reference-threads", type=int, default=0,
+                   help="onnxruntime intra-op threads of the reference (0 = its default, one per core)")
+    p.add_argument("--encode-repeats", type=int, default=3, help="repeats of the fast JSON encoder (tolist+dumps runs once)")
+    p.add_argument("--output", type=Path, default=Path("artifacts/bench/results.json"), help="results file")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke-test counts: 2 requests (4 concurrent), 1 heavy, 1 warm-up, 1 encode repeat")
+    p.add_argument("--no-start", action="store_true", help="fail instead of starting a stack when none answers")
+    p.add_argument("--start-timeout", type=float, default=900.0, help="seconds to wait for a started stack")
+    return p
+
+
+def parse(argv: list[str] | None = None) -> Options:
+    args = parser().parse_args(argv)
+    if args.quick:
+        args.requests, args.requests_concurrent, args.heavy_requests, args.warmup, args.encode_repeats = 2, 4, 1, 1, 1
+    if min(args.concurrency) < 1 or args.requests < 1 or args.requests_concurrent < 1 or args.heavy_requests < 1:
+        parser().error("concurrency and request counts must be at least 1")
+    return Options(
+        endpoints=Endpoints(args.gateway_url.rstrip("/"), args.triton_url),
+        family=args.family,
+        repository=args.repository,
+        photos=tuple(_photo_path(name) for name in args.photos),
+        concurrency=tuple(sorted(set(args.concurrency))),
+        requests=args.requests,
+        requests_concurrent=args.requests_concurrent,
+        heavy_requests=args.heavy_requests,
+        warmup=args.warmup,
+        max_seconds=args.max_seconds,
+        reference_threads=args.reference_threads,
+        encode_repeats=args.encode_repeats,
+        output=args.output,
+        start_stack=not args.no_start,
+        start_timeout_s=args.start_timeout,
+    )
+
+
+def _photo_path(name: str) -> Path:
+    path = Path(name)
+    if path.exists():
+        return path
+    shared = default_images_dir() / name
+    if shared.exists():
+        return shared
+    raise SystemExit(f"bench: photo {name!r} not found (neither a path nor in {default_images_dir()})")

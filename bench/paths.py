@@ -1,0 +1,101 @@
+"""The paths a request can take, each as a factory of per-worker ``send()`` callables (bench.load).
+
+A ``send()`` does one complete request and returns the size of what came back in bytes.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+import tritonclient.grpc as grpcclient
+
+from bench.load import RequestFailed, Send
+
+MAP_OUTPUT = "segmentation_map"
+
+
+class ReferencePath:
+    """onnxruntime in-process on the exported model: the model's own cost, nothing around it."""
+
+    def __init__(self, onnx_path: Path, model_input: np.ndarray, intra_op_threads: int = 0) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads  # 0 = onnxruntime's default (one per core)
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.feed = {"image": model_input}
+
+    def run(self, outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        names = list(outputs) if outputs else [o.name for o in self.session.get_outputs()]
+        return dict(zip(names, self.session.run(names, self.feed)))
+
+    def make_sender(self) -> Send:
+        def send() -> int:
+            (segmentation_map,) = self.session.run([MAP_OUTPUT], self.feed)
+            return int(segmentation_map.nbytes)
+
+        return send
+
+
+class TritonPath:
+    """Triton directly over gRPC: UINT8 input, only the map asked for (binary tensors)."""
+
+    def __init__(self, url: str, model_name: str, model_input: np.ndarray, timeout_s: float = 60.0) -> None:
+        self.url, self.model_name, self.model_input, self.timeout_s = url, model_name, model_input, timeout_s
+
+    def make_sender(self) -> Send:
+        client = grpcclient.InferenceServerClient(self.url)
+        image = grpcclient.InferInput("image", list(self.model_input.shape), "UINT8")
+        image.set_data_from_numpy(self.model_input)
+        outputs = [grpcclient.InferRequestedOutput(MAP_OUTPUT)]
+
+        def send() -> int:
+            result = client.infer(self.model_name, [image], outputs=outputs, client_timeout=self.timeout_s)
+            segmentation_map = result.as_numpy(MAP_OUTPUT)
+            if segmentation_map is None:
+                raise RequestFailed(f"{self.model_name} answered without {MAP_OUTPUT}")
+            return int(segmentation_map.nbytes)
+
+        return send
+
+
+class GatewayPath:
+    """``POST /infer/file`` as existing clients send it: multipart photo + form fields."""
+
+    def __init__(
+        self,
+        gateway_url: str,
+        photo_name: str,
+        photo: bytes,
+        backend: str,
+        result_types: Sequence[str],
+        response_format: str | None = None,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self.url = f"{gateway_url}/infer/file"
+        self.files = {"file": (photo_name, photo, "image/jpeg")}
+        # A list is sent as repeated form fields, as `requests` clients do.
+        self.form: dict[str, str | list[str]] = {"infer_model_type": backend, "requested_results_types": list(result_types)}
+        if response_format is not None:
+            self.form["response_format"] = response_format
+        self.timeout_s = timeout_s
+
+    def make_sender(self) -> Send:
+        client = httpx.Client(timeout=self.timeout_s)
+
+        def send() -> int:
+            response = client.post(self.url, data=self.form, files=self.files)
+            if response.status_code != 200:
+                raise RequestFailed(f"HTTP {response.status_code}: {response.text[:200]}")
+            return len(response.content)
+
+        return send
+
+    def probe(self) -> str | None:
+        """None when the gateway serves this request; else why not (e.g. a format it does not offer)."""
+        try:
+            self.make_sender()()
+        except (RequestFailed, httpx.HTTPError) as exc:
+            return str(exc)
+        return None

@@ -1,0 +1,101 @@
+"""Results → ratios to the reference, the printed table, and the final one-line JSON summary."""
+from __future__ import annotations
+
+from bench.stats import ratio
+
+# The old service, measured on this kind of machine (issue 6): what the new one is compared with.
+OLD_MAP_ONLY_MS = 720.0
+OLD_ALL_JSON_MS = 12_100.0
+OLD_C4_RPS = 1.38
+
+
+def find(runs: list[dict], scenario: str, photo: str, concurrency: int) -> dict | None:
+    for run in runs:
+        if (run["scenario"], run["photo"], run["concurrency"]) == (scenario, photo, concurrency):
+            return run
+    return None
+
+
+def add_ratios(runs: list[dict]) -> None:
+    """Each run's p50 and throughput relative to the sequential reference on the same photo."""
+    for run in runs:
+        reference = find(runs, "reference/onnx", run["photo"], 1)
+        run["p50_ratio"] = ratio(run["p50_ms"], reference and reference["p50_ms"])
+        run["throughput_ratio"] = ratio(run["throughput_rps"], reference and reference["throughput_rps"])
+
+
+def _get(run: dict | None, key: str) -> float | None:
+    return None if run is None else run.get(key)
+
+
+def headline(results: dict) -> dict:
+    runs, photo = results["runs"], results["primary_photo"]
+    top = max(results["options"]["concurrency"])
+
+    def at(scenario: str, concurrency: int = 1, on: str = photo) -> dict | None:
+        return find(runs, scenario, on, concurrency)
+
+    reference = at("reference/onnx")
+    gateway_map, gateway_map_top = at("gateway-map/onnx"), at("gateway-map/onnx", top)
+    all_json, npz = at("gateway-all/onnx"), at("format-npz/onnx")
+    encoding = results.get("encoding") or {}
+    memory = results.get("memory") or {}
+    summary = {
+        "gateway_map_p50_ratio": _get(gateway_map, "p50_ratio"),
+        "triton_p50_ratio": _get(at("triton/onnx"), "p50_ratio"),
+        "gateway_c4_throughput_ratio": ratio(_get(gateway_map_top, "throughput_rps"), _get(reference, "throughput_rps")),
+        "all_json_ms": _get(all_json, "p50_ms"),
+        "json_encode_speedup": encoding.get("speedup"),
+        "npz_vs_json_size_ratio": ratio(_get(all_json, "response_bytes"), _get(npz, "response_bytes"), 2),
+        "npz_vs_json_speed_ratio": ratio(_get(all_json, "p50_ms"), _get(npz, "p50_ms"), 2),
+        "reference_p50_ms": _get(reference, "p50_ms"),
+        "gateway_map_p50_ms": _get(gateway_map, "p50_ms"),
+        "gateway_map_torch_p50_ratio": _get(at("gateway-map/torch"), "p50_ratio"),
+        "triton_torch_p50_ratio": _get(at("triton/torch"), "p50_ratio"),
+        "gateway_c4_rps": _get(gateway_map_top, "throughput_rps"),
+        "all_json_bytes": _get(all_json, "response_bytes"),
+        "map_speedup_vs_old": ratio(OLD_MAP_ONLY_MS, _get(gateway_map, "p50_ms"), 1),
+        "all_json_speedup_vs_old": ratio(OLD_ALL_JSON_MS, _get(all_json, "p50_ms"), 1),
+        "c4_throughput_vs_old": ratio(_get(gateway_map_top, "throughput_rps"), OLD_C4_RPS, 1),
+        "gateway_rss_mb": (memory.get("gateway") or {}).get("peak_rss_mb"),
+        "triton_rss_mb": (memory.get("triton") or {}).get("peak_rss_mb"),
+        "photo": photo,
+        "top_concurrency": top,
+        "errors": sum(run["errors"] for run in runs),
+        "machine": results["machine_line"],
+        "load_average_1m": [results["machine"]["load_average_1m"], results.get("load_average_1m_end")],
+    }
+    for other in results["photos"]:
+        if other != photo:
+            summary[f"gateway_map_p50_ratio[{other}]"] = _get(at("gateway-map/onnx", 1, other), "p50_ratio")
+    return summary
+
+
+COLUMNS = (
+    ("scenario", 20, "scenario"), ("photo", 11, "photo"), ("c", 2, "concurrency"), ("n", 4, "requests"),
+    ("err", 3, "errors"), ("p50 ms", 9, "p50_ms"), ("p95 ms", 9, "p95_ms"), ("req/s", 7, "throughput_rps"),
+    ("bytes", 11, "response_bytes"), ("p50/ref", 7, "p50_ratio"), ("thr/ref", 7, "throughput_ratio"),
+)
+
+
+def table(results: dict) -> str:
+    def cell(value: object, width: int) -> str:
+        text = "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+        return text.rjust(width) if not isinstance(value, str) else text.ljust(width)
+
+    lines = ["  ".join(cell(title, width) for title, width, _ in COLUMNS)]
+    lines += ["  ".join(cell(run.get(key), width) for _, width, key in COLUMNS) for run in results["runs"]]
+    for skipped in results["skipped"]:
+        lines.append(f"skipped {skipped['scenario']} on {skipped['photo']}: {skipped['reason']}")
+    encoding = results.get("encoding")
+    if encoding:
+        lines.append(
+            f"all-results JSON in-process: {encoding['encoder']} {encoding['fast_ms']} ms vs tolist()+json.dumps "
+            f"{encoding['tolist_json_dumps_ms']} ms ({encoding['speedup']}x), {encoding['fast_bytes']:,} bytes"
+        )
+    for photo, figures in results.get("decode", {}).items():
+        lines.append(f"decode+resize {photo}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    for label, figures in (results.get("memory") or {}).items():
+        lines.append(f"peak RSS {label}: {figures['peak_rss_mb']} MB ({figures['processes']})")
+    lines.append(f"machine: {results['machine_line']}")
+    return "\n".join(lines)

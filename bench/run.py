@@ -1,0 +1,124 @@
+"""One harness run: find (or start) the stack, measure every scenario, write and print the results."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import ExitStack, nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import decoding, encoding, machine, report
+from bench.inputs import load_photo
+from bench.load import LoadPlan, run_load
+from bench.models import discover, onnx_file
+from bench.options import Options
+from bench.paths import ReferencePath
+from bench.processes import RssSampler, listening_pid
+from bench.scenarios import Scenario, for_photo
+from bench.stack import running_stack, stack_ready, StackUnavailable
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def plan_for(scenario: Scenario, concurrency: int, options: Options) -> LoadPlan:
+    if scenario.heavy:
+        requests = options.heavy_requests if concurrency == 1 else max(options.heavy_requests, concurrency)
+        warmup = 1 if concurrency == 1 else 0  # the concurrency-1 run just before warmed it
+    else:
+        requests = options.requests if concurrency == 1 else max(options.requests_concurrent, concurrency)
+        warmup = options.warmup if concurrency == 1 else 1
+    return LoadPlan(concurrency, requests, warmup, options.max_seconds)
+
+
+def measure(options: Options) -> dict:
+    info = machine.describe()
+    results: dict = {
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": info,
+        "machine_line": machine.one_line(info),
+        "options": {
+            "concurrency": list(options.concurrency), "requests": options.requests,
+            "requests_concurrent": options.requests_concurrent, "heavy_requests": options.heavy_requests,
+            "warmup": options.warmup, "reference_threads": options.reference_threads,
+            "serving_env": {k: v for k, v in os.environ.items() if k.startswith(("SERVING_", "GATEWAY_", "TRITON_", "OMP_"))},
+        },
+        "runs": [],
+        "skipped": [],
+    }
+    endpoints = options.endpoints
+    if not options.start_stack and not stack_ready(endpoints):
+        raise StackUnavailable(f"no ready stack at {endpoints.gateway_url} / {endpoints.triton_grpc_url} (--no-start)")
+    with running_stack(endpoints, options.output.parent / "serving.log", options.start_timeout_s) as started:
+        models = discover(endpoints.triton_grpc_url, options.family)
+        model_file = onnx_file(options.repository, models["onnx"].name)
+        size_hw = models["onnx"].input_shape[1:]
+        photos = [load_photo(path, size_hw) for path in options.photos]
+        results["stack"] = {
+            "gateway_url": endpoints.gateway_url, "triton_grpc_url": endpoints.triton_grpc_url,
+            "started_by_bench": started, "models": {r: m.name for r, m in models.items()}, "onnx_file": str(model_file),
+        }
+        results["photos"] = [photo.name for photo in photos]
+        results["primary_photo"] = photos[0].name
+        results["decode"] = {photo.name: decoding.measure(photo.data, size_hw) for photo in photos}
+
+        roots = {"gateway": listening_pid(endpoints.gateway_port), "triton": listening_pid(endpoints.triton_grpc_port)}
+        with ExitStack() as stack:
+            sampler = stack.enter_context(RssSampler({k: v for k, v in roots.items() if v is not None}))
+            for index, photo in enumerate(photos):
+                reference = ReferencePath(model_file, photo.model_input, options.reference_threads)
+                for scenario in for_photo(photo, reference, models, endpoints, with_heavy=index == 0):
+                    run_scenario(scenario, options, results)
+                if index == 0:
+                    log("encoding all three results in-process (tolist()+json.dumps takes a while)")
+                    results["encoding"] = encoding.compare(reference.run(), options.encode_repeats, 1)
+                del reference
+        results["memory"] = sampler.report()
+        missing = [k for k, v in roots.items() if v is None]
+        if missing:
+            results["memory_note"] = f"no visible process listening for: {', '.join(missing)}"
+    results["load_average_1m_end"] = round(os.getloadavg()[0], 2)
+    report.add_ratios(results["runs"])
+    results["summary"] = report.headline(results)
+    return results
+
+
+def run_scenario(scenario: Scenario, options: Options, results: dict) -> None:
+    if scenario.probe is not None:
+        reason = scenario.probe.probe()
+        if reason is not None:
+            results["skipped"].append({"scenario": scenario.name, "photo": scenario.photo.name, "reason": reason})
+            log(f"skip {scenario.name} on {scenario.photo.name}: {reason}")
+            return
+    levels = (1,) if scenario.sequential_only else options.concurrency
+    for concurrency in levels:
+        plan = plan_for(scenario, concurrency, options)
+        started = time.perf_counter()
+        figures, errors = run_load(scenario.make_sender, plan)
+        run = {"scenario": scenario.name, "photo": scenario.photo.name, **figures.as_dict()}
+        if errors:
+            run["errors_seen"] = errors
+        results["runs"].append(run)
+        log(f"{scenario.name:<20} {scenario.photo.name:<11} c={concurrency} n={figures.requests} "
+            f"p50={figures.p50_ms} ms ({time.perf_counter() - started:.1f} s)")
+
+
+def write(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2))
+
+
+def main(options: Options) -> int:
+    try:
+        results = measure(options)
+    except (StackUnavailable, LookupError, FileNotFoundError) as exc:
+        log(f"error: {exc}")
+        return 2
+    write(results, options.output)
+    print(report.table(results))
+    print(f"results: {options.output}")
+    print(json.dumps(results["summary"]))
+    return 0 if results["summary"]["errors"] == 0 else 1

@@ -1,0 +1,58 @@
+"""What one harness run measures: each (path, backend, photo) as a Scenario, in the order they run.
+
+Adding a path (e.g. raw TorchScript at batch 64 on a GPU) means adding one Scenario factory here:
+the load runner, the report and the final line take any scenario.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.inputs import Photo
+from bench.load import SenderFactory
+from bench.models import ServedModel
+from bench.paths import GatewayPath, ReferencePath, TritonPath
+from bench.stack import Endpoints
+
+ALL_RESULTS = ("logits", "pixels_distribution", "segmentation_map")
+MAP_ONLY = ("segmentation_map",)
+# Faster formats than today's JSON, with the results each is asked for. npz carries the same three
+# arrays as the all-results JSON (the size/speed comparison); png and summary answer from the map.
+FAST_FORMATS: dict[str, tuple[str, ...]] = {"npz": ALL_RESULTS, "png": MAP_ONLY, "summary": MAP_ONLY}
+HEAVY_FORMATS = {"npz"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # path/backend, e.g. gateway-map/onnx
+    photo: Photo
+    make_sender: SenderFactory
+    heavy: bool = False  # all-results sized: few requests
+    sequential_only: bool = False  # the reference: measured at concurrency 1 only
+    probe: GatewayPath | None = None  # a gateway request to try first (skips formats the gateway lacks)
+
+
+def for_photo(
+    photo: Photo,
+    reference: ReferencePath,
+    models: dict[str, ServedModel],
+    endpoints: Endpoints,
+    with_heavy: bool,
+) -> list[Scenario]:
+    def gateway(name: str, runtime: str, results: tuple[str, ...], fmt: str | None = None, heavy: bool = False) -> Scenario:
+        path = GatewayPath(endpoints.gateway_url, photo.name, photo.data, runtime, results, fmt)
+        return Scenario(name, photo, path.make_sender, heavy=heavy, probe=path)
+
+    scenarios = [Scenario("reference/onnx", photo, reference.make_sender, sequential_only=True)]
+    for runtime, model in sorted(models.items()):
+        path = TritonPath(endpoints.triton_grpc_url, model.name, photo.model_input)
+        scenarios.append(Scenario(f"triton/{runtime}", photo, path.make_sender))
+    for runtime in sorted(models):
+        scenarios.append(gateway(f"gateway-map/{runtime}", runtime, MAP_ONLY))
+    if with_heavy:
+        scenarios.append(gateway("gateway-all/onnx", "onnx", ALL_RESULTS, "json", heavy=True))
+    for fmt, results in FAST_FORMATS.items():
+        heavy = fmt in HEAVY_FORMATS
+        if heavy and not with_heavy:
+            continue
+        scenarios.append(gateway(f"format-{fmt}/onnx", "onnx", results, fmt, heavy=heavy))
+    return scenarios

@@ -1,0 +1,89 @@
+"""Smoke test of ``python -m bench``: the real CLI, tiny counts, against the session's embedded stack.
+
+It checks what the harness promises (every path measured without errors, the results file, the table,
+the final JSON line), never how fast anything is: timings on a shared CI machine prove nothing.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REPO_ROOT
+
+pytestmark = pytest.mark.timeout(900)
+
+HEADLINE_NUMBERS = (
+    "gateway_map_p50_ratio", "triton_p50_ratio", "gateway_c4_throughput_ratio", "all_json_ms",
+    "json_encode_speedup", "npz_vs_json_size_ratio", "npz_vs_json_speed_ratio", "gateway_rss_mb", "triton_rss_mb",
+)
+EXPECTED_SCENARIOS = {
+    "reference/onnx", "triton/onnx", "triton/torch", "gateway-map/onnx", "gateway-map/torch",
+    "gateway-all/onnx", "format-npz/onnx", "format-png/onnx", "format-summary/onnx",
+}
+
+
+@pytest.fixture(scope="module")
+def bench_run(stack, tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    output = tmp_path_factory.mktemp("bench") / "results.json"
+    command = [
+        sys.executable, "-m", "bench", "--quick", "--no-start", "--photos", "dog1.jpg", "--concurrency", "1", "2",
+        "--gateway-url", stack.gateway_url, "--triton-url", stack.triton_grpc_url,
+        "--repository", str(stack.repository), "--output", str(output),
+    ]
+    completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=840)
+    assert completed.returncode == 0, f"bench exited {completed.returncode}\n{completed.stdout}\n{completed.stderr}"
+    return completed, output
+
+
+def test_last_line_is_the_headline_json(bench_run) -> None:
+    completed, _ = bench_run
+    headline = json.loads(completed.stdout.strip().splitlines()[-1])
+    for key in HEADLINE_NUMBERS:
+        assert isinstance(headline[key], (int, float)) and headline[key] > 0, (key, headline[key])
+    assert headline["errors"] == 0
+    assert "cores" in headline["machine"]
+
+
+def test_results_file_has_every_path_at_every_concurrency(bench_run) -> None:
+    _, output = bench_run
+    results = json.loads(output.read_text())
+    measured = {(run["scenario"], run["concurrency"]) for run in results["runs"]}
+    assert results["skipped"] == []
+    for scenario in EXPECTED_SCENARIOS - {"reference/onnx"}:
+        assert {(scenario, 1), (scenario, 2)} <= measured, scenario
+    assert ("reference/onnx", 1) in measured
+    for run in results["runs"]:
+        assert run["errors"] == 0 and run["requests"] >= 1, run
+        assert run["p50_ms"] <= run["p95_ms"], run
+        assert run["response_bytes"] > 0 and run["p50_ratio"] > 0 and run["throughput_ratio"] > 0, run
+
+
+def test_all_results_json_and_npz_carry_the_same_arrays_in_different_sizes(bench_run) -> None:
+    _, output = bench_run
+    results = json.loads(output.read_text())
+    sizes = {run["scenario"]: run["response_bytes"] for run in results["runs"] if run["concurrency"] == 1}
+    # Three arrays of one 512x512 image: 2 x 21 x 512 x 512 float32 + 512 x 512 uint8, plus headers.
+    arrays_bytes = 2 * 21 * 512 * 512 * 4 + 512 * 512
+    assert sizes["format-npz/onnx"] >= arrays_bytes
+    assert sizes["gateway-all/onnx"] > sizes["format-npz/onnx"]
+    assert sizes["gateway-map/onnx"] < sizes["gateway-all/onnx"]
+    encoding = results["encoding"]
+    assert encoding["fast_bytes"] > 0 and encoding["tolist_json_dumps_bytes"] > 0
+
+
+def test_table_lists_each_scenario(bench_run) -> None:
+    completed, _ = bench_run
+    for scenario in EXPECTED_SCENARIOS:
+        assert scenario in completed.stdout
+
+
+def test_help_describes_the_options() -> None:
+    completed = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=REPO_ROOT, capture_output=True,
+                               text=True, timeout=60)
+    assert completed.returncode == 0
+    for flag in ("--requests", "--concurrency", "--quick", "--output", "--no-start"):
+        assert flag in completed.stdout
