@@ -12,6 +12,7 @@ from torch import nn
 from ..errors import ExportError
 from .adapters import IMAGENET_MEAN, IMAGENET_STD, AffineNormalize
 from .base import ModelSource
+from .random_weights import spread_class_scores
 
 DEFAULT_ARCH = "deeplabv3_mobilenet_v3_large"
 DEFAULT_INPUT_SIZE = (512, 512)
@@ -25,6 +26,10 @@ VOC_LABELS: tuple[str, ...] = (
 RANDOM_SEED = 0
 # The auxiliary head only helps training; the contract serves the main head, so its weights are dropped.
 AUX_PREFIX = "aux_classifier."
+
+
+class PretrainedUnavailable(ExportError):
+    """Pretrained weights could not be downloaded or read from the cache (`--fallback-random` catches it)."""
 
 
 class TorchvisionLogits(nn.Module):
@@ -69,8 +74,10 @@ def build_torchvision_source(
     # weights_backbone=None: never fetch ImageNet backbone weights; every weight comes from `weights`.
     model = torchvision.models.get_model(arch, weights=None, weights_backbone=None, num_classes=num_classes,
                                          aux_loss=False)
+    logits_model = TorchvisionLogits(model)
     if weights == "random":
         source_file = None
+        spread_class_scores(logits_model, model, num_classes, RANDOM_SEED)
     else:
         if weights != "pretrained":
             source_file = Path(weights)
@@ -80,7 +87,7 @@ def build_torchvision_source(
         _load_main_head(model, state_dict, arch, num_classes, origin=str(source_file or "pretrained weights"))
 
     return ModelSource(
-        logits_model=TorchvisionLogits(model).eval(),
+        logits_model=logits_model.eval(),
         labels=tuple(labels),
         input_size=tuple(input_size),
         weights=weights if source_file is None else str(source_file.resolve()),
@@ -108,10 +115,6 @@ def _pretrained_state_dict(arch: str) -> tuple[Mapping[str, torch.Tensor], tuple
         ) from error
     categories = tuple("background" if c == "__background__" else c for c in weights_enum.meta["categories"])
     return state_dict, categories
-
-
-class PretrainedUnavailable(ExportError):
-    """Pretrained weights could not be downloaded or read from the cache (`--fallback-random` catches it)."""
 
 
 def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
