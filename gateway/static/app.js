@@ -79,7 +79,7 @@ async function call(format, extra = {}) {
 }
 
 function percent(fraction) {
-  return `${(100 * fraction).toFixed(1)}%`;
+  return fraction > 0 && fraction < 0.0005 ? "<0.1%" : `${(100 * fraction).toFixed(1)}%`;
 }
 
 function showLegend(summary) {
@@ -87,6 +87,7 @@ function showLegend(summary) {
     const item = document.createElement("li");
     item.dataset.classId = entry.id;
     item.dataset.className = entry.name;
+    item.dataset.fraction = entry.pixel_fraction;
     const swatch = document.createElement("span");
     swatch.className = "swatch";
     swatch.style.background = entry.color;
