@@ -16,7 +16,7 @@ from PIL import Image
 
 from gateway import images
 from gateway.core.config import Settings
-from gateway.errors import BadRequest, ServiceError
+from gateway.errors import BadRequest, ServiceError, Unavailable
 from gateway.results import RESULT_TO_OUTPUT, RESULT_TYPES, InferenceResult, ModelInfo
 from gateway.triton import ModelCatalogue, TritonClient
 
@@ -127,5 +127,9 @@ class InferenceService:
 
     async def _run_batch(self, model: ModelInfo, batch: np.ndarray, result_types: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = tuple(dict.fromkeys(result_types))
-        outputs = await self.triton.infer(model.name, batch, [RESULT_TO_OUTPUT[name] for name in wanted])
+        try:
+            outputs = await self.triton.infer(model.name, batch, [RESULT_TO_OUTPUT[name] for name in wanted])
+        except Unavailable:
+            self.catalogue.invalidate()  # Triton restarted or dropped the model: discover afresh next time
+            raise
         return {name: outputs[RESULT_TO_OUTPUT[name]] for name in wanted}

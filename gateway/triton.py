@@ -88,26 +88,22 @@ class TritonClient:
         self.settings = settings
         self._client = grpc_aio.InferenceServerClient(settings.triton_url, channel_args=_CHANNEL_ARGS)
         self._observe = observe_latency or (lambda model, outcome, seconds: None)
-        self.on_connection_lost: Callable[[], None] = lambda: None
 
     async def close(self) -> None:
         await self._client.close()
 
-    # --- status -----------------------------------------------------------------------------
+    # --- status: each call has a short deadline of its own, so a wedged Triton never hangs /ready ---
     async def server_ready(self) -> bool:
-        """True when Triton answers ready; False when it answers not ready. Unavailable when unreachable."""
-        return await self._call("readiness check", self._client.is_server_ready())
-
-    async def model_ready(self, name: str) -> bool:
-        return await self._call(f"readiness of model '{name}'", self._client.is_model_ready(name))
+        """True when Triton answers ready, False when it answers not ready; Unavailable when unreachable."""
+        return await self._status("readiness check", self._client.is_server_ready)
 
     async def repository_index(self) -> list[dict[str, Any]]:
         """Every model of the repository with its ``state`` (READY, UNAVAILABLE, ...)."""
-        index = await self._call("repository index", self._client.get_model_repository_index(as_json=True))
+        index = await self._status("repository index", self._client.get_model_repository_index, as_json=True)
         return list(index.get("models", []))
 
     async def model_config(self, name: str) -> dict[str, Any]:
-        response = await self._call(f"config of model '{name}'", self._client.get_model_config(name, as_json=True))
+        response = await self._status(f"config of model '{name}'", self._client.get_model_config, name, as_json=True)
         return response["config"]
 
     async def discover(self) -> tuple[list[ModelInfo], dict[str, str]]:
@@ -115,15 +111,26 @@ class TritonClient:
         infos: list[ModelInfo] = []
         not_ready: dict[str, str] = {}
         for entry in await self.repository_index():
-            name, state = entry["name"], entry.get("state", "UNKNOWN")
+            name, state = entry["name"], entry.get("state") or "UNKNOWN"
             if state != "READY":
-                not_ready[name] = state or "UNKNOWN"
+                not_ready[name] = state
                 continue
             config = await self.model_config(name)
             info = model_info_from_config(config, read_manifest(self.settings.model_repository, name))
             if info is not None:
                 infos.append(info)
         return infos, not_ready
+
+    async def _status(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, client_timeout=self.settings.triton_ready_timeout_s, **kwargs)
+        except InferenceServerException as exc:
+            if _status_code(exc) == "DEADLINE_EXCEEDED":
+                # Not answering its status within the deadline = not ready to serve: 503, not 504.
+                raise Unavailable(
+                    f"Triton did not answer the {what} within {self.settings.triton_ready_timeout_s:g} s"
+                ) from None
+            raise self._map_error(what, exc) from None
 
     # --- inference --------------------------------------------------------------------------
     async def infer(self, model: str, batch: np.ndarray, outputs: Iterable[str]) -> dict[str, np.ndarray]:
@@ -134,45 +141,28 @@ class TritonClient:
         started = time.perf_counter()
         outcome = "error"
         try:
-            result = await self._call(
-                f"inference on model '{model}'",
-                self._client.infer(
-                    model,
-                    [image],
-                    outputs=[InferRequestedOutput(name) for name in names],
-                    client_timeout=self.settings.triton_timeout_s,
-                ),
-                model=model,
+            result = await self._client.infer(
+                model,
+                [image],
+                outputs=[InferRequestedOutput(name) for name in names],
+                client_timeout=self.settings.triton_timeout_s,
             )
             outcome = "ok"
+        except InferenceServerException as exc:
+            raise self._map_error(f"inference on model '{model}'", exc, model) from None
         finally:
             self._observe(model, outcome, time.perf_counter() - started)
         return {name: result.as_numpy(name) for name in names}
 
     # --- error mapping ----------------------------------------------------------------------
-    async def _call(self, what: str, call: Any, *, model: str | None = None) -> Any:
-        timeout = None if model else self.settings.triton_ready_timeout_s
-        try:
-            # Status calls get a short deadline of their own so a wedged Triton never hangs /ready.
-            return await asyncio.wait_for(call, timeout) if timeout else await call
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout(f"Triton did not answer the {what} within {timeout:g} s") from None
-        except InferenceServerException as exc:
-            raise self._map_error(what, exc, model) from None
-
-    def _map_error(self, what: str, exc: InferenceServerException, model: str | None) -> ServiceError:
-        status = (exc.status() or "").removeprefix("StatusCode.")
-        message = exc.message() or ""
+    def _map_error(self, what: str, exc: InferenceServerException, model: str | None = None) -> ServiceError:
+        status, message = _status_code(exc), exc.message() or ""
         log.warning("Triton %s failed: %s %s", what, status, message)
         if status == "DEADLINE_EXCEEDED":
-            seconds = self.settings.triton_timeout_s if model else self.settings.triton_ready_timeout_s
-            return UpstreamTimeout(f"Triton did not finish the {what} within {seconds:g} s")
-        if model and ("unknown model" in message or "not ready" in message or "no available versions" in message
-                      or status == "NOT_FOUND"):
-            self.on_connection_lost()
+            return UpstreamTimeout(f"Triton did not finish the {what} within {self.settings.triton_timeout_s:g} s")
+        if model and (status == "NOT_FOUND" or any(sign in message for sign in _MODEL_NOT_SERVED)):
             return Unavailable(f"model '{model}' is not ready on Triton")
         if status == "UNAVAILABLE":
-            self.on_connection_lost()
             return Unavailable(f"Triton is not reachable at {self.settings.triton_url}")
         if status == "RESOURCE_EXHAUSTED":
             return Unavailable(f"Triton is overloaded ({what})", headers={"Retry-After": str(self.settings.retry_after_s)})
@@ -180,11 +170,20 @@ class TritonClient:
         return ServiceError(f"Triton failed the {what}")
 
 
+# How Triton words "that model is not loaded" (its gRPC status varies between UNAVAILABLE and NOT_FOUND).
+_MODEL_NOT_SERVED = ("unknown model", "not ready", "no available versions", "is not found")
+
+
+def _status_code(exc: InferenceServerException) -> str:
+    return (exc.status() or "").removeprefix("StatusCode.")
+
+
 class ModelCatalogue:
     """The served models by (family, runtime), discovered from Triton and cached.
 
-    Re-discovered when a request names a model not in the cache, and after Triton was unreachable
-    (a restarted Triton may serve another repository).
+    Re-discovered when a request names a model not in the cache, and after ``invalidate()``, which the
+    inference path calls whenever Triton was unreachable or lost a model (a restarted Triton may serve
+    another repository).
     """
 
     def __init__(self, triton: TritonClient) -> None:
@@ -192,13 +191,13 @@ class ModelCatalogue:
         self._models: dict[tuple[str, str], ModelInfo] | None = None
         self._not_ready: dict[str, str] = {}
         self._lock = asyncio.Lock()
-        triton.on_connection_lost = self.invalidate
 
     def invalidate(self) -> None:
         self._models = None
 
     async def refresh(self) -> dict[tuple[str, str], ModelInfo]:
         async with self._lock:
+            self._models = None
             infos, self._not_ready = await self._triton.discover()
             self._models = {(info.family, info.runtime): info for info in infos}
             return self._models
