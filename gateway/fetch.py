@@ -263,8 +263,12 @@ async def _fetch_one(url: httpx.URL, addresses: list[IPAddress], settings: Setti
         ) as pool:
             async with pool.stream("GET", target, headers=headers, extensions={"timeout": timeouts}) as response:
                 return await _read_response(url, response, settings.max_upload_bytes)
+    except httpcore.ConnectTimeout:
+        raise UpstreamTimeout(
+            f"url_image did not accept a connection within {settings.fetch_connect_timeout_s:g} s"
+        ) from None
     except httpcore.TimeoutException:
-        raise UpstreamTimeout("url_image did not answer in time") from None
+        raise UpstreamTimeout(f"url_image did not answer within {settings.fetch_read_timeout_s:g} s") from None
     except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, OSError):
         raise UpstreamFetchFailed("url_image could not be fetched (connection failed)") from None
 

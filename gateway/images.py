@@ -143,6 +143,8 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
 
 
 def _decode_error(fmt: str, exc: Exception) -> BadRequest:
+    if isinstance(exc, Image.UnidentifiedImageError):  # e.g. a zero width or height in the header
+        return BadRequest(f"the {fmt} image is corrupt: its header cannot be read")
     message = str(exc).lower()
     if isinstance(exc, EOFError) or "truncated" in message or "premature end" in message:
         return BadRequest(f"the {fmt} image is truncated")

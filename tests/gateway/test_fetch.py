@@ -253,10 +253,16 @@ def test_slow_server_hits_the_total_deadline(server: str) -> None:
     assert isinstance(error, UpstreamTimeout) and "0.5 s" in error.detail
 
 
+def test_trickling_server_hits_the_total_deadline(server: str) -> None:
+    settings = Settings(url_allowlist="127.0.0.1", fetch_total_timeout_s=0.8, fetch_read_timeout_s=5)
+    error = refused(f"{server}/trickle", settings)
+    assert isinstance(error, UpstreamTimeout) and "longer than 0.8 s" in error.detail
+
+
 def test_slow_server_hits_the_read_timeout(server: str) -> None:
     settings = Settings(url_allowlist="127.0.0.1", fetch_total_timeout_s=10, fetch_read_timeout_s=0.3)
     error = refused(f"{server}/slow", settings)
-    assert isinstance(error, UpstreamTimeout)
+    assert isinstance(error, UpstreamTimeout) and "did not answer within 0.3 s" in error.detail
 
 
 def test_closed_port_is_502() -> None:

@@ -27,7 +27,7 @@ HANG_LIMIT_S = 60  # a hanging answer gives up by itself even if the server is n
 
 class HostileHandler(http.server.BaseHTTPRequestHandler):
     """Routes: /image.png, /redirect?to=URL, /hops/N (N relative redirects), /html, /big-declared,
-    /endless (JPEG magic then zeros forever), /gzip, /slow (3 s), /hang (never answers), else 404."""
+    /endless (JPEG magic then zeros forever), /trickle (a byte every 0.2 s forever), /gzip, /slow (3 s), /hang (never answers), else 404."""
 
     server: HostileServer
 
@@ -64,6 +64,13 @@ class HostileHandler(http.server.BaseHTTPRequestHandler):
             zeros = b"\0" * 65536
             while not self.server.closing.is_set():
                 self.wfile.write(zeros)  # raises once the client hangs up
+        elif path == "/trickle":  # one byte at a time: never idle long enough for a read timeout
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(JPEG_MAGIC)
+            while not self.server.closing.wait(0.2):
+                self.wfile.write(b"\0")
+                self.wfile.flush()
         elif path == "/gzip":
             self._send(200, PNG, {"Content-Encoding": "gzip"})
         elif path == "/slow":
