@@ -1,0 +1,89 @@
+"""The `segment` CLI as a user runs it: a subprocess against the running stack, files checked on disk."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from client.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, main
+from tests.support.paths import REPO_ROOT, shared_image
+from tests.support.ports import free_ports
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def segment(*args: str, timeout: float = 500) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "client.cli", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={"PATH": "/usr/bin:/bin", "NO_PROXY": "*"})
+
+
+def test_one_photo_writes_mask_and_overlay_and_prints_a_summary(stack, tmp_path):
+    photo = shared_image("dog1.jpg")
+    mask, overlay = tmp_path / "mask.png", tmp_path / "overlay.jpg"
+    run = segment(str(photo), "--backend", "onnx", "--gateway", stack.gateway_url,
+                  "--mask", str(mask), "--overlay", str(overlay), "--summary")
+    assert run.returncode == EXIT_OK, run.stderr
+    size = Image.open(photo).size
+    decoded_mask = Image.open(mask)
+    assert (decoded_mask.format, decoded_mask.mode, decoded_mask.size) == ("PNG", "P", size)  # mask at the photo's size
+    assert (Image.open(overlay).format, Image.open(overlay).size) == ("JPEG", size)
+    summary = json.loads(run.stdout)
+    assert summary["input"] == str(photo)
+    ids, counts = np.unique(np.asarray(decoded_mask), return_counts=True)
+    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+
+
+def test_many_photos_use_patterns_report_progress_and_fail_alone(stack, tmp_path):
+    photos = [shared_image("dog1.jpg"), tmp_path / "missing.jpg", shared_image("dog2.jpg")]
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_text("not an image")
+    photos.append(not_an_image)
+    run = segment(*map(str, photos), "--gateway", stack.gateway_url, "--mask", f"{tmp_path}/masks/",
+                  "--overlay", f"{tmp_path}/{{stem}}-overlay.png", "--mask-size", "model")
+    assert run.returncode == EXIT_SOME_FAILED, run.stderr
+    for stem in ("dog1", "dog2"):
+        assert Image.open(tmp_path / "masks" / f"{stem}.png").size == (512, 512)
+        assert Image.open(tmp_path / f"{stem}-overlay.png").format == "PNG"
+    assert not (tmp_path / "masks" / "notes.png").exists()
+    progress = run.stderr.splitlines()
+    assert progress[0].startswith("[1/4]") and "ok" in progress[0]
+    assert "[2/4]" in run.stderr and "FAILED" in progress[1]
+    assert "415" in progress[3] or "400" in progress[3]
+    assert "2 of 4 images failed" in run.stderr
+    assert run.stdout == ""  # without --summary, stdout stays clean for scripts
+
+
+def test_unreachable_gateway_exits_3(tmp_path):
+    (port,) = free_ports(1)
+    run = segment(str(shared_image("dog1.jpg")), "--gateway", f"http://127.0.0.1:{port}", timeout=60)
+    assert run.returncode == EXIT_UNREACHABLE
+    assert "cannot reach the gateway" in run.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["a.jpg", "b.jpg", "--mask", "mask.png"],  # two masks into one file
+    ["a.jpg", "--overlay", "overlay.gif"],  # neither PNG nor JPEG
+    ["a.jpg", "--mask", "mask.jpg"],  # masks are PNG
+    ["a.jpg", "b.jpg", "--mask", "out/{nope}.png"],  # unknown pattern field
+    ["a.jpg", "a.jpg", "--mask", "out/{stem}.png"],  # same name twice
+    ["--backend", "tensorrt", "a.jpg"],  # argparse's own check
+    [],
+])
+def test_usage_errors_exit_2_before_any_request(args, capsys):
+    try:
+        code = main(["--gateway", "http://127.0.0.1:9", *args])
+    except SystemExit as exit_:  # argparse exits by itself
+        code = exit_.code
+    assert code == EXIT_USAGE
+    assert "usage: segment" in capsys.readouterr().err
+
+
+def test_help_documents_the_exit_codes():
+    run = segment("--help", timeout=60)
+    assert run.returncode == 0
+    for line in ("0  every image", "1  some images failed", "2  usage error", "3  the gateway is unreachable"):
+        assert line in run.stdout
