@@ -125,7 +125,16 @@ class Allowlist:
 
 
 def _normal_host(host: str) -> str:
-    return host.lower().rstrip(".")
+    host = host.lower().rstrip(".")
+    try:  # compare internationalised names in their ASCII (punycode) form, as they go on the wire
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def ascii_host(url: httpx.URL) -> str:
+    """The host as it goes on the wire (IDNA-encoded), which is what httpcore dials and what we resolve."""
+    return url.raw_host.decode("ascii")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,7 +219,7 @@ def parse_url(url: str) -> httpx.URL:
 
 async def checked_addresses(url: httpx.URL, allowlist: Allowlist) -> list[IPAddress]:
     """Resolve ``url``'s host and return its addresses if all may be reached; 400 otherwise."""
-    host = url.host
+    host = ascii_host(url)
     addresses = await resolve(host, url.port or (443 if url.scheme == "https" else 80))
     if allowlist.allows_host(host):
         return addresses
@@ -256,7 +265,7 @@ async def _fetch_one(url: httpx.URL, addresses: list[IPAddress], settings: Setti
     }
     target = httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path)
     headers = [(b"Host", url.netloc), *_HEADERS]
-    backend = PinnedBackend(url.host, addresses)
+    backend = PinnedBackend(ascii_host(url), addresses)
     try:
         async with httpcore.AsyncConnectionPool(
             ssl_context=_ssl_context(), network_backend=backend, max_connections=1, retries=0

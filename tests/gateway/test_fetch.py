@@ -89,6 +89,21 @@ def test_public_addresses_pass(address: str) -> None:
     assert address_problem(ipaddress.ip_address(address)) is None
 
 
+def test_internationalised_host_is_resolved_and_dialled_in_ascii(
+    server: str, monkeypatch: pytest.MonkeyPatch, connections: list[str]
+) -> None:
+    asked: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[ipaddress.IPv4Address]:
+        asked.append(host)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(fetch, "resolve", resolver)
+    port = server.rsplit(":", 1)[1]
+    assert run(f"http://bücher.test:{port}/image.png", Settings(url_allowlist="bücher.test")) == PNG
+    assert asked == ["xn--bcher-kva.test"] and connections == ["127.0.0.1"]
+
+
 def test_allowlist_hosts_and_networks() -> None:
     allow = Allowlist.parse(["LocalHost.", "10.1.0.0/16", "::1", " "])
     assert allow.allows_host("localhost") and not allow.allows_host("example.com")
