@@ -62,19 +62,44 @@ class PhotoRow:
 
 def draw_comparison(report: ParityReport, rows: list[PhotoRow], labels: tuple[str, ...]) -> Image.Image:
     cell_widths = [_cell_width(row.photo) for row in rows]
-    width = max([3 * w + 4 * GAP for w in cell_widths] + [1000])
-    header_height = 100 if report.weights_are_random else 60
+    header, footer = _header_lines(report), _footer_lines(report)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    text_width = max(measure.textlength(line.text, font=font(line.size)) for line in (*header, *footer))
+    width = int(max([3 * w + 4 * GAP for w in cell_widths] + [text_width + 2 * GAP]))
     row_block = TITLE_HEIGHT + ROW_HEIGHT + 56
-    footer_height = 80
-    canvas = Image.new("RGB", (width, header_height + row_block * len(rows) + footer_height), BACKGROUND)
+    height = sum(line.height for line in header) + row_block * len(rows) + sum(line.height for line in footer) + 2 * GAP
+    canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
 
-    y = _draw_header(draw, report, width)
+    y = _draw_lines(draw, header, GAP, width)
     for row, cell_width in zip(rows, cell_widths):
         _draw_row(canvas, draw, row, cell_width, y, labels)
         y += row_block
-    _draw_footer(draw, report, y)
+    _draw_lines(draw, footer, y, width)
     return canvas
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    size: int
+    colour: tuple[int, int, int] = INK
+    banner: tuple[int, int, int] | None = None  # background colour across the whole width
+
+    @property
+    def height(self) -> int:
+        return self.size + (18 if self.banner else 9)
+
+
+def _draw_lines(draw: ImageDraw.ImageDraw, lines: list[Line], y: int, width: int) -> int:
+    for line in lines:
+        if line.banner:
+            draw.rectangle((0, y, width, y + line.height - 4), fill=line.banner)
+            draw.text((GAP, y + 5), line.text, fill=line.colour, font=font(line.size))
+        else:
+            draw.text((GAP, y), line.text, fill=line.colour, font=font(line.size))
+        y += line.height
+    return y
 
 
 def _cell_width(photo: Photo) -> int:
@@ -82,21 +107,31 @@ def _cell_width(photo: Photo) -> int:
     return int(min(MAX_CELL_WIDTH, max(MIN_CELL_WIDTH, ROW_HEIGHT * aspect)))
 
 
-def _draw_header(draw: ImageDraw.ImageDraw, report: ParityReport, width: int) -> int:
-    y = GAP
-    draw.text((GAP, y), f"Parity of the exported '{report.family}' models: eager PyTorch vs TorchScript vs ONNX Runtime",
-              fill=INK, font=font(22))
-    y += 30
+def _header_lines(report: ParityReport) -> list[Line]:
     timing = "   ".join(f"{name}: {ms:.0f} ms/image" for name, ms in report.ms_per_image.items() if ms is not None)
-    draw.text((GAP, y), f"weights: {report.weights}    CPU, {report.threads} thread(s), batch 1:  {timing}",
-              fill=MUTED, font=font(15))
-    y += 24
+    lines = [
+        Line(f"Parity of the exported '{report.family}' models: eager PyTorch vs TorchScript vs ONNX Runtime", 22),
+        Line(f"weights: {report.weights}", 15, MUTED),
+        Line(f"in-process on CPU, {report.threads} thread(s), batch 1:   {timing}", 15, MUTED),
+    ]
     if report.weights_are_random:
-        draw.rectangle((0, y, width, y + 32), fill=WARNING_RED)
-        draw.text((GAP, y + 5), "RANDOM WEIGHTS: the maps are meaningless; this picture shows only that the "
-                  "backends agree", fill=(255, 255, 255), font=font(19))
-        y += 40
-    return y + 6
+        lines.append(Line("RANDOM WEIGHTS: the maps are meaningless; this picture shows only that the backends agree",
+                          19, (255, 255, 255), banner=WARNING_RED))
+    return lines
+
+
+def _footer_lines(report: ParityReport) -> list[Line]:
+    t = report.tolerances
+    verdict = "PASS" if report.passed else f"FAIL ({len(report.failures)} problems, see report.json)"
+    lines = [
+        Line(f"parity: {verdict}", 20, PASS_GREEN if report.passed else WARNING_RED),
+        Line(f"tolerances: max|dlogit| <= {t.max_abs_logit_diff:g}, mean L2 dprob <= {t.mean_l2_probability_diff:g}, "
+             f"identical map pixels >= {t.min_identical_map_fraction:.1%}", 14, MUTED),
+        Line("worst over photos + random inputs (max|dlogit| / mean L2 dprob / identical map pixels):", 14, MUTED),
+    ]
+    lines += [Line(f"    {_short(pair)}: {a.max_abs_logit_diff:.1e} / {a.mean_l2_probability_diff:.1e} / "
+                   f"{a.identical_map_fraction:.4%}", 14, MUTED) for pair, a in report.worst_by_pair().items()]
+    return lines
 
 
 def _draw_row(canvas: Image.Image, draw: ImageDraw.ImageDraw, row: PhotoRow, cell_width: int, y: int,
@@ -131,19 +166,6 @@ def _draw_legend(draw: ImageDraw.ImageDraw, fractions: dict[str, float], labels:
         text = f"{label} {fraction:.0%}"
         draw.text((x + 19, y), text, fill=INK, font=font(15))
         x += 19 + int(draw.textlength(text, font=font(15))) + 16
-
-
-def _draw_footer(draw: ImageDraw.ImageDraw, report: ParityReport, y: int) -> None:
-    t = report.tolerances
-    verdict = "PASS" if report.passed else f"FAIL ({len(report.failures)} problems, see report.json)"
-    draw.text((GAP, y + 6), f"parity: {verdict}", fill=PASS_GREEN if report.passed else WARNING_RED, font=font(20))
-    draw.text((GAP, y + 32), f"tolerances: max|dlogit| <= {t.max_abs_logit_diff:g}, mean L2 dprob <= "
-              f"{t.mean_l2_probability_diff:g}, identical map pixels >= {t.min_identical_map_fraction:.1%}",
-              fill=MUTED, font=font(14))
-    worst = "   ".join(f"{_short(pair)}: {a.max_abs_logit_diff:.1e} / {a.identical_map_fraction:.3%}"
-                       for pair, a in report.worst_by_pair().items())
-    draw.text((GAP, y + 52), f"worst over photos + random inputs (max|dlogit| / same pixels):  {worst}",
-              fill=MUTED, font=font(14))
 
 
 def _short(pair: str) -> str:
