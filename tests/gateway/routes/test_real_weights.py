@@ -44,10 +44,13 @@ def voc(gateway_url: str) -> dict:
     return catalogue["models"][FAMILY]
 
 
-def test_class_names_are_the_models_own(voc: dict) -> None:
+def test_class_names_size_and_weights_are_the_models_own(voc: dict) -> None:
     assert voc["labels"] == (MODEL_DIR / "labels.txt").read_text().split()
     assert (voc["labels"][12], voc["labels"][15], voc["labels"][7]) == ("dog", "person", "car")
     assert set(voc["backends"]) == set(BACKENDS)
+    assert voc["input_size"] == [513, 513]  # the model's own size, discovered from its Triton config
+    for backend in voc["backends"].values():
+        assert backend["manifest"]["weights_are_random"] is False
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
