@@ -33,6 +33,7 @@ def infer_request(
     request: Request,
     infer_model_type: Annotated[str, Form(
         description=f"Backend that runs the model: one of {', '.join(RUNTIMES)}.", examples=["onnx"],
+        json_schema_extra={"enum": list(RUNTIMES)},
     )],
     requested_results_types: Annotated[list[str] | None, Form(
         description="Results to return, in this order: any of " + ", ".join(RESULT_TYPES) + ". Repeat the field "
