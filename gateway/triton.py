@@ -115,7 +115,11 @@ class TritonClient:
             if state != "READY":
                 not_ready[name] = state
                 continue
-            config = await self.model_config(name)
+            try:
+                config = await self.model_config(name)
+            except Unavailable:  # unloaded between the index and this call: not ready, not a failed discovery
+                not_ready[name] = "UNAVAILABLE"
+                continue
             info = model_info_from_config(config, read_manifest(self.settings.model_repository, name))
             if info is not None:
                 infos.append(info)
