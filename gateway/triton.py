@@ -117,7 +117,7 @@ class TritonClient:
                 continue
             try:
                 config = await self.model_config(name)
-            except Unavailable:  # unloaded between the index and this call: not ready, not a failed discovery
+            except ServiceError:  # unloaded between the index and this call: not ready, not a failed discovery
                 not_ready[name] = "UNAVAILABLE"
                 continue
             info = model_info_from_config(config, read_manifest(self.settings.model_repository, name))
