@@ -29,6 +29,11 @@ class Options:
     output: Path
     start_stack: bool
     start_timeout_s: float
+    only: tuple[str, ...] = ()  # scenario name prefixes to run (empty: all)
+    encoding: bool = True  # the in-process JSON encoding comparison (~10-20 s of one core)
+
+    def selects(self, scenario: str) -> bool:
+        return not self.only or scenario.startswith(self.only)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -62,6 +67,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=Path("artifacts/bench/results.json"), help="results file")
     p.add_argument("--quick", action="store_true",
                    help="smoke-test counts: 2 requests (4 concurrent), 1 heavy, 1 warm-up, 1 encode repeat")
+    p.add_argument("--only", nargs="+", default=[],
+                   help="run only scenarios whose name starts with one of these, e.g. triton/ gateway-map/onnx "
+                   "(the reference always runs: every ratio needs it)")
+    p.add_argument("--skip-encoding", action="store_true", help="skip the in-process JSON encoding comparison")
     p.add_argument("--no-start", action="store_true", help="fail instead of starting a stack when none answers")
     p.add_argument("--start-timeout", type=float, default=900.0, help="seconds to wait for a started stack")
     return p
@@ -89,6 +98,8 @@ def parse(argv: list[str] | None = None) -> Options:
         output=args.output,
         start_stack=not args.no_start,
         start_timeout_s=args.start_timeout,
+        only=tuple(args.only),
+        encoding=not args.skip_encoding,
     )
 
 

@@ -16,7 +16,7 @@ from bench.models import discover, onnx_file
 from bench.options import Options
 from bench.paths import ReferencePath
 from bench.processes import RssSampler, listening_pid
-from bench.scenarios import Scenario, for_photo
+from bench.scenarios import REFERENCE, Scenario, for_photo
 from bench.stack import running_stack, stack_ready, StackUnavailable
 
 
@@ -34,7 +34,7 @@ def plan_for(scenario: Scenario, concurrency: int, options: Options) -> LoadPlan
     return LoadPlan(concurrency, requests, warmup, options.max_seconds)
 
 
-def measure(options: Options) -> dict:
+def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict:
     info = machine.describe()
     results: dict = {
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -44,7 +44,8 @@ def measure(options: Options) -> dict:
             "concurrency": list(options.concurrency), "requests": options.requests,
             "requests_concurrent": options.requests_concurrent, "heavy_requests": options.heavy_requests,
             "warmup": options.warmup, "reference_threads": options.reference_threads,
-            "serving_env": {k: v for k, v in os.environ.items() if k.startswith(("SERVING_", "GATEWAY_", "TRITON_", "OMP_"))},
+            "serving_env": {k: v for k, v in {**os.environ, **(serving_env or {})}.items()
+                            if k.startswith(("SERVING_", "GATEWAY_", "TRITON_", "OMP_"))},
         },
         "runs": [],
         "skipped": [],
@@ -52,7 +53,8 @@ def measure(options: Options) -> dict:
     endpoints = options.endpoints
     if not options.start_stack and not stack_ready(endpoints):
         raise StackUnavailable(f"no ready stack at {endpoints.gateway_url} / {endpoints.triton_grpc_url} (--no-start)")
-    with running_stack(endpoints, options.output.parent / "serving.log", options.start_timeout_s) as started:
+    log_path = options.output.parent / "serving.log"
+    with running_stack(endpoints, log_path, options.start_timeout_s, serving_env) as started:
         models = discover(endpoints.triton_grpc_url, options.family)
         model_file = onnx_file(options.repository, models["onnx"].name)
         size_hw = models["onnx"].input_shape[1:]
@@ -71,8 +73,9 @@ def measure(options: Options) -> dict:
             for index, photo in enumerate(photos):
                 reference = ReferencePath(model_file, photo.model_input, options.reference_threads)
                 for scenario in for_photo(photo, reference, models, endpoints, with_heavy=index == 0):
-                    run_scenario(scenario, options, results)
-                if index == 0:
+                    if scenario.name == REFERENCE or options.selects(scenario.name):
+                        run_scenario(scenario, options, results)
+                if index == 0 and options.encoding:
                     log("encoding all three results in-process (tolist()+json.dumps takes a while)")
                     results["encoding"] = encoding.compare(reference.run(), options.encode_repeats, 1)
                 del reference

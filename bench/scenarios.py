@@ -19,6 +19,7 @@ MAP_ONLY = ("segmentation_map",)
 # arrays as the all-results JSON (the size/speed comparison); png and summary answer from the map.
 FAST_FORMATS: dict[str, tuple[str, ...]] = {"npz": ALL_RESULTS, "png": MAP_ONLY, "summary": MAP_ONLY}
 HEAVY_FORMATS = {"npz"}
+REFERENCE = "reference/onnx"
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def for_photo(
         path = GatewayPath(endpoints.gateway_url, photo.name, photo.data, runtime, results, fmt)
         return Scenario(name, photo, path.make_sender, heavy=heavy, probe=path)
 
-    scenarios = [Scenario("reference/onnx", photo, reference.make_sender, sequential_only=True)]
+    scenarios = [Scenario(REFERENCE, photo, reference.make_sender, sequential_only=True)]
     for runtime, model in sorted(models.items()):
         path = TritonPath(endpoints.triton_grpc_url, model.name, photo.model_input)
         scenarios.append(Scenario(f"triton/{runtime}", photo, path.make_sender))

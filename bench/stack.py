@@ -69,10 +69,13 @@ def stack_ready(endpoints: Endpoints) -> bool:
 
 
 @contextmanager
-def running_stack(endpoints: Endpoints, log_path: Path, start_timeout_s: float) -> Iterator[bool]:
+def running_stack(
+    endpoints: Endpoints, log_path: Path, start_timeout_s: float, env: dict[str, str] | None = None
+) -> Iterator[bool]:
     """Use the stack at ``endpoints`` if it is up; else start ``python -m serving`` and stop it after.
 
-    Yields True when this harness started the stack itself.
+    ``env`` is added to this process's environment for the started stack (ports, repository, knobs):
+    it must put the stack at ``endpoints``. Yields True when this harness started the stack itself.
     """
     if stack_ready(endpoints):
         yield False
@@ -85,7 +88,8 @@ def running_stack(endpoints: Endpoints, log_path: Path, start_timeout_s: float) 
     with log_path.open("wb") as log:
         # Its own session so that a stop reaches the launcher and everything it started.
         process = subprocess.Popen(
-            [sys.executable, "-m", "serving"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, "-m", "serving"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
         try:
             _wait_until_ready(process, endpoints, log_path, start_timeout_s)
