@@ -1,9 +1,8 @@
 """ASGI middlewares that bound the gateway's load: request body size and requests in flight.
 
-Both are pure ASGI (no BaseHTTPMiddleware: it buffers and breaks streaming). Wire them with
-``app.add_middleware(BodySizeLimitMiddleware, settings=s)`` then
-``app.add_middleware(InFlightLimitMiddleware, settings=s)`` so the in-flight bound is outermost and
-an overloaded gateway answers 503 before reading anything.
+Both are pure ASGI (no BaseHTTPMiddleware: it buffers and breaks streaming), wired with
+``app.add_middleware(..., settings=settings)``. Neither reads the body itself, so their order only
+decides which answer an oversized request sent to an overloaded gateway gets (413 or 503).
 """
 from __future__ import annotations
 
