@@ -15,13 +15,34 @@ from tests.support.exported_repository import exported_repository_copy
 from tests.support.stack import EmbeddedStack, StackError
 
 
+# Session fixtures that take minutes the first time (export, stack start) and bound themselves.
+_SLOW_SESSION_FIXTURES = {"exported_repository", "stack"}
+_set_up: set[str] = set()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """The first test that needs a slow session fixture gets its per-test timeout on its call only.
+
+    Otherwise whichever test happens to come first (with, say, a 60 s timeout of its own) would be
+    charged for the export and the stack start, and fail for a reason that is not its own.
+    """
+    if _SLOW_SESSION_FIXTURES.intersection(getattr(item, "fixturenames", ())) - _set_up:
+        marker = item.get_closest_marker("timeout")
+        args, kwargs = (marker.args, dict(marker.kwargs)) if marker else ((), {})
+        item.add_marker(pytest.mark.timeout(*args, **{**kwargs, "func_only": True}), append=False)
+    yield
+
+
 @pytest.fixture(scope="session")
 def exported_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the exported test repository (cached by the export code's hash). Do not modify."""
     try:
-        return exported_repository_copy(tmp_path_factory.mktemp("exported") / "repo")
+        repository = exported_repository_copy(tmp_path_factory.mktemp("exported") / "repo")
     except Exception as exc:  # noqa: BLE001 - any export failure must fail the dependent tests, with its output
         pytest.fail(f"could not export the test repository: {exc}", pytrace=False)
+    _set_up.add("exported_repository")
+    return repository
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +56,7 @@ def stack(exported_repository: Path, tmp_path_factory: pytest.TempPathFactory) -
     except StackError as exc:
         _stop_quietly(running)
         pytest.fail(f"the embedded stack did not start: {exc}", pytrace=False)
+    _set_up.add("stack")
     yield running
 
     exit_code = running.stop()
