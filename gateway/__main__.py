@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 import uvicorn
 
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default=settings.log_level, choices=["debug", "info", "warning", "error"],
                         help=f"log level (GATEWAY_LOG_LEVEL, now {settings.log_level})")
     args = parser.parse_args(argv)
+    # uvicorn configures only its own loggers; the gateway's (Triton failures, unhandled errors) need one too.
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvicorn.run(
         "gateway.main:create_app",
         factory=True,
