@@ -74,17 +74,13 @@ class InferenceService:
         requested: Sequence[str],
         compute: Iterable[str] | None = None,
     ) -> InferenceResult:
-        """One image. ``requested``: the result types the answer reports; ``compute``: the ones Triton
-        must produce for the answer's format (default: the requested ones)."""
-        photo, tensor = await self.run_cpu(self._prepare, data, model.input_size)
-        arrays = await self._run_batch(model, tensor[np.newaxis], requested if compute is None else compute)
-        return InferenceResult(
-            model=model,
-            image_type=image_type,
-            requested=tuple(requested),
-            arrays={name: batch[0] for name, batch in arrays.items()},
-            original=photo,
+        """One image; its error (a ServiceError) is raised. Arguments as for ``infer_many``."""
+        (outcome,) = await self.infer_many(
+            [data], image_type=image_type, model=model, requested=requested, compute=compute
         )
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        return outcome
 
     async def infer_many(
         self,
@@ -97,33 +93,33 @@ class InferenceService:
     ) -> list[InferenceResult | ServiceError]:
         """Several images, in order, in as few Triton calls as the model's batch size allows.
 
-        An image that cannot be decoded gets its own error in its place; the others still run.
-        A Triton failure fails the whole batch (raised), as it would fail each image.
+        ``requested``: the result types the answer reports; ``compute``: the ones Triton must produce
+        for the answer's format (default: the requested ones). An image that cannot be decoded gets
+        its own error in its place and the others still run; a Triton failure is raised, as it would
+        fail every image.
         """
-        prepared: list[tuple[Image.Image, np.ndarray] | ServiceError] = []
-        for data in items:
+        outcomes: dict[int, InferenceResult | ServiceError] = {}
+        prepared: dict[int, tuple[Image.Image, np.ndarray]] = {}
+        for index, data in enumerate(items):
             try:
-                prepared.append(await self.run_cpu(self._prepare, data, model.input_size))
+                prepared[index] = await self.run_cpu(self._prepare, data, model.input_size)
             except ServiceError as error:
-                prepared.append(error)
-        good = [index for index, item in enumerate(prepared) if not isinstance(item, ServiceError)]
-        results: list[InferenceResult | ServiceError] = [
-            item if isinstance(item, ServiceError) else None for item in prepared  # type: ignore[misc]
-        ]
+                outcomes[index] = error
+        wanted = tuple(requested if compute is None else compute)
+        ready = list(prepared)
         step = max(model.max_batch_size, 1)
-        for start in range(0, len(good), step):
-            chunk = good[start:start + step]
-            batch = np.stack([prepared[index][1] for index in chunk])  # type: ignore[index]
-            arrays = await self._run_batch(model, batch, requested if compute is None else compute)
+        for start in range(0, len(ready), step):
+            chunk = ready[start:start + step]
+            arrays = await self._run_batch(model, np.stack([prepared[index][1] for index in chunk]), wanted)
             for position, index in enumerate(chunk):
-                results[index] = InferenceResult(
+                outcomes[index] = InferenceResult(
                     model=model,
                     image_type=image_type,
                     requested=tuple(requested),
                     arrays={name: values[position] for name, values in arrays.items()},
-                    original=prepared[index][0],  # type: ignore[index]
+                    original=prepared[index][0],
                 )
-        return results
+        return [outcomes[index] for index in range(len(items))]
 
     async def _run_batch(self, model: ModelInfo, batch: np.ndarray, result_types: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = tuple(dict.fromkeys(result_types))
