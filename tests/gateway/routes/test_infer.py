@@ -6,12 +6,14 @@ asked for a few times only and every other check uses the 512×512 map.
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import Callable
 
 import numpy as np
 import orjson
 import pytest
 import requests
+from PIL import Image
 
 from tests.support.paths import shared_image
 
@@ -218,8 +220,6 @@ def test_missing_url_is_named(gateway_url: str) -> None:
 
 def test_an_unreachable_url_is_a_bad_gateway(gateway_url: str) -> None:
     # A loopback port nobody listens on (bound, then closed): the connection is refused at once.
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -237,3 +237,12 @@ def test_a_missing_photo_on_the_url_server_is_a_bad_gateway(gateway_url: str, ph
     })
     assert response.status_code == 502, response.text
     assert "404" in response.json()["detail"]
+
+
+def test_the_accept_header_reaches_format_negotiation(gateway_url: str, maps) -> None:
+    with shared_image(PHOTO).open("rb") as file:
+        response = requests.post(f"{gateway_url}/infer/file", files={"file": file}, timeout=TIMEOUT_S,
+                                 data={"infer_model_type": "onnx"}, headers={"Accept": "image/png"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(response.content))), maps[("onnx", "file")])
