@@ -47,9 +47,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # A body that is not a form at all is malformed (400); a form missing/with a bad field is 422.
-        malformed = any(error.get("type") in ("json_invalid", "model_attributes_type") for error in exc.errors())
-        return JSONResponse({"detail": _describe_validation_error(exc)}, status_code=400 if malformed else 422)
+        # A text detail, not FastAPI's list: existing clients print `detail` as a message.
+        # (A body that is not a form at all never gets here: Starlette answers it 400 itself.)
+        return JSONResponse({"detail": _describe_validation_error(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
