@@ -38,7 +38,7 @@ def infer_request(
     requested_results_types: Annotated[list[str] | None, Form(
         description="Results to return, in this order: any of " + ", ".join(RESULT_TYPES) + ". Repeat the field "
         "or send one comma-separated value. Absent or empty: all three (logits and pixels_distribution are "
-        "21×512×512 floats each, about 110 MB of JSON: ask only for what you need).",
+        "21×512×512 floats each, about 65 MB of JSON: ask only for what you need, or use response_format=npz).",
         examples=[["segmentation_map"]],
     )] = None,
     model: Annotated[str | None, Form(
