@@ -170,7 +170,7 @@ def _detail(response: httpx.Response) -> str:
 def segment_one(segmenter: Segmenter, image: str, outputs: Sequence[Output], paths: Sequence[Path], summary: bool) -> list[str]:
     """Writes the image's files and prints its summary; returns what was done, for the progress line."""
     done = []
-    for output, path in zip(outputs, paths):
+    for output, path in zip(outputs, paths, strict=True):
         body = segmenter.fetch(image, output.response_format).content
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     total, failed = len(args.images), 0
     segmenter = Segmenter(args)
     try:
-        for index, (image, paths) in enumerate(zip(args.images, plan), 1):
+        for index, (image, paths) in enumerate(zip(args.images, plan, strict=True), 1):
             try:
                 done = segment_one(segmenter, image, outputs, paths, summary)
                 status = "ok: " + ", ".join(done)

@@ -95,7 +95,7 @@ async def infer_files(
     )
     items = [
         await _item(service, index, upload.filename, outcome, form.options)
-        for index, (upload, outcome) in enumerate(zip(file, outcomes))
+        for index, (upload, outcome) in enumerate(zip(file, outcomes, strict=True))
     ]
     failed = sum(item["status"] != 200 for item in items)
     body = {

@@ -3,7 +3,12 @@ import pytest
 
 from gateway.errors import BadRequest, TooLarge
 from gateway.results.resize import (
-    MAX_RESIZED_SCORE_VALUES, at_mask_size, check_mask_size, original_size, resize_map, resize_scores,
+    MAX_RESIZED_SCORE_VALUES,
+    at_mask_size,
+    check_mask_size,
+    original_size,
+    resize_map,
+    resize_scores,
 )
 
 

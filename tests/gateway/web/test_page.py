@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -41,11 +40,16 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=_binary("chromedriver")))
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def backend_choices(driver: webdriver.Chrome) -> list[str]:
+    return [option.get_attribute("value") for option in Select(driver.find_element(By.ID, "backend")).options]
 
 
 def test_upload_shows_overlay_and_the_summarys_classes(stack, browser):
@@ -54,7 +58,7 @@ def test_upload_shows_overlay_and_the_summarys_classes(stack, browser):
     assert browser.title == "Segment an image"
     wait = WebDriverWait(browser, WAIT_S)
     # The backends are filled in from GET /models once the page has loaded them.
-    wait.until(lambda driver: BACKEND in [o.get_attribute("value") for o in Select(driver.find_element(By.ID, "backend")).options])
+    wait.until(lambda driver: BACKEND in backend_choices(driver))
     Select(browser.find_element(By.ID, "backend")).select_by_value(BACKEND)
     browser.find_element(By.ID, "file").send_keys(str(photo))
     browser.find_element(By.ID, "submit").click()
@@ -77,6 +81,9 @@ def test_upload_shows_overlay_and_the_summarys_classes(stack, browser):
     assert [name for name, _ in legend] == [entry["name"] for entry in summary["classes"]]
     assert [fraction for _, fraction in legend] == pytest.approx([e["pixel_fraction"] for e in summary["classes"]])
     assert browser.find_element(By.ID, "download-mask").get_attribute("href").startswith("blob:")
+
+    errors = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, f"the page logged errors: {errors}"
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOT))
