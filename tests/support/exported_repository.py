@@ -21,6 +21,8 @@ VOC_SPEC = REPO_ROOT / "export" / "specs" / "voc-deeplabv3-mnv2.json"
 VOC_FAMILY = "voc_mnv2"
 DEFAULT_FAMILY = "deeplabv3"
 EXPORT_TIMEOUT_S = 900
+# Entries of older export code kept beside the current one (~100 MB each).
+KEEP_OLD_ENTRIES = 2
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,22 @@ def cached_export() -> Path:
             for step in steps:
                 _run_export(step, repository)
             (entry / "complete").write_text("\n".join(s.family for s in steps) + "\n")
+        os.utime(entry)  # most recently used
+    prune_cache(keep=entry)
     return repository
+
+
+def prune_cache(keep: Path) -> None:
+    """Remove all but the newest entries; one another run is exporting into (its lock is held) stays."""
+    entries = sorted((p for p in CACHE_ROOT.iterdir() if p.is_dir() and p != keep),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for entry in entries[KEEP_OLD_ENTRIES:]:
+        with open(CACHE_ROOT / f"{entry.name}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def exported_repository_copy(target: Path) -> Path:
