@@ -100,6 +100,13 @@ def test_too_many_files_are_refused(http):
     assert "limit is 8" in response.json()["detail"]
 
 
+def test_a_batch_too_big_to_answer_is_refused_before_inference(http):
+    # Four photos with all three results (the default) would be ~1 GB of JSON.
+    response = batch(http, [photo("dog1.jpg")] * 4, response_format="json")
+    assert response.status_code == 413
+    assert "segmentation_map" in response.json()["detail"]
+
+
 def test_json_batch_maps_are_arrays_of_the_model_size(http):
     body = batch(http, [photo("dog1.jpg")], requested_results_types="segmentation_map").json()
     segmentation_map = np.asarray(body["results"][0]["result"]["requested_results"]["segmentation_map"])
