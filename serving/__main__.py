@@ -20,6 +20,7 @@ environment (defaults):
   TRITON_HOST=127.0.0.1   TRITON_HTTP_PORT=8000   TRITON_GRPC_PORT=8001   TRITON_METRICS_PORT=8002
   GATEWAY_HOST=127.0.0.1  GATEWAY_PORT=8080       (other GATEWAY_* settings pass through to the gateway)
   SERVING_READY_TIMEOUT_S=300  SERVING_MAX_RESTARTS=5
+  SERVING_TRITON_ARGS=""  (more tritonserver options, e.g. "--log-verbose=1")
   SERVING_INTRA_OP_THREADS=<cores>  SERVING_INTER_OP_THREADS=1  (threads of each model instance)
 """
 

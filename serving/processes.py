@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import time
@@ -111,9 +112,18 @@ def live_group_members(pgid: int) -> list[int]:
     return members
 
 
+# Lines every CPU-only start prints; they explain nothing.
+_HARMLESS = ("CudaDriverHelper has not been initialized", "Failed to initialize NVML", "DCGM unable to start")
+_ERROR = re.compile(r"^E\d{4} |\berror\b|unrecognized|failed", re.IGNORECASE)
+
+
 def log_excerpt(text: str, error_lines: int = 20, tail_lines: int = 15) -> str:
-    """The lines that explain a failure: Triton's error lines (E...) and the last lines of the log."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if line[:1] == "E" and line[1:5].isdigit()]
-    chosen = errors[-error_lines:] + [line for line in lines[-tail_lines:] if line not in errors]
+    """The lines that explain a failure: the error lines and the last lines of the log (no banner tables)."""
+    lines = [line for line in text.splitlines()
+             if line.strip() and line[:1] not in "|+" and not any(h in line for h in _HARMLESS)]
+    usage = next((i for i, line in enumerate(lines) if line.startswith("Usage:")), None)
+    if usage is not None:  # a bad option: the reason is above the usage text, which would bury it
+        lines = lines[:usage]
+    errors = [line for line in lines if _ERROR.search(line)][-error_lines:] if error_lines else []
+    chosen = errors + [line for line in lines[-tail_lines:] if line not in errors]
     return "\n".join(f"    {line}" for line in chosen) or "    (the log is empty)"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class ServingSettings:
     gateway_port: int
     ready_timeout_s: float
     max_restarts: int
+    extra_triton_args: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> "ServingSettings":
@@ -52,6 +54,7 @@ class ServingSettings:
             # Loading the torch model on 2 busy cores can take a minute; a hung load must not wait forever.
             ready_timeout_s=float(env.get("SERVING_READY_TIMEOUT_S", "300")),
             max_restarts=int(env.get("SERVING_MAX_RESTARTS", "5")),
+            extra_triton_args=tuple(shlex.split(env.get("SERVING_TRITON_ARGS", ""))),
         )
 
     @property

@@ -46,6 +46,7 @@ class TritonServer:
             "--pinned-memory-pool-byte-size=0",
             "--cuda-memory-pool-byte-size=0:0",
             "--allow-gpu-metrics=false",
+            *s.extra_triton_args,
         ]
 
     def start(self) -> None:

@@ -98,3 +98,15 @@ def test_killed_tritonserver_is_restarted_and_the_gateway_recovers(stack: Embedd
         response = httpx.post(f"{stack.gateway_url}/infer/file", files={"file": (photo.name, image, "image/jpeg")},
                               data={"infer_model_type": "torch"}, timeout=120, trust_env=False)
     assert response.status_code == 200, response.text[:500]
+
+
+def test_tritonserver_failing_to_start_is_reported_with_its_log_lines(exported_repository: Path, tmp_path: Path) -> None:
+    stack = EmbeddedStack(single_model_repository(exported_repository, tmp_path / "repo"), tmp_path / "run", gateway=False)
+
+    result = launch_and_fail({"SERVING_TRITON_ARGS": "--no-such-option"}, stack)
+
+    assert result.returncode == 1
+    assert "tritonserver exited with code 1 during startup" in result.stderr, result.stderr
+    assert "unrecognized option '--no-such-option'" in result.stderr
+    assert "Usage:" not in result.stderr  # the reason, not the whole help text
+    assert stack.leftover_processes() == []
