@@ -1,6 +1,7 @@
 """The launcher's lifecycle against the real server: clean stops, clear refusals, recovery from a crash."""
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -110,3 +111,33 @@ def test_tritonserver_failing_to_start_is_reported_with_its_log_lines(exported_r
     assert "unrecognized option '--no-such-option'" in result.stderr
     assert "Usage:" not in result.stderr  # the reason, not the whole help text
     assert stack.leftover_processes() == []
+
+
+def test_restarts_are_bounded(exported_repository: Path, tmp_path: Path) -> None:
+    stack = EmbeddedStack(single_model_repository(exported_repository, tmp_path / "repo"), tmp_path / "run",
+                          gateway=False, extra_env={"SERVING_MAX_RESTARTS": "0"})
+    stack.start()
+    try:
+        stack.wait_ready()
+        stack.kill_triton()
+        assert stack.wait_exit() == 1
+        log = stack.launcher_log.read_text()
+        assert "tritonserver died" in log and "giving up (SERVING_MAX_RESTARTS=0)" in log
+        assert stack.leftover_processes() == [] and stack.leftover_shm_regions() == []
+    finally:
+        stack.stop()
+        stack.force_cleanup()
+
+
+def test_a_dead_gateway_stops_the_stack_loudly(exported_repository: Path, tmp_path: Path) -> None:
+    stack = EmbeddedStack(single_model_repository(exported_repository, tmp_path / "repo"), tmp_path / "run")
+    stack.start()
+    try:
+        stack.wait_ready()
+        os.kill(int((stack.run_dir / "gateway.pid").read_text()), signal.SIGKILL)
+        assert stack.wait_exit() == 1
+        assert "the gateway exited with code -9" in stack.launcher_log.read_text()
+        assert stack.leftover_processes() == [] and stack.leftover_shm_regions() == []
+    finally:
+        stack.stop()
+        stack.force_cleanup()
