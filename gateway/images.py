@@ -48,6 +48,11 @@ _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
 _BACKGROUND = (255, 255, 255)
 
+# Our own pixel limit (settings.max_image_pixels) is the one that counts. Pillow's warning for big
+# images would only print a line naming Pillow's source file to stderr; Pillow's hard error (twice its
+# MAX_IMAGE_PIXELS) stays and becomes a 413. Set once here: warnings.catch_warnings is not thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 
 def sniff_format(data: bytes) -> str | None:
     """The allowed image format ``data`` starts with (Pillow's name), or None."""
@@ -124,10 +129,7 @@ def decode_image(data: bytes, settings: Settings, *, draft_size: tuple[int, int]
 
 def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
     try:
-        with warnings.catch_warnings():
-            # Our own limit (below) is the one that counts; Pillow's warning would only add log noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[fmt])
+        image = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError:
         raise TooLarge(f"the {fmt} image has too many pixels (limit {max_pixels})") from None
     except Exception as exc:
