@@ -41,9 +41,11 @@ def run(settings: ServingSettings, options: LaunchOptions) -> int:
     try:
         settings.run_dir.mkdir(parents=True, exist_ok=True)
         _refuse_second_launcher(settings)
+        ports = settings.triton_ports() + (settings.gateway_ports() if options.gateway else [])
+        ensure_free(ports)  # before a minutes-long export, so a conflict fails fast
         if options.export:
             export_if_missing(settings, stop)
-        ensure_free(settings.triton_ports() + (settings.gateway_ports() if options.gateway else []))
+            ensure_free(ports)
 
         tree = prepare_server_tree(settings.run_dir)
         models = build_twin(settings.model_repository, settings.twin_repository)

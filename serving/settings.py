@@ -6,6 +6,7 @@ import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from serving.errors import ServingError
 
@@ -52,8 +53,8 @@ class ServingSettings:
             gateway_host=env.get("GATEWAY_HOST", "127.0.0.1"),
             gateway_port=_port(env, "GATEWAY_PORT", 8080),
             # Loading the torch model on 2 busy cores can take a minute; a hung load must not wait forever.
-            ready_timeout_s=float(env.get("SERVING_READY_TIMEOUT_S", "300")),
-            max_restarts=int(env.get("SERVING_MAX_RESTARTS", "5")),
+            ready_timeout_s=_number(env, "SERVING_READY_TIMEOUT_S", 300.0, float),
+            max_restarts=_number(env, "SERVING_MAX_RESTARTS", 5, int),
             extra_triton_args=tuple(shlex.split(env.get("SERVING_TRITON_ARGS", ""))),
         )
 
@@ -129,3 +130,14 @@ def _port(env: os._Environ[str] | dict[str, str], variable: str, default: int) -
     if not 1 <= port <= 65535:
         raise ServingError(f"{variable}={port} is outside 1-65535")
     return port
+
+
+def _number(env: os._Environ[str] | dict[str, str], variable: str, default: float, kind: type) -> Any:
+    raw = env.get(variable, str(default))
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ServingError(f"{variable}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if value < 0:
+        raise ServingError(f"{variable}={raw!r} must not be negative")
+    return value
