@@ -19,8 +19,9 @@ class RestartPolicy:
     max_restarts: int = 5
     first_backoff_s: float = 1.0
     max_backoff_s: float = 30.0
-    # A server that stayed up this long has recovered: its failures so far no longer count.
-    stable_after_s: float = 300.0
+    # A server that served this long after a restart has recovered: the failures before no longer count,
+    # so only a crash loop (or crashes in quick succession) exhausts max_restarts.
+    stable_after_s: float = 60.0
 
     def backoff(self, attempt: int) -> float:
         return min(self.first_backoff_s * 2 ** (attempt - 1), self.max_backoff_s)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -42,7 +43,11 @@ class TorchRunner:
         except RuntimeError:  # only settable before the first parallel work; the stub may have run some
             pass
         self.device = f"cuda:{device_id}" if use_gpu and torch.cuda.is_available() else "cpu"
-        self._module = torch.jit.load(str(path), map_location=self.device).eval()
+        with warnings.catch_warnings():
+            # torch 2.14 deprecates TorchScript in favour of torch.export, but TorchScript is what Triton's
+            # libtorch backend serves in production, so the twin must run the very same file.
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.load.*")
+            self._module = torch.jit.load(str(path), map_location=self.device).eval()
         self._input_names = input_names
         self._output_names = output_names
 

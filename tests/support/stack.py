@@ -81,6 +81,8 @@ class EmbeddedStack:
             GATEWAY_HOST="127.0.0.1",
             # The tests serve their own images from loopback servers; production refuses loopback URLs.
             GATEWAY_URL_ALLOWLIST="127.0.0.1,localhost",
+            # Several tests kill tritonserver on purpose, minutes or seconds apart: more than a user's crashes.
+            SERVING_MAX_RESTARTS="20",
         )
         env.update(self.extra_env)
         return env
