@@ -8,12 +8,14 @@ from pathlib import Path
 
 from . import progress
 from .compare_tolerances import TOLERANCE_HELP
+from .defaults import DEFAULT_ARCH, DEFAULT_FAMILY, DEFAULT_INPUT_SIZE, DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
+from .layout import existing_model_files, family_is_complete
 from .paths import default_images_dir, default_report_dir, default_repository
-from .pipeline import DEFAULT_FAMILY, ParityOptions, existing_model_files, export_family, family_is_complete
 from .sources.request import OnnxRequest, SourceRequest, TorchvisionRequest
-from .sources.torchvision_source import DEFAULT_ARCH, DEFAULT_INPUT_SIZE, PretrainedUnavailable
-from .triton_config import DEFAULT_MAX_BATCH_SIZE
+
+# The pipeline and the sources import torch/torchvision (seconds); `--help` and `--if-missing` on an
+# existing export must not pay for that, so they are imported inside run().
 
 DESCRIPTION = """\
 Export a segmentation model into a Triton model repository as two models with one contract:
@@ -122,6 +124,11 @@ def run(args: argparse.Namespace) -> int:
         found = ", ".join(str(p) for p in existing_model_files(args.repository, args.name))
         print(f"model family {args.name!r} already exported, nothing to do: {found}")
         return 0
+    from .pipeline import ParityOptions, check_writable, export_family
+    from .sources.torchvision_source import PretrainedUnavailable
+
+    check_writable(args.repository)  # before any model building, which can take minutes
+
     request = request_from_args(args)
     source = None
     try:

@@ -12,13 +12,14 @@ import torch
 
 from . import progress, runners
 from .compare_tolerances import DEFAULT_TOLERANCES, TOLERANCE_HELP, Tolerances
+from .defaults import DEFAULT_FAMILY
 from .errors import ExportError
-from .manifest import MANIFEST_FILENAME, read_manifest
+from .layout import MANIFEST_FILENAME, model_dir, model_file
+from .manifest import read_manifest
 from .parity import Agreement, InputResult, ParityReport, class_fractions, output_contract_problems
 from .paths import default_images_dir, default_report_dir, default_repository
 from .photos import load_photos, random_inputs
 from .picture import PhotoRow, draw_comparison
-from .pipeline import model_dir, model_file
 from .sources.base import ModelSource
 from .sources.request import request_from_dict
 from .triton_config import ONNX, TORCH
@@ -118,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Why: see export/compare_tolerances.py. Outputs: DIR/report.json and DIR/comparison.png.")
     parser.add_argument("--repository", type=Path, default=default_repository(),
                         help="model repository (default: $MODEL_REPOSITORY or model_repository)")
-    parser.add_argument("--name", default="deeplabv3", metavar="FAMILY", help="model family (default %(default)s)")
+    parser.add_argument("--name", default=DEFAULT_FAMILY, metavar="FAMILY", help="model family (default %(default)s)")
     parser.add_argument("--images", type=Path, default=default_images_dir(), metavar="DIR",
                         help="photos to compare on (default: $SHARED_DIR/images or ../shared/images)")
     parser.add_argument("--report-dir", type=Path, default=None, metavar="DIR",

@@ -4,10 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-INPUT_NAME = "image"
-OUTPUT_NAMES = ("logits", "probabilities", "segmentation_map")
-# The map is UINT8, so a class index must fit in it.
-MAX_CLASSES = 256
+from .io_names import INPUT_NAME, MAX_CLASSES, OUTPUT_NAMES  # noqa: F401  (re-exported for callers)
 
 
 class SegmentationContract(nn.Module):

@@ -9,9 +9,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .layout import MANIFEST_FILENAME
 from .sources.base import ModelSource
 
-MANIFEST_FILENAME = "manifest.json"
 _VERSIONED_PACKAGES = ("torch", "torchvision", "onnx", "onnxruntime", "onnx2torch")
 
 

@@ -11,17 +11,17 @@ import torch
 from . import progress
 from .atomic import StagedFiles
 from .contract import SegmentationContract
+from .defaults import DEFAULT_FAMILY, DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
-from .manifest import MANIFEST_FILENAME, build_manifest, render_manifest
+from .layout import MANIFEST_FILENAME, VERSION, model_dir, model_file
+from .manifest import build_manifest, render_manifest
 from .onnx_export import export_onnx
 from .sources.base import ModelSource
 from .sources.request import SourceRequest, request_to_dict
 from .torchscript import save_torchscript, to_torchscript
-from .triton_config import (CONFIG_FILENAME, DEFAULT_MAX_BATCH_SIZE, LABELS_FILENAME, ONNX, RUNTIMES, TORCH,
+from .triton_config import (CONFIG_FILENAME, LABELS_FILENAME, ONNX, RUNTIMES, TORCH,
                             ModelSpec, Runtime, render_config, render_labels)
 
-DEFAULT_FAMILY = "deeplabv3"
-VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -37,25 +37,6 @@ class ExportResult:
     parity: dict[str, Any] | None = None
     report_dir: Path | None = None
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def model_dir(repository: Path, family: str, runtime: Runtime) -> Path:
-    return repository / f"{family}_{runtime.model_suffix}"
-
-
-def model_file(repository: Path, family: str, runtime: Runtime) -> Path:
-    return model_dir(repository, family, runtime) / VERSION / runtime.model_filename
-
-
-def existing_model_files(repository: Path, family: str) -> list[Path]:
-    """The family's model files and manifests that exist; all of them present = nothing to export."""
-    wanted = [p for r in RUNTIMES for p in (model_file(repository, family, r),
-                                            model_dir(repository, family, r) / MANIFEST_FILENAME)]
-    return [p for p in wanted if p.is_file()]
-
-
-def family_is_complete(repository: Path, family: str) -> bool:
-    return len(existing_model_files(repository, family)) == 2 * len(RUNTIMES)
 
 
 def check_writable(repository: Path) -> None:

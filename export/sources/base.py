@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
-from torch import nn
+if TYPE_CHECKING:  # only annotations: the CLI imports this module before deciding whether torch is needed
+    import numpy as np
+    from torch import nn
 
 # Runs the *original* model (not our torch twin) on a contract batch: UINT8 [N,3,H,W] -> logits [N,C,H,W].
-ReferenceRunner = Callable[[np.ndarray], np.ndarray]
+ReferenceRunner = Callable[["np.ndarray"], "np.ndarray"]
 
 
 @dataclass(frozen=True)

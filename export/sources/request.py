@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ExportError
-from .base import ModelSource
+
+if TYPE_CHECKING:
+    from .base import ModelSource
 
 
 @dataclass(frozen=True)

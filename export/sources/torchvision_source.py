@@ -9,13 +9,12 @@ import torch
 import torchvision
 from torch import nn
 
+from ..defaults import DEFAULT_ARCH, DEFAULT_INPUT_SIZE
 from ..errors import ExportError
 from .adapters import IMAGENET_MEAN, IMAGENET_STD, AffineNormalize
 from .base import ModelSource
 from .random_weights import spread_class_scores
 
-DEFAULT_ARCH = "deeplabv3_mobilenet_v3_large"
-DEFAULT_INPUT_SIZE = (512, 512)
 # The 21 PASCAL VOC classes of torchvision's COCO-with-VOC-labels weights, index order
 # (torchvision calls index 0 "__background__"; the service calls it "background").
 VOC_LABELS: tuple[str, ...] = (

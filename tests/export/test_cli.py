@@ -1,0 +1,114 @@
+"""`python -m export` as users run it: help, --weights errors, unwritable repository, --if-missing, fallback."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from export.cli import main
+from export.paths import PROJECT_ROOT
+from export.pipeline import ExportResult
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def run_in_process(*arguments: str) -> int:
+    """The CLI's own main(), in this process: no second torch import (seconds on 2 busy cores)."""
+    return main(list(arguments))
+
+
+def run_export(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "export", *arguments], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=500, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+
+
+def test_help_documents_every_flag() -> None:
+    result = run_export("--help")
+    assert result.returncode == 0
+    for flag in ("--weights", "--fallback-random", "--if-missing", "--repository", "--name", "--max-batch-size",
+                 "--skip-parity", "--images", "--report-dir", "--source", "--arch", "--num-classes", "--labels",
+                 "--input-spec", "--onnx-model", "MODEL_REPOSITORY", "RANDOM WEIGHTS", "tolerances"):
+        assert flag in result.stdout, flag
+
+
+@pytest.fixture(scope="module")
+def weights_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("weights")
+    corrupt = folder / "corrupt.pth"
+    corrupt.write_bytes(b"this is not a pickle or a zip archive" * 10)
+    other_arch = folder / "lraspp.pth"
+    torch.save(torchvision.models.get_model("lraspp_mobilenet_v3_large", weights=None, weights_backbone=None,
+                                            num_classes=21).state_dict(), other_arch)
+    return {"missing": folder / "missing.pth", "corrupt": corrupt, "wrong architecture": other_arch}
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "does not exist"),
+    ("corrupt", "not a readable PyTorch state dict"),
+    ("wrong architecture", "does not fit torchvision deeplabv3_mobilenet_v3_large"),
+])
+def test_bad_weights_file_is_named_and_nothing_is_written(weights_files: dict[str, Path], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str], case: str,
+                                                          message: str) -> None:
+    repository = tmp_path / "repo"
+    assert run_in_process("--weights", str(weights_files[case]), "--repository", str(repository), "--skip-parity") == 1
+    stderr = capsys.readouterr().err
+    assert message in stderr and str(weights_files[case]) in stderr
+    assert not repository.exists() or not any(repository.rglob("*"))
+
+
+def _offline_env(tmp_path: Path) -> dict[str, str]:
+    """No cached weights, and every download goes to a closed loopback port: 'no network', deterministically."""
+    closed = "http://127.0.0.1:9"
+    return {"TORCH_HOME": str(tmp_path / "torch-home"), "https_proxy": closed, "HTTPS_PROXY": closed,
+            "http_proxy": closed, "HTTP_PROXY": closed, "no_proxy": "", "NO_PROXY": ""}
+
+
+def test_pretrained_without_network_names_the_alternatives(tmp_path: Path) -> None:
+    repository = tmp_path / "repo"
+    result = run_export("--weights", "pretrained", "--repository", str(repository), "--skip-parity",
+                        env=_offline_env(tmp_path))
+    assert result.returncode != 0
+    assert "--weights random" in result.stderr and "--weights PATH" in result.stderr
+    assert not repository.exists() or not any(repository.rglob("*"))
+
+
+def test_fallback_random_continues_loudly_then_if_missing_does_nothing(tmp_path: Path) -> None:
+    """Like `make serve` offline; a small architecture and input keep the real export quick."""
+    repository = tmp_path / "repo"
+    small = ("--arch", "lraspp_mobilenet_v3_large", "--input-size", "64", "64", "--name", "small")
+    result = run_export("--if-missing", "--fallback-random", "--skip-parity", "--repository", str(repository), *small,
+                        env=_offline_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "RANDOM WEIGHTS" in result.stderr and "#####" in result.stderr
+    assert '"weights_are_random": true' in (repository / "small_onnx" / "manifest.json").read_text()
+    again = run_export("--if-missing", "--repository", str(repository), "--name", "small")
+    assert again.returncode == 0 and "already exported" in again.stdout and "model.pt" in again.stdout
+
+
+def test_unwritable_repository_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert run_in_process("--weights", "random", "--repository", str(blocker / "repo"), "--skip-parity") == 1
+    stderr = capsys.readouterr().err
+    assert "not writable" in stderr and str(blocker / "repo") in stderr
+
+
+def test_if_missing_sees_an_existing_export(exported: ExportResult, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_in_process("--if-missing", "--repository", str(exported.model_dirs["onnx"].parent)) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_if_missing_exports_when_a_file_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "small_onnx").mkdir()
+    (tmp_path / "small_onnx" / "manifest.json").write_text("{}")  # a manifest without its model is not an export
+    assert run_in_process("--if-missing", "--weights", "random", "--arch", "lraspp_mobilenet_v3_large",
+                          "--input-size", "64", "64", "--name", "small", "--skip-parity",
+                          "--repository", str(tmp_path)) == 0
+    assert (tmp_path / "small_onnx" / "1" / "model.onnx").is_file()
+    assert '"weights": "random"' in (tmp_path / "small_onnx" / "manifest.json").read_text()

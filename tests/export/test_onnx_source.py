@@ -1,0 +1,103 @@
+"""The ONNX source on the real PASCAL VOC model: same contract, real labels, dog pixels on a dog photo."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+from export.contract import INPUT_NAME, OUTPUT_NAMES
+from export.errors import ExportError
+from export.paths import PROJECT_ROOT
+from export.photos import load_photos
+from export.layout import model_file
+from export.pipeline import ExportResult, export_family
+from export.sources.onnx_source import build_onnx_source
+from export.sources.request import OnnxRequest
+from export.torchscript import load_torchscript
+from export.triton_config import ONNX, TORCH, check_config_file
+from tests.export.shared_assets import IMAGES_DIR, VOC_MODEL_DIR, require_shared
+from tests.export.contract_checks import assert_contract_outputs
+
+pytestmark = pytest.mark.timeout(600)
+VOC_SPEC = PROJECT_ROOT / "export" / "specs" / "voc-deeplabv3-mnv2.json"
+DOG = 12
+
+
+@pytest.fixture(scope="module")
+def voc(tmp_path_factory: pytest.TempPathFactory):
+    require_shared(VOC_MODEL_DIR / "model.onnx")
+    require_shared(IMAGES_DIR)
+    request = OnnxRequest(input_spec=str(VOC_SPEC))
+    source = request.build()
+    result = export_family(request, tmp_path_factory.mktemp("voc"), family="voc_mnv2", source=source)
+    dog2 = next(p for p in load_photos(IMAGES_DIR) if p.name == "dog2.jpg").as_input((513, 513))
+    return source, result, dog2
+
+
+def test_configs_carry_the_models_own_size_and_labels(voc) -> None:
+    source, result, _ = voc
+    labels = tuple((VOC_MODEL_DIR / "labels.txt").read_text().split())
+    assert source.labels == labels and len(labels) == 21
+    for runtime, folder in result.model_dirs.items():
+        assert folder.name == f"voc_mnv2_{'torchscript' if runtime == 'torch' else 'onnx'}"
+        config = check_config_file(folder / "config.pbtxt")
+        assert list(config.input[0].dims) == [3, 513, 513]
+        assert list(config.output[0].dims) == [21, 513, 513]
+        assert {k: v.string_value for k, v in config.parameters.items()}["segmentation.labels"].split(",") == list(labels)
+        assert (folder / "labels.txt").read_text().split() == list(labels)
+
+
+def test_dog2_is_mostly_dog_through_both_exported_files_as_in_the_original(voc) -> None:
+    source, result, dog2 = voc
+    repository = result.model_dirs["torch"].parent
+    with torch.inference_mode():
+        torch_map = load_torchscript(model_file(repository, "voc_mnv2", TORCH))(torch.from_numpy(dog2))[2].numpy()
+    session = onnxruntime.InferenceSession(str(model_file(repository, "voc_mnv2", ONNX)),
+                                           providers=["CPUExecutionProvider"])
+    onnx_map = session.run(["segmentation_map"], {INPUT_NAME: dog2})[0]
+    original_map = source.reference(dog2).argmax(axis=1)
+    for segmentation_map in (torch_map, onnx_map):
+        assert (segmentation_map == DOG).mean() >= 0.20
+        assert (segmentation_map == original_map).mean() >= 0.999
+
+
+def test_exported_onnx_takes_a_batch_although_the_original_fixes_batch_1(voc) -> None:
+    _, result, dog2 = voc
+    repository = result.model_dirs["onnx"].parent
+    session = onnxruntime.InferenceSession(str(model_file(repository, "voc_mnv2", ONNX)),
+                                           providers=["CPUExecutionProvider"])
+    batch = np.concatenate([dog2, dog2[:, :, ::-1].copy()])  # the photo and a flipped copy
+    logits, probabilities, segmentation_map = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
+    assert_contract_outputs(logits, probabilities, segmentation_map, batch=2, classes=21, size=(513, 513))
+    single = session.run(["logits"], {INPUT_NAME: dog2})[0]
+    np.testing.assert_allclose(logits[:1], single, atol=1e-3)
+
+
+def _spec(tmp_path: Path, **changes) -> Path:
+    spec = json.loads(VOC_SPEC.read_text())
+    for dotted, value in changes.items():
+        *parents, key = dotted.split("__")
+        node = spec
+        for parent in parents:
+            node = node[parent]
+        node[key] = value
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"input__colour": "RGB"}, "input.colour"),
+    ({"input__normalisation": {"kind": "mean_std", "mean": [0.5], "std": [0.5]}}, "uint8 input cannot be normalised"),
+    ({"input__layout": "HWC"}, "input.layout"),
+    ({"output__name": "probs"}, "no graph output named 'probs'"),
+    ({"model": "missing.onnx"}, "does not exist"),
+], ids=["unknown-key", "uint8-normalised", "layout", "output", "model-path"])
+def test_bad_input_spec_is_a_clear_error(tmp_path: Path, changes: dict, message: str) -> None:
+    require_shared(VOC_MODEL_DIR / "model.onnx")
+    with pytest.raises(ExportError, match=message):
+        build_onnx_source(_spec(tmp_path, **changes))

@@ -1,0 +1,30 @@
+"""The exported TorchScript file: loads with plain torch.jit.load, binds `image`, returns the contract."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from export.layout import model_file
+from export.pipeline import ExportResult
+from export.torchscript import forward_argument_names, load_torchscript
+from export.triton_config import TORCH
+from tests.export.contract_checks import assert_contract_outputs
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_loads_with_plain_jit_load_and_is_frozen(exported: ExportResult) -> None:
+    path = model_file(exported.model_dirs["torch"].parent, exported.family, TORCH)
+    module = torch.jit.load(str(path), map_location="cpu")
+    # Triton's libtorch backend binds inputs by forward-argument name.
+    assert forward_argument_names(module) == ["image"]
+    # Frozen: the weights are graph constants, not parameters.
+    assert not list(module.parameters())
+
+
+def test_outputs_follow_the_contract_for_a_batch_of_two(exported: ExportResult) -> None:
+    module = load_torchscript(model_file(exported.model_dirs["torch"].parent, exported.family, TORCH))
+    batch = torch.randint(0, 256, (2, 3, 512, 512), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        outputs = module(batch)
+    assert isinstance(outputs, tuple) and len(outputs) == 3  # (logits, probabilities, segmentation_map)
+    assert_contract_outputs(*(t.numpy() for t in outputs), batch=2, classes=21, size=(512, 512))

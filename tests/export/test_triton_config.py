@@ -1,0 +1,81 @@
+"""config.pbtxt and labels.txt: strict Triton schema, the contract, and the committed copies."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tritonclient.grpc import model_config_pb2
+
+from export.paths import PROJECT_ROOT
+from export.pipeline import ExportResult
+from export.sources.torchvision_source import VOC_LABELS
+from export.triton_config import (RUNTIMES, ConfigError, ModelSpec, check_config, check_config_file, render_config,
+                                  render_labels, validate_labels)
+from export.errors import ExportError
+
+COMMITTED = PROJECT_ROOT / "model_repository"
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, ids=lambda r: r.name)
+def test_committed_files_are_exactly_the_writers_output(runtime) -> None:
+    spec = ModelSpec("deeplabv3", runtime, VOC_LABELS, (512, 512))
+    folder = COMMITTED / spec.name
+    assert (folder / "config.pbtxt").read_text(encoding="utf-8") == render_config(spec)
+    assert (folder / "labels.txt").read_text(encoding="utf-8") == render_labels(VOC_LABELS)
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_exported_configs_parse_strictly_and_match_the_committed_ones(exported: ExportResult, runtime: str) -> None:
+    folder = exported.model_dirs[runtime]
+    config = check_config_file(folder / "config.pbtxt")
+    assert config.platform == {"torch": "pytorch_libtorch", "onnx": "onnxruntime_onnx"}[runtime]
+    assert config.max_batch_size > 0 and config.HasField("dynamic_batching")
+    assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_AUTO
+    assert [o.name for o in config.output] == ["logits", "probabilities", "segmentation_map"]
+    parameters = {k: v.string_value for k, v in config.parameters.items()}
+    assert parameters["segmentation.family"] == "deeplabv3"
+    assert parameters["segmentation.runtime"] == runtime
+    assert parameters["segmentation.labels"].split(",") == list(VOC_LABELS)
+    committed = COMMITTED / folder.name
+    assert (folder / "config.pbtxt").read_bytes() == (committed / "config.pbtxt").read_bytes()
+    assert (folder / "labels.txt").read_bytes() == (committed / "labels.txt").read_bytes()
+
+
+def _committed_text() -> str:
+    return (COMMITTED / "deeplabv3_onnx" / "config.pbtxt").read_text(encoding="utf-8")
+
+
+def test_unknown_field_is_refused_naming_the_file() -> None:
+    broken = _committed_text().replace("max_batch_size: 8", "max_batch_size: 8\nmax_batch: 8")
+    with pytest.raises(ConfigError, match=r"broken\.pbtxt.*max_batch"):
+        check_config(broken, "broken.pbtxt")
+
+
+def test_syntax_error_is_refused() -> None:
+    with pytest.raises(ConfigError, match="not a valid Triton ModelConfig"):
+        check_config(_committed_text().replace("output [", "output ((", 1), "x.pbtxt")
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda t: t.replace('name: "logits"', 'name: "scores"'), "outputs must be"),
+    (lambda t: t.replace("TYPE_UINT8\n    dims: [ 512, 512 ]", "TYPE_INT64\n    dims: [ 512, 512 ]"), "segmentation_map"),
+    (lambda t: t.replace("max_batch_size: 8", "max_batch_size: 0"), "max_batch_size"),
+    (lambda t: t.replace('key: "segmentation.family"', 'key: "family"'), "segmentation.family"),
+    (lambda t: t.replace('string_value: "onnx"', 'string_value: "torch"'), "segmentation.runtime"),
+    (lambda t: t.replace("dims: [ 3, 512, 512 ]", "dims: [ 3, 256, 256 ]"), "dims disagree"),
+], ids=["output-name", "map-type", "batch", "parameter", "runtime", "dims"])
+def test_contract_violations_are_refused_with_the_reason(edit, problem: str) -> None:
+    broken = edit(_committed_text())
+    assert broken != _committed_text()
+    with pytest.raises(ConfigError, match=problem):
+        check_config(broken, "edited.pbtxt")
+
+
+def test_labels_that_would_break_the_comma_separated_parameter_are_refused() -> None:
+    with pytest.raises(ExportError, match="labels"):
+        validate_labels(("background", "traffic light, red"))
+
+
+def test_unreadable_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        check_config_file(tmp_path / "missing" / "config.pbtxt")
