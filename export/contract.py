@@ -19,7 +19,9 @@ class SegmentationContract(nn.Module):
         self.logits_model = logits_model
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        logits = self.logits_model(image)
+        # contiguous(): channels_last convs (see torchscript.py) would otherwise hand out NHWC-strided
+        # tensors, and serving code that flattens raw buffers must get the contract's NCHW layout.
+        logits = self.logits_model(image).contiguous()
         probabilities = torch.softmax(logits, dim=1)
         segmentation_map = torch.argmax(logits, dim=1).to(torch.uint8)
         return logits, probabilities, segmentation_map

@@ -1,6 +1,7 @@
 """Contract module -> frozen TorchScript that plain `torch.jit.load` (and Triton's libtorch backend) runs."""
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 
@@ -11,9 +12,12 @@ from torch import nn
 def to_torchscript(model: nn.Module, example: torch.Tensor, freeze: bool = True) -> torch.jit.ScriptModule:
     """Trace (not script): every source, including onnx2torch's fx graphs, traces; not all of them script.
 
-    Freezing inlines the weights as constants and folds conv+BN, which the serving side measured at
-    ~40% less CPU time per image; the frozen file still loads with plain `torch.jit.load`.
+    Freezing inlines the weights as constants and folds conv+BN; channels_last weights make the convs
+    pick faster kernels (measured here, CPU, 1 thread, 512x512: frozen 1485 ms, frozen + channels_last
+    876 ms, ONNX Runtime 1223 ms, on a busy machine). The frozen file still loads with plain
+    `torch.jit.load`. The model is copied first: the caller's eager module stays as it was.
     """
+    model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     with warnings.catch_warnings():
         # torch 2.14 marks TorchScript deprecated; Triton's libtorch backend still serves it.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -22,7 +26,7 @@ def to_torchscript(model: nn.Module, example: torch.Tensor, freeze: bool = True)
         # scales); the parity check's batch-of-2 run is what proves the traced graph still generalises.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         with torch.inference_mode(False), torch.no_grad():
-            traced = torch.jit.trace(model.eval(), (example,), check_trace=False)
+            traced = torch.jit.trace(model, (example,), check_trace=False)
             return torch.jit.freeze(traced) if freeze else traced
 
 

@@ -112,3 +112,30 @@ def test_if_missing_exports_when_a_file_is_missing(tmp_path: Path, capsys: pytes
                           "--repository", str(tmp_path)) == 0
     assert (tmp_path / "small_onnx" / "1" / "model.onnx").is_file()
     assert '"weights": "random"' in (tmp_path / "small_onnx" / "manifest.json").read_text()
+
+
+def test_a_finetuned_torchvision_checkpoint_is_served_with_its_own_classes(tmp_path: Path) -> None:
+    """--weights PATH with another architecture and class count: the exported file computes that model."""
+    import numpy as np
+    import onnxruntime
+
+    from export.sources.torchvision_source import TorchvisionLogits
+
+    torch.manual_seed(7)
+    finetuned = torchvision.models.get_model("lraspp_mobilenet_v3_large", weights=None, weights_backbone=None,
+                                             num_classes=3).eval()
+    checkpoint, labels = tmp_path / "finetuned.pth", tmp_path / "labels.txt"
+    torch.save({"model": finetuned.state_dict(), "epoch": 3}, checkpoint)  # a training checkpoint, nested
+    labels.write_text("background\nroad\nsign\n")
+    repository = tmp_path / "repo"
+    assert run_in_process("--source", "torchvision", "--arch", "lraspp_mobilenet_v3_large", "--num-classes", "3",
+                          "--labels", str(labels), "--weights", str(checkpoint), "--input-size", "64", "64",
+                          "--name", "roads", "--skip-parity", "--repository", str(repository)) == 0
+    config = (repository / "roads_onnx" / "config.pbtxt").read_text()
+    assert "dims: [ 3, 64, 64 ]" in config and 'string_value: "background,road,sign"' in config
+    image = np.random.default_rng(0).integers(0, 256, (1, 3, 64, 64), dtype=np.uint8)
+    session = onnxruntime.InferenceSession(str(repository / "roads_onnx" / "1" / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    with torch.inference_mode():
+        expected = TorchvisionLogits(finetuned)(torch.from_numpy(image)).numpy()
+    np.testing.assert_allclose(session.run(["logits"], {"image": image})[0], expected, atol=1e-3)

@@ -27,4 +27,6 @@ def test_outputs_follow_the_contract_for_a_batch_of_two(exported: ExportResult) 
     with torch.inference_mode():
         outputs = module(batch)
     assert isinstance(outputs, tuple) and len(outputs) == 3  # (logits, probabilities, segmentation_map)
+    # NCHW memory, as Triton's backends and the serving twin read raw buffers
+    assert all(t.is_contiguous() for t in outputs)
     assert_contract_outputs(*(t.numpy() for t in outputs), batch=2, classes=21, size=(512, 512))
