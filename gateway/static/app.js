@@ -19,11 +19,16 @@ function authHeaders() {
 async function loadModels() {
   try {
     const response = await fetch("models", { headers: authHeaders() });
-    if (!response.ok) return;
-    catalogue = await response.json();
+    if (response.ok) catalogue = await response.json();
   } catch (error) {
-    return;  // the static choices stay; a failing request will say why
+    // The static choices stay; a failing request will say why.
   }
+  if (catalogue) showModels();
+  // Lets scripts (and the browser test) know the choices will not change under them any more.
+  $("segment-form").dataset.models = catalogue ? "loaded" : "unavailable";
+}
+
+function showModels() {
   const families = Object.keys(catalogue.models);
   const select = $("model");
   select.replaceChildren(...families.map((name) => new Option(name, name, false, name === catalogue.default_model)));
@@ -148,6 +153,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("segment-form").addEventListener("submit", segment);
   $("model").addEventListener("change", showBackends);
   $("backend").addEventListener("change", showWeightsNote);
+  $("api-key").addEventListener("change", loadModels);  // /models may need the key too
   // A file and a URL at once would be ambiguous: choosing one clears the other.
   $("file").addEventListener("change", () => { if ($("file").files[0]) $("url").value = ""; });
   $("url").addEventListener("input", () => { if ($("url").value) $("file").value = ""; });
