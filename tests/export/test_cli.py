@@ -81,12 +81,15 @@ def test_pretrained_without_network_names_the_alternatives(tmp_path: Path) -> No
 def test_fallback_random_continues_loudly_then_if_missing_does_nothing(tmp_path: Path) -> None:
     """Like `make serve` offline; a small architecture and input keep the real export quick."""
     repository = tmp_path / "repo"
+    (repository / "small_onnx").mkdir(parents=True)
+    (repository / "small_onnx" / "manifest.json").write_text("{}")  # a manifest without its model: not an export
     small = ("--arch", "lraspp_mobilenet_v3_large", "--input-size", "64", "64", "--name", "small")
     result = run_export("--if-missing", "--fallback-random", "--skip-parity", "--repository", str(repository), *small,
                         env=_offline_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "RANDOM WEIGHTS" in result.stderr and "#####" in result.stderr
     assert '"weights_are_random": true' in (repository / "small_onnx" / "manifest.json").read_text()
+    assert (repository / "small_onnx" / "1" / "model.onnx").is_file()
     again = run_export("--if-missing", "--repository", str(repository), "--name", "small")
     assert again.returncode == 0 and "already exported" in again.stdout and "model.pt" in again.stdout
 
@@ -102,16 +105,6 @@ def test_unwritable_repository_is_a_clear_error(tmp_path: Path, capsys: pytest.C
 def test_if_missing_sees_an_existing_export(exported: ExportResult, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_in_process("--if-missing", "--repository", str(exported.model_dirs["onnx"].parent)) == 0
     assert "nothing to do" in capsys.readouterr().out
-
-
-def test_if_missing_exports_when_a_file_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "small_onnx").mkdir()
-    (tmp_path / "small_onnx" / "manifest.json").write_text("{}")  # a manifest without its model is not an export
-    assert run_in_process("--if-missing", "--weights", "random", "--arch", "lraspp_mobilenet_v3_large",
-                          "--input-size", "64", "64", "--name", "small", "--skip-parity",
-                          "--repository", str(tmp_path)) == 0
-    assert (tmp_path / "small_onnx" / "1" / "model.onnx").is_file()
-    assert '"weights": "random"' in (tmp_path / "small_onnx" / "manifest.json").read_text()
 
 
 def test_a_finetuned_torchvision_checkpoint_is_served_with_its_own_classes(tmp_path: Path) -> None:
