@@ -4,8 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .io_names import INPUT_NAME, MAX_CLASSES, OUTPUT_NAMES  # noqa: F401  (re-exported for callers)
-
 
 class SegmentationContract(nn.Module):
     """Wraps a `UINT8 [N,3,H,W] -> logits FP32 [N,C,H,W]` module into the three contract outputs.

@@ -8,7 +8,7 @@ import onnx
 import torch
 from torch import nn
 
-from .contract import INPUT_NAME, OUTPUT_NAMES
+from .io_names import INPUT_NAME, OUTPUT_NAMES
 from .errors import ExportError
 
 OPSET = 17

@@ -20,7 +20,7 @@ from .sources.base import ModelSource
 from .sources.request import SourceRequest, request_to_dict
 from .torchscript import save_torchscript, to_torchscript
 from .triton_config import (CONFIG_FILENAME, LABELS_FILENAME, ONNX, RUNTIMES, TORCH,
-                            ModelSpec, Runtime, render_config, render_labels)
+                            ModelSpec, render_config, render_labels)
 
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import onnxruntime
 import torch
 
-from .contract import INPUT_NAME, OUTPUT_NAMES, SegmentationContract
+from .contract import SegmentationContract
+from .io_names import INPUT_NAME, OUTPUT_NAMES
 from .sources.base import ModelSource, ReferenceRunner
 from .torchscript import load_torchscript
 

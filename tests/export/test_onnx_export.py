@@ -6,10 +6,10 @@ import onnx
 import onnxruntime
 import pytest
 
-from export.contract import INPUT_NAME, OUTPUT_NAMES
 from export.errors import ExportError
-from export.onnx_export import OPSET, check_onnx_contract
+from export.io_names import INPUT_NAME, OUTPUT_NAMES
 from export.layout import model_file
+from export.onnx_export import OPSET, check_onnx_contract
 from export.pipeline import ExportResult
 from export.triton_config import ONNX
 from tests.export.contract_checks import assert_contract_outputs

@@ -9,18 +9,18 @@ import onnxruntime
 import pytest
 import torch
 
-from export.contract import INPUT_NAME, OUTPUT_NAMES
 from export.errors import ExportError
+from export.io_names import INPUT_NAME, OUTPUT_NAMES
+from export.layout import model_file
 from export.paths import PROJECT_ROOT
 from export.photos import load_photos
-from export.layout import model_file
-from export.pipeline import ExportResult, export_family
+from export.pipeline import export_family
 from export.sources.onnx_source import build_onnx_source
 from export.sources.request import OnnxRequest
 from export.torchscript import load_torchscript
 from export.triton_config import ONNX, TORCH, check_config_file
-from tests.export.shared_assets import IMAGES_DIR, VOC_MODEL_DIR, require_shared
 from tests.export.contract_checks import assert_contract_outputs
+from tests.export.shared_assets import IMAGES_DIR, VOC_MODEL_DIR, require_shared
 
 pytestmark = pytest.mark.timeout(600)
 VOC_SPEC = PROJECT_ROOT / "export" / "specs" / "voc-deeplabv3-mnv2.json"

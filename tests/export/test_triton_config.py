@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 from tritonclient.grpc import model_config_pb2
 
+from export.errors import ExportError
 from export.paths import PROJECT_ROOT
 from export.pipeline import ExportResult
 from export.sources.torchvision_source import VOC_LABELS
 from export.triton_config import (RUNTIMES, ConfigError, ModelSpec, check_config, check_config_file, render_config,
                                   render_labels, validate_labels)
-from export.errors import ExportError
 
 COMMITTED = PROJECT_ROOT / "model_repository"
 
