@@ -29,6 +29,7 @@ class Options:
     output: Path
     start_stack: bool
     start_timeout_s: float
+    api_key: str | None = None  # sent as X-API-Key when the gateway requires keys
     only: tuple[str, ...] = ()  # scenario name prefixes to run (empty: all)
     encoding: bool = True  # the in-process JSON encoding comparison (~10-20 s of one core)
 
@@ -67,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=Path("artifacts/bench/results.json"), help="results file")
     p.add_argument("--quick", action="store_true",
                    help="smoke-test counts: 2 requests (4 concurrent), 1 heavy, 1 warm-up, 1 encode repeat")
+    p.add_argument("--api-key", default=_first_api_key(),
+                   help="X-API-Key for the gateway (default: the first of GATEWAY_API_KEYS, if set)")
     p.add_argument("--only", nargs="+", default=[],
                    help="run only scenarios whose name starts with one of these, e.g. triton/ gateway-map/onnx "
                    "(the reference always runs: every ratio needs it)")
@@ -98,9 +101,15 @@ def parse(argv: list[str] | None = None) -> Options:
         output=args.output,
         start_stack=not args.no_start,
         start_timeout_s=args.start_timeout,
+        api_key=args.api_key or None,
         only=tuple(args.only),
         encoding=not args.skip_encoding,
     )
+
+
+def _first_api_key() -> str | None:
+    keys = [key.strip() for key in os.environ.get("GATEWAY_API_KEYS", "").split(",") if key.strip()]
+    return keys[0] if keys else None
 
 
 def _photo_path(name: str) -> Path:

@@ -71,6 +71,7 @@ class GatewayPath:
         backend: str,
         result_types: Sequence[str],
         response_format: str | None = None,
+        api_key: str | None = None,
         timeout_s: float = 120.0,
     ) -> None:
         self.url = f"{gateway_url}/infer/file"
@@ -79,10 +80,11 @@ class GatewayPath:
         self.form: dict[str, str | list[str]] = {"infer_model_type": backend, "requested_results_types": list(result_types)}
         if response_format is not None:
             self.form["response_format"] = response_format
+        self.headers = {"X-API-Key": api_key} if api_key else {}
         self.timeout_s = timeout_s
 
     def make_sender(self) -> Send:
-        client = httpx.Client(timeout=self.timeout_s)
+        client = httpx.Client(timeout=self.timeout_s, headers=self.headers)
 
         def send() -> int:
             response = client.post(self.url, data=self.form, files=self.files)

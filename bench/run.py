@@ -5,7 +5,6 @@ import json
 import os
 import sys
 import time
-from contextlib import ExitStack, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from bench.options import Options
 from bench.paths import ReferencePath
 from bench.processes import RssSampler, listening_pid
 from bench.scenarios import REFERENCE, Scenario, for_photo
-from bench.stack import running_stack, stack_ready, StackUnavailable
+from bench.stack import StackUnavailable, running_stack, stack_ready
 
 
 def log(message: str) -> None:
@@ -34,9 +33,20 @@ def plan_for(scenario: Scenario, concurrency: int, options: Options) -> LoadPlan
     return LoadPlan(concurrency, requests, warmup, options.max_seconds)
 
 
-def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict:
+SERVING_ENV_PREFIXES = ("SERVING_", "GATEWAY_", "TRITON_", "OMP_")
+SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def recorded_env(serving_env: dict[str, str] | None) -> dict[str, str]:
+    """The serving knobs in force, for the results file; secrets (API keys) left out."""
+    merged = {**os.environ, **(serving_env or {})}
+    return {k: v for k, v in sorted(merged.items())
+            if k.startswith(SERVING_ENV_PREFIXES) and not any(word in k for word in SECRET_WORDS)}
+
+
+def new_results(options: Options, serving_env: dict[str, str] | None) -> dict:
     info = machine.describe()
-    results: dict = {
+    return {
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": info,
         "machine_line": machine.one_line(info),
@@ -44,12 +54,15 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
             "concurrency": list(options.concurrency), "requests": options.requests,
             "requests_concurrent": options.requests_concurrent, "heavy_requests": options.heavy_requests,
             "warmup": options.warmup, "reference_threads": options.reference_threads,
-            "serving_env": {k: v for k, v in {**os.environ, **(serving_env or {})}.items()
-                            if k.startswith(("SERVING_", "GATEWAY_", "TRITON_", "OMP_"))},
+            "serving_env": recorded_env(serving_env),
         },
         "runs": [],
         "skipped": [],
     }
+
+
+def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict:
+    results = new_results(options, serving_env)
     endpoints = options.endpoints
     if not options.start_stack and not stack_ready(endpoints):
         raise StackUnavailable(f"no ready stack at {endpoints.gateway_url} / {endpoints.triton_grpc_url} (--no-start)")
@@ -68,11 +81,10 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
         results["decode"] = {photo.name: decoding.measure(photo.data, size_hw) for photo in photos}
 
         roots = {"gateway": listening_pid(endpoints.gateway_port), "triton": listening_pid(endpoints.triton_grpc_port)}
-        with ExitStack() as stack:
-            sampler = stack.enter_context(RssSampler({k: v for k, v in roots.items() if v is not None}))
+        with RssSampler({k: v for k, v in roots.items() if v is not None}) as sampler:
             for index, photo in enumerate(photos):
                 reference = ReferencePath(model_file, photo.model_input, options.reference_threads)
-                for scenario in for_photo(photo, reference, models, endpoints, with_heavy=index == 0):
+                for scenario in for_photo(photo, reference, models, endpoints, index == 0, options.api_key):
                     if scenario.name == REFERENCE or options.selects(scenario.name):
                         run_scenario(scenario, options, results)
                 if index == 0 and options.encoding:

@@ -38,9 +38,10 @@ def for_photo(
     models: dict[str, ServedModel],
     endpoints: Endpoints,
     with_heavy: bool,
+    api_key: str | None = None,
 ) -> list[Scenario]:
     def gateway(name: str, runtime: str, results: tuple[str, ...], fmt: str | None = None, heavy: bool = False) -> Scenario:
-        path = GatewayPath(endpoints.gateway_url, photo.name, photo.data, runtime, results, fmt)
+        path = GatewayPath(endpoints.gateway_url, photo.name, photo.data, runtime, results, fmt, api_key)
         return Scenario(name, photo, path.make_sender, heavy=heavy, probe=path)
 
     scenarios = [Scenario(REFERENCE, photo, reference.make_sender, sequential_only=True)]

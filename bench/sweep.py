@@ -36,6 +36,8 @@ VARIANTS: dict[str, Variant] = {
     for variant in (
         Variant("threads1", env={"SERVING_INTRA_OP_THREADS": "1"}),
         Variant("threads2", env={"SERVING_INTRA_OP_THREADS": "2"}),
+        # libgomp (torch's intra-op pool) busy-waits between ops by default; PASSIVE makes idle threads sleep.
+        Variant("threads2-passive", env={"SERVING_INTRA_OP_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}),
         Variant("delay0", env={"SERVING_INTRA_OP_THREADS": "2"}, queue_delay_us=0),
         Variant("delay10ms", env={"SERVING_INTRA_OP_THREADS": "2"}, queue_delay_us=10_000, preferred_batch=(4,)),
         Variant("instances2-threads1", env={"SERVING_INTRA_OP_THREADS": "1"}, instances=2),
