@@ -132,3 +132,24 @@ def test_a_finetuned_torchvision_checkpoint_is_served_with_its_own_classes(tmp_p
     with torch.inference_mode():
         expected = TorchvisionLogits(finetuned)(torch.from_numpy(image)).numpy()
     np.testing.assert_allclose(session.run(["logits"], {"image": image})[0], expected, atol=1e-3)
+
+
+def test_pretrained_comes_from_torchvisions_cache_without_network(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real pretrained path (torchvision's weights enum + torch.hub cache), fed a cached file that has the
+    layout of the real download (aux head included): the aux head is dropped and VOC labels come back."""
+    from torchvision.models.segmentation import DeepLabV3_MobileNet_V3_Large_Weights
+
+    weights = DeepLabV3_MobileNet_V3_Large_Weights.DEFAULT
+    cache = tmp_path / "torch-home" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    like_the_download = torchvision.models.get_model("deeplabv3_mobilenet_v3_large", weights=None,
+                                                     weights_backbone=None, num_classes=21, aux_loss=True)
+    torch.save(like_the_download.state_dict(), cache / weights.url.rsplit("/", 1)[1])
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    repository = tmp_path / "repo"
+    assert run_in_process("--weights", "pretrained", "--input-size", "64", "64", "--skip-parity",
+                          "--repository", str(repository)) == 0
+    manifest = (repository / "deeplabv3_torchscript" / "manifest.json").read_text()
+    assert '"weights": "pretrained"' in manifest and '"weights_are_random": false' in manifest
+    assert (repository / "deeplabv3_torchscript" / "labels.txt").read_text().split()[:2] == ["background", "aeroplane"]
