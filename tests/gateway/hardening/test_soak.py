@@ -2,6 +2,7 @@
 gateway's resident memory stays bounded (RSS printed before and after)."""
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,11 +12,14 @@ import requests
 
 from tests.support.paths import shared_image
 
-pytestmark = pytest.mark.timeout(600)
+# A bound against hangs, not a speed target: 504 requests took 17 min with the 2 cores shared by ~10
+# busy processes (in-process onnxruntime at 1.4 s per image instead of ~35 ms idle).
+pytestmark = pytest.mark.timeout(1200)
 
-REQUESTS = 504  # a multiple of CONCURRENCY
+# ≥ 500 as the issue asks; HARDENING_SOAK_REQUESTS may raise it, or lower it for a quick local look.
+REQUESTS = int(os.environ.get("HARDENING_SOAK_REQUESTS", "504"))
 CONCURRENCY = 8
-WARM_UP = 16
+WARM_UP = 32
 # Allocator arenas, thread pools and caches settle during warm-up; what is left is per-request growth.
 # 500 leaked map answers (~1 MB of JSON each) would be ~500 MB: 100 MiB catches any such leak.
 RSS_GROWTH_BOUND_BYTES = 100 * 1024 * 1024
@@ -57,11 +61,16 @@ def test_soak_map_only(stack, capsys: pytest.CaptureFixture[str]) -> None:
         return (200, "") if ok else (-2, "bad shape")
 
     pool = ThreadPoolExecutor(CONCURRENCY)
+    samples: list[int] = []  # RSS after each quarter, to tell a plateau from steady growth
+    outcomes: list[tuple[int, str]] = []
     try:
         warm = list(pool.map(one, range(WARM_UP)))
         before = rss_bytes(pid)
-        outcomes = list(pool.map(one, range(REQUESTS)))
-        after = rss_bytes(pid)
+        quarter = -(-REQUESTS // 4)
+        for start in range(0, REQUESTS, quarter):
+            outcomes += pool.map(one, range(start, min(start + quarter, REQUESTS)))
+            samples.append(rss_bytes(pid))
+        after = samples[-1]
     finally:  # on a timeout, drop the queued requests instead of waiting for them
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -69,6 +78,7 @@ def test_soak_map_only(stack, capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         print(f"\n[soak] {REQUESTS} map-only requests at concurrency {CONCURRENCY}: {len(failures)} failures; "
               f"gateway RSS {before / 2**20:.1f} MiB before, {after / 2**20:.1f} MiB after "
-              f"({(after - before) / 2**20:+.1f} MiB; bound {RSS_GROWTH_BOUND_BYTES / 2**20:.0f} MiB)")
+              f"({(after - before) / 2**20:+.1f} MiB; bound {RSS_GROWTH_BOUND_BYTES / 2**20:.0f} MiB); "
+              f"after each quarter: {', '.join(f'{sample / 2**20:.1f}' for sample in samples)} MiB")
     assert failures == []
     assert after - before < RSS_GROWTH_BOUND_BYTES
