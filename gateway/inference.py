@@ -62,7 +62,9 @@ class InferenceService:
         return await self.catalogue.resolve(family or self.settings.default_family, check_runtime(runtime))
 
     def _prepare(self, data: bytes, size: tuple[int, int]) -> tuple[Image.Image, np.ndarray]:
-        photo = images.decode_image(data, self.settings)
+        # draft: a big JPEG is decoded at a reduced scale close to the model's size (3-4x faster on a
+        # 12 MP photo); the photo's true size stays in photo.info["original_size"] for mask_size=original.
+        photo = images.decode_image(data, self.settings, draft_size=size)
         return photo, images.to_model_input(photo, size)
 
     async def infer(
