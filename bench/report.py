@@ -49,6 +49,8 @@ def headline(results: dict) -> dict:
         "json_encode_speedup": encoding.get("speedup"),
         "npz_vs_json_size_ratio": ratio(_get(all_json, "response_bytes"), _get(npz, "response_bytes"), 2),
         "npz_vs_json_speed_ratio": ratio(_get(all_json, "p50_ms"), _get(npz, "p50_ms"), 2),
+        # The same arrays as the old service's tolist()+json.dumps text (what "today's JSON" weighed before).
+        "npz_vs_old_json_size_ratio": ratio(encoding.get("tolist_json_dumps_bytes"), _get(npz, "response_bytes"), 2),
         "reference_p50_ms": _get(reference, "p50_ms"),
         "gateway_map_p50_ms": _get(gateway_map, "p50_ms"),
         "gateway_map_torch_p50_ratio": _get(at("gateway-map/torch"), "p50_ratio"),
