@@ -37,6 +37,9 @@ class ServerTree:
         env = dict(os.environ if base is None else base)
         env["LD_LIBRARY_PATH"] = _prepend(env.get("LD_LIBRARY_PATH"), [str(d) for d in self.library_dirs])
         env["PATH"] = _prepend(env.get("PATH"), [str(Path(sys.executable).parent)])
+        # torch's OpenMP threads sleep when idle rather than busy-wait (same reason as onnxruntime's
+        # allow_spinning=0 in the adapter; measured in docs/performance.md). An explicit setting wins.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         return env
 
 

@@ -74,6 +74,10 @@ class OnnxRunner:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op
         options.inter_op_num_threads = inter_op
+        # Idle threads sleep instead of spinning: on a small CPU, spinning threads of one model instance starve
+        # the other instance, the gateway's decoding and Triton itself (docs/performance.md: 3.5 s → 2.7 s).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         providers: list = ["CPUExecutionProvider"]
         if use_gpu and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
