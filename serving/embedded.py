@@ -22,6 +22,8 @@ from serving.supervisor import RestartPolicy, supervise
 from serving.triton_server import StopRequested, TritonServer
 from serving.twin import build_twin
 
+# Logged once everything is up and supervision begins (tests wait for it before killing tritonserver).
+SUPERVISING_MESSAGE = "serving; Ctrl-C to stop"
 log = logging.getLogger("serving")
 
 GATEWAY_READY_TIMEOUT_S = 120
@@ -64,7 +66,7 @@ def run(settings: ServingSettings, options: LaunchOptions) -> int:
             gateway.start()
             gateway.wait_healthy(GATEWAY_READY_TIMEOUT_S, stop)
             log.info("gateway ready on %s (log: %s)", settings.gateway_url, settings.gateway_log)
-        log.info("serving; Ctrl-C to stop")
+        log.info(SUPERVISING_MESSAGE)
         supervise(triton, gateway, RestartPolicy(max_restarts=settings.max_restarts), settings.ready_timeout_s, stop)
         return 0
     except StopRequested:

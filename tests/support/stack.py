@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from serving.embedded import SUPERVISING_MESSAGE
 from serving.settings import shm_region_prefix
 from tests.support.paths import REPO_ROOT
 from tests.support.ports import free_ports
@@ -114,7 +115,18 @@ class EmbeddedStack:
         urls = {f"model {name}": f"{self.triton_http_url}/v2/models/{name}/ready" for name in self.model_names}
         if self.gateway:
             urls["gateway /healthcheck"] = f"{self.gateway_url}/healthcheck"
-        return [what for what, url in urls.items() if _status(url) != 200]
+        pending = [what for what, url in urls.items() if _status(url) != 200]
+        # Triton answers READY a moment before the launcher has seen it and begun supervising; a test that
+        # kills tritonserver in between would hit the launcher's start-up failure path, not a restart.
+        if SUPERVISING_MESSAGE not in self._launcher_text():
+            pending.append("launcher supervising")
+        return pending
+
+    def _launcher_text(self) -> str:
+        try:
+            return self.launcher_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def triton_pid(self) -> int:
         return int((self.run_dir / "tritonserver.pid").read_text())
