@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,25 +12,13 @@ from PIL import Image
 from gateway.core.config import Settings
 from gateway.errors import BadRequest, TooLarge, UnsupportedMedia
 from gateway.images import decode_image, sniff_format, to_model_input
+from tests.support.images import encode, png_claiming
 
 pytestmark = pytest.mark.timeout(60)
 
 SETTINGS = Settings()
 SHARED = Path(os.environ.get("SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
 
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
-def png_with_header(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width``×``height`` (a decompression-bomb shape)."""
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def pixel(image: Image.Image) -> tuple[int, int, int]:
@@ -117,9 +103,9 @@ def test_one_pixel_image_is_upscaled() -> None:
         (encode(Image.new("RGB", (64, 64), (50, 60, 70)), "JPEG")[:300], BadRequest, "truncated"),
         (encode(Image.new("RGB", (64, 64), (50, 60, 70)), "PNG")[:60], BadRequest, "PNG image is"),
         (b"\xff\xd8\xff" + os.urandom(200), BadRequest, "JPEG image is"),
-        (png_with_header(0, 10), BadRequest, "PNG image"),
-        (png_with_header(8000, 8000), TooLarge, "64000000 pixels"),
-        (png_with_header(100_000, 100_000), TooLarge, "pixels"),
+        (png_claiming(0, 10), BadRequest, "PNG image"),
+        (png_claiming(8000, 8000), TooLarge, "64000000 pixels"),
+        (png_claiming(100_000, 100_000), TooLarge, "pixels"),
     ],
     ids=["empty", "text", "html", "pdf", "svg", "ico", "truncated-jpeg", "truncated-png", "corrupt-jpeg",
          "zero-width", "bomb-over-setting", "bomb-over-pillow"],
@@ -139,7 +125,7 @@ def test_pixel_limit_is_checked_before_decoding(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(Image.Image, "load", no_decoding)
     monkeypatch.setattr("PIL.ImageFile.ImageFile.load", no_decoding)
     with pytest.raises(TooLarge):
-        decode_image(png_with_header(8000, 8000), SETTINGS)
+        decode_image(png_claiming(8000, 8000), SETTINGS)
     with pytest.raises(TooLarge):
         decode_image(small, Settings(max_image_pixels=9_999))
 

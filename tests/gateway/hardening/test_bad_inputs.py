@@ -8,9 +8,7 @@ fetch unit tests, which spy on the dialler).
 """
 from __future__ import annotations
 
-import io
 import struct
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,25 +23,13 @@ from tests.gateway.hardening.conftest import (
     STRICT_MAX_UPLOAD_BYTES,
 )
 from tests.support.paths import shared_image
+from tests.support.images import encode, png_claiming
 
 pytestmark = pytest.mark.timeout(300)
 
 TIMEOUT_S = 60
 MAP_ONLY = {"infer_model_type": "onnx", "requested_results_types": ["segmentation_map"]}
 
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A ~100-byte PNG whose header claims width×height: a decompression bomb's shape."""
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def gif_claiming(width: int, height: int) -> bytes:
