@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from gateway.api.deps import ApiKeyDep, MetricsKeyDep
 from gateway.api.routes import batch, health, infer, models, web
+from gateway.api.routes import metrics as metrics_route
 from gateway.core.config import Settings, get_settings
 from gateway.errors import ServiceError
 from gateway.inference import InferenceService
@@ -82,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await triton.close()
 
-    app = FastAPI(
+    # FastAPIOffline = FastAPI whose /docs and /redoc load Swagger UI and ReDoc from the package's own
+    # files (under /static-offline-docs) instead of a CDN: the docs render on machines with no internet.
+    app = FastAPIOffline(
         title="Segmentation gateway",
         description=DESCRIPTION,
         version="1.0.0",
@@ -97,6 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InFlightLimitMiddleware, settings=settings)
     app.add_middleware(BodySizeLimitMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (health, models, infer, batch, web):
-        app.include_router(module.router)
+    # Who needs an API key (when GATEWAY_API_KEYS is set), in one place: probes, the page and the docs are
+    # open; /metrics only with GATEWAY_PROTECT_METRICS; everything that runs or describes a model needs one.
+    app.include_router(health.router)
+    app.include_router(metrics_route.router, dependencies=[MetricsKeyDep])
+    for module in (models, infer, batch):
+        app.include_router(module.router, dependencies=[ApiKeyDep])
+    app.include_router(web.router)
     return app

@@ -1,7 +1,9 @@
 """Optional API keys (settings.api_keys): ``Authorization: Bearer <key>`` or ``X-API-Key``.
 
-Wire ``Depends(require_api_key)`` on inference and model routes only; health endpoints stay open.
-Settings come from ``request.app.state.settings`` (set by create_app) or else ``get_settings()``.
+Which routes need a key is decided in one place, gateway/main.py (inference, batch and /models always;
+/metrics when ``settings.protect_metrics``); liveness and readiness stay open for probes, and the web page
+and the API docs are static. Settings come from ``request.app.state.settings`` (set by create_app) or else
+``get_settings()``.
 """
 from __future__ import annotations
 
@@ -51,3 +53,9 @@ async def require_api_key(request: Request) -> None:
     if not key_matches(candidate, keys):
         raise Unauthorized("the API key is not valid", headers=_CHALLENGE)
     return None
+
+
+async def require_api_key_for_metrics(request: Request) -> None:
+    """The key check for /metrics, only when ``settings.protect_metrics`` (scrapers usually have no key)."""
+    if _settings(request).protect_metrics:
+        await require_api_key(request)

@@ -46,3 +46,4 @@ TritonDep = Annotated[TritonClient, Depends(get_triton)]
 CatalogueDep = Annotated[ModelCatalogue, Depends(get_catalogue)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ApiKeyDep = Depends(security.require_api_key)
+MetricsKeyDep = Depends(security.require_api_key_for_metrics)

@@ -1,11 +1,10 @@
-"""Liveness (no Triton call), readiness (Triton and every model) and Prometheus metrics."""
+"""Liveness (no Triton call) and readiness (Triton and every model), open for probes."""
 from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from starlette.responses import Response
 
-from gateway.api.deps import CatalogueDep, MetricsDep, SettingsDep, TritonDep
+from gateway.api.deps import CatalogueDep, SettingsDep, TritonDep
 from gateway.errors import Unavailable, error_responses
 
 router = APIRouter(tags=["health"])
@@ -52,10 +51,3 @@ async def ready(triton: TritonDep, catalogue: CatalogueDep, settings: SettingsDe
     if settings.default_family not in families:
         raise Unavailable(f"default model '{settings.default_family}' is not served")
     return Ready(models=states)
-
-
-@router.get("/metrics", summary="Prometheus metrics of the gateway", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}}})
-async def metrics(metrics: MetricsDep) -> Response:
-    """Requests and latency by endpoint, backend and status; requests in flight; Triton call latency."""
-    return metrics.response()

@@ -9,13 +9,13 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from gateway import fetch
-from gateway.api.deps import ApiKeyDep, InferenceDep, label_backend
+from gateway.api.deps import InferenceDep, label_backend
 from gateway.errors import error_responses
 from gateway.inference import RUNTIMES, ImageType, InferenceService, check_runtime, parse_result_types
 from gateway.results import RESULT_TYPES, registry
 from gateway.results.resize import check_mask_size
 
-router = APIRouter(tags=["inference"], dependencies=[ApiKeyDep])
+router = APIRouter(tags=["inference"])
 
 
 @dataclass(frozen=True)
