@@ -82,7 +82,7 @@ class SegmentationClient:
         return self._default_model
 
     def models(self) -> dict:
-        """The gateway's ``GET /models``: families, backends, labels, input size, export manifests."""
+        """The gateway's ``GET /models``: families, backends, labels, input size, what the weights are."""
         response = self._http.get("/models")
         self._raise_for_error(response)
         return response.json()

@@ -14,13 +14,13 @@ from .contract import SegmentationContract
 from .defaults import DEFAULT_FAMILY, DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
 from .layout import MANIFEST_FILENAME, VERSION, model_dir, model_file
-from .manifest import build_manifest, render_manifest
+from .manifest import build_manifest, file_record, render_manifest
 from .onnx_export import export_onnx
 from .sources.base import ModelSource
 from .sources.request import SourceRequest, request_to_dict
 from .torchscript import save_torchscript, to_torchscript
 from .triton_config import (CONFIG_FILENAME, LABELS_FILENAME, ONNX, RUNTIMES, TORCH,
-                            ModelSpec, render_config, render_labels)
+                            ModelSpec, WeightsRecord, render_config, render_labels)
 
 
 
@@ -37,6 +37,14 @@ class ExportResult:
     parity: dict[str, Any] | None = None
     report_dir: Path | None = None
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def weights_record(source: ModelSource) -> WeightsRecord:
+    """What the config tells clients about the weights: their kind, and for a file its base name and sha256."""
+    if source.weights in ("pretrained", "random"):
+        return WeightsRecord(source.weights)
+    path = Path(source.weights)
+    return WeightsRecord("file", path.name, file_record(path)["sha256"])
 
 
 def check_writable(repository: Path) -> None:
@@ -95,8 +103,9 @@ def _write_family(request: SourceRequest, source: ModelSource, contract: Segment
         with progress.step(f"ONNX export (opset 17, dynamic batch, onnx.checker) -> {onnx_target}"):
             export_onnx(contract, example, staged.stage(onnx_target))
 
+        weights = weights_record(source)
         for runtime in RUNTIMES:
-            spec = ModelSpec(family, runtime, source.labels, source.input_size, max_batch_size)
+            spec = ModelSpec(family, runtime, source.labels, source.input_size, max_batch_size, weights)
             folder = model_dir(repository, family, runtime)
             staged.write_text(folder / CONFIG_FILENAME, render_config(spec))
             staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))

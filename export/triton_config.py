@@ -39,10 +39,30 @@ RUNTIME_BY_PLATFORM = {runtime.platform: runtime for runtime in RUNTIMES}
 PARAMETER_FAMILY = "segmentation.family"
 PARAMETER_RUNTIME = "segmentation.runtime"
 PARAMETER_LABELS = "segmentation.labels"
+# What the weights are, for clients (GET /models, summaries): the gateway reads them from Triton, never from disk.
+PARAMETER_WEIGHTS = "segmentation.weights"  # pretrained | random | file
+PARAMETER_WEIGHTS_FILE = "segmentation.weights_file"  # the file's base name (kind "file" only)
+PARAMETER_WEIGHTS_SHA256 = "segmentation.weights_sha256"  # its sha256 (kind "file" only)
+WEIGHT_KINDS = ("pretrained", "random", "file")
 
 
 class ConfigError(ExportError):
     """A config.pbtxt that Triton would refuse or that breaks the model contract."""
+
+
+@dataclass(frozen=True)
+class WeightsRecord:
+    """What kind of weights a model serves, as its config tells clients: no server path, only a base name."""
+
+    kind: str = "pretrained"
+    file: str = ""
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in WEIGHT_KINDS:
+            raise ExportError(f"weights kind must be one of {', '.join(WEIGHT_KINDS)}, not {self.kind!r}")
+        if (self.kind == "file") != bool(self.file and self.sha256):
+            raise ExportError("a weights file record needs its base name and sha256 (and only kind 'file' has them)")
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,7 @@ class ModelSpec:
     labels: tuple[str, ...]
     input_size: tuple[int, int]  # (H, W)
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    weights: WeightsRecord = WeightsRecord()
 
     @property
     def name(self) -> str:
@@ -118,6 +139,9 @@ def render_config(spec: ModelSpec) -> str:
         + parameter(PARAMETER_FAMILY, spec.family)
         + parameter(PARAMETER_RUNTIME, spec.runtime.name)
         + parameter(PARAMETER_LABELS, ",".join(spec.labels))
+        + parameter(PARAMETER_WEIGHTS, spec.weights.kind)
+        + (parameter(PARAMETER_WEIGHTS_FILE, spec.weights.file) if spec.weights.file else "")
+        + (parameter(PARAMETER_WEIGHTS_SHA256, spec.weights.sha256) if spec.weights.sha256 else "")
     )
 
 
@@ -183,6 +207,9 @@ def contract_problems(config: model_config_pb2.ModelConfig) -> list[str]:
     runtime = RUNTIME_BY_PLATFORM.get(config.platform)
     if runtime and parameters.get(PARAMETER_RUNTIME) and parameters[PARAMETER_RUNTIME] != runtime.name:
         problems.append(f"{PARAMETER_RUNTIME} is {parameters[PARAMETER_RUNTIME]!r} but platform is {config.platform}")
+    # Optional (repositories written before it existed): when present it must be a known kind.
+    if PARAMETER_WEIGHTS in parameters and parameters[PARAMETER_WEIGHTS] not in WEIGHT_KINDS:
+        problems.append(f"{PARAMETER_WEIGHTS} must be one of {', '.join(WEIGHT_KINDS)}")
     labels = parameters.get(PARAMETER_LABELS, "").split(",")
     if not problems and len(labels) != config.output[0].dims[0]:
         problems.append(f"{len(labels)} labels for {config.output[0].dims[0]} classes")

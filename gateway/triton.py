@@ -6,11 +6,9 @@ should see (503 down / not ready, 504 too slow), so routes never handle gRPC det
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +26,9 @@ log = logging.getLogger(__name__)
 FAMILY_PARAM = "segmentation.family"
 RUNTIME_PARAM = "segmentation.runtime"
 LABELS_PARAM = "segmentation.labels"
+WEIGHTS_PARAM = "segmentation.weights"  # pretrained | random | file (export/triton_config.py writes these)
+WEIGHTS_FILE_PARAM = "segmentation.weights_file"
+WEIGHTS_SHA256_PARAM = "segmentation.weights_sha256"
 INPUT_NAME = "image"
 
 _MAX_MESSAGE = 2**31 - 1  # logits of a full batch are far above gRPC's 4 MB default
@@ -51,17 +52,22 @@ def _param(config: Mapping[str, Any], key: str) -> str | None:
     return value.get("string_value") if isinstance(value, Mapping) else None
 
 
-def read_manifest(repository: Path | None, model_name: str) -> dict | None:
-    """The export manifest of ``model_name``, or None when the repository is not readable here."""
-    if repository is None:
-        return None
-    try:
-        return json.loads((repository / model_name / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return None
+def weights_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What the model's config says about its weights: kind, and for a file its base name and sha256.
+
+    This is all a client learns about the weights: nothing of the server's disk. ``kind`` is "unknown" for
+    repositories exported before the parameter existed.
+    """
+    kind = _param(config, WEIGHTS_PARAM) or "unknown"
+    return {
+        "kind": kind,
+        "weights_are_random": None if kind == "unknown" else kind == "random",
+        "file": _param(config, WEIGHTS_FILE_PARAM) or None,
+        "sha256": _param(config, WEIGHTS_SHA256_PARAM) or None,
+    }
 
 
-def model_info_from_config(config: Mapping[str, Any], manifest: dict | None = None) -> ModelInfo | None:
+def model_info_from_config(config: Mapping[str, Any]) -> ModelInfo | None:
     """A ``ModelInfo`` from a Triton model config (as JSON), or None if it is not a segmentation model."""
     family, runtime, labels = (_param(config, key) for key in (FAMILY_PARAM, RUNTIME_PARAM, LABELS_PARAM))
     image = next((tensor for tensor in config.get("input", []) if tensor.get("name") == INPUT_NAME), None)
@@ -77,7 +83,7 @@ def model_info_from_config(config: Mapping[str, Any], manifest: dict | None = No
         labels=tuple(label.strip() for label in labels.split(",")),
         input_size=(dims[1], dims[2]),
         max_batch_size=int(config.get("max_batch_size", 0)),
-        manifest=manifest,
+        weights=weights_from_config(config),
     )
 
 
@@ -120,7 +126,7 @@ class TritonClient:
             except ServiceError:  # unloaded between the index and this call: not ready, not a failed discovery
                 not_ready[name] = "UNAVAILABLE"
                 continue
-            info = model_info_from_config(config, read_manifest(self.settings.model_repository, name))
+            info = model_info_from_config(config)
             if info is not None:
                 infos.append(info)
         return infos, not_ready

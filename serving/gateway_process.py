@@ -25,7 +25,6 @@ class Gateway:
             GATEWAY_HOST=s.gateway_host,
             GATEWAY_PORT=str(s.gateway_port),
             GATEWAY_TRITON_URL=s.triton_grpc_url,
-            GATEWAY_MODEL_REPOSITORY=str(s.model_repository),
             SERVING_RUN_DIR=str(s.run_dir),
         )
         self.process.start([sys.executable, "-m", "gateway"], env)

@@ -5,7 +5,6 @@ Every limit the gateway enforces lives here, documented, so a reader finds each 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -31,9 +30,6 @@ class Settings(BaseSettings):
     triton_timeout_s: float = Field(30.0, gt=0, description="Deadline of one inference call to Triton; past it → 504.")
     triton_ready_timeout_s: float = Field(1.0, gt=0, description="Deadline of readiness/metadata calls; Triton down → 503 within it.")
     default_family: str = Field("deeplabv3", description="Model family served when a request names no `model`.")
-    model_repository: Path | None = Field(
-        Path("model_repository"), description="Repository directory, read only for export manifests (optional)."
-    )
 
     # --- URL fetching ------------------------------------------------------------------------
     fetch_connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout for url_image.")
@@ -54,7 +50,11 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(16, ge=1, description="Inference requests processed at once; more → 503 + Retry-After.")
     retry_after_s: int = Field(1, ge=0, description="Retry-After value sent with overload 503s.")
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="If set, inference endpoints need one of these keys (Bearer or X-API-Key)."
+        default_factory=list,
+        description="If set, inference endpoints and /models need one of these keys (Bearer or X-API-Key).",
+    )
+    protect_metrics: bool = Field(
+        False, description="With api_keys set, /metrics needs a key too (off: Prometheus scrapers have none)."
     )
     cpu_workers: int = Field(2, ge=1, description="Threads for decoding/encoding work off the event loop.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -31,7 +31,7 @@ class ModelInfo:
     labels: tuple[str, ...]
     input_size: tuple[int, int]  # (H, W)
     max_batch_size: int
-    manifest: dict | None = None  # export manifest, when the repository is readable
+    weights: dict = field(default_factory=dict)  # kind, weights_are_random, file, sha256: gateway.triton.weights_from_config
 
 
 @dataclass

@@ -48,24 +48,6 @@ def class_statistics(
     return entries
 
 
-def weights_info(manifest: dict | None) -> dict[str, Any]:
-    """What the export manifest (export/manifest.py) says about the weights; the whole manifest is on GET /models.
-
-    ``known`` is false when the gateway cannot read the repository (e.g. Triton on another machine).
-    """
-    if not manifest:
-        return {"known": False, "weights": None, "weights_are_random": None, "source": None, "arch": None}
-    source = manifest.get("source")
-    source = source if isinstance(source, dict) else {"source": source}
-    return {
-        "known": True,
-        "weights": manifest.get("weights"),  # random | pretrained | the state-dict file exported
-        "weights_are_random": manifest.get("weights_are_random"),
-        "source": source.get("source"),
-        "arch": source.get("arch"),
-    }
-
-
 def build_summary(result: InferenceResult, mask_size: str) -> dict[str, Any]:
     segmentation_map = result.arrays["segmentation_map"]
     probabilities = result.arrays.get("pixels_distribution")
@@ -82,7 +64,7 @@ def build_summary(result: InferenceResult, mask_size: str) -> dict[str, Any]:
         "infer_model_type": model.runtime,
         "image_type": result.image_type,
         "model": {"name": model.name, "family": model.family, "backend": model.runtime, "num_classes": len(model.labels)},
-        "weights": weights_info(model.manifest),
+        "weights": dict(model.weights),  # from the model's Triton config: kind, never a server path
         "image_size": {"width": photo_width, "height": photo_height},
         "mask_size": {"mode": mask_size, "width": mask_width, "height": mask_height},
         "classes": class_statistics(segmentation_map, model.labels, confidence),

@@ -50,8 +50,8 @@ function showBackends() {
 
 function showWeightsNote() {
   const family = catalogue && catalogue.models[$("model").value];
-  const manifest = family && family.backends[$("backend").value] && family.backends[$("backend").value].manifest;
-  const random = Boolean(manifest && manifest.weights_are_random);
+  const weights = family && family.backends[$("backend").value] && family.backends[$("backend").value].weights;
+  const random = Boolean(weights && weights.weights_are_random);
   $("weights-note").hidden = !random;
   $("weights-note").textContent = random
     ? "This model was exported with random weights: its classes are not meaningful." : "";

@@ -10,8 +10,8 @@ from export.errors import ExportError
 from export.paths import PROJECT_ROOT
 from export.pipeline import ExportResult
 from export.sources.torchvision_source import VOC_LABELS
-from export.triton_config import (RUNTIMES, ConfigError, ModelSpec, check_config, check_config_file, render_config,
-                                  render_labels, validate_labels)
+from export.triton_config import (RUNTIMES, ConfigError, ModelSpec, WeightsRecord, check_config, check_config_file,
+                                  render_config, render_labels, validate_labels)
 
 COMMITTED = PROJECT_ROOT / "model_repository"
 
@@ -36,9 +36,27 @@ def test_exported_configs_parse_strictly_and_match_the_committed_ones(exported: 
     assert parameters["segmentation.family"] == "deeplabv3"
     assert parameters["segmentation.runtime"] == runtime
     assert parameters["segmentation.labels"].split(",") == list(VOC_LABELS)
+    # The test export uses random weights, the committed config is what the default (pretrained) export writes:
+    # the weights parameter is the one line in which they differ.
+    assert parameters["segmentation.weights"] == "random"
     committed = COMMITTED / folder.name
-    assert (folder / "config.pbtxt").read_bytes() == (committed / "config.pbtxt").read_bytes()
+    assert (folder / "config.pbtxt").read_text() == (committed / "config.pbtxt").read_text().replace(
+        'string_value: "pretrained"', 'string_value: "random"')
     assert (folder / "labels.txt").read_bytes() == (committed / "labels.txt").read_bytes()
+
+
+def test_weights_file_is_named_by_base_name_and_hash_never_by_path() -> None:
+    spec = ModelSpec("mine", RUNTIMES[1], VOC_LABELS, (512, 512), weights=WeightsRecord("file", "ft.pth", "ab" * 32))
+    config = check_config(render_config(spec), "x.pbtxt")
+    parameters = {k: v.string_value for k, v in config.parameters.items()}
+    assert (parameters["segmentation.weights"], parameters["segmentation.weights_file"]) == ("file", "ft.pth")
+    assert parameters["segmentation.weights_sha256"] == "ab" * 32
+    with pytest.raises(ExportError, match="weights kind"):
+        WeightsRecord("downloaded")
+    with pytest.raises(ExportError, match="base name and sha256"):
+        WeightsRecord("file", "ft.pth")
+    with pytest.raises(ConfigError, match="segmentation.weights must be one of"):
+        check_config(render_config(spec).replace('string_value: "file"', 'string_value: "mystery"'), "x.pbtxt")
 
 
 def _committed_text() -> str:

@@ -20,7 +20,7 @@ def client():
     with socket.socket() as probe:  # a port nobody listens on: Triton is "down"
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(Settings(triton_url=f"127.0.0.1:{port}", model_repository=None))
+    app = create_app(Settings(triton_url=f"127.0.0.1:{port}"))
 
     @app.get("/boom")
     async def boom() -> None:

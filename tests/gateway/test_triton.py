@@ -13,7 +13,7 @@ from tritonclient.grpc import model_config_pb2
 
 from gateway.core.config import Settings
 from gateway.errors import Unavailable
-from gateway.triton import TritonClient, model_info_from_config, read_manifest
+from gateway.triton import TritonClient, model_info_from_config
 from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(60)
@@ -28,13 +28,13 @@ def config_as_triton_sends_it(path: Path) -> dict:
 @pytest.mark.parametrize(("model", "runtime"), [("deeplabv3_onnx", "onnx"), ("deeplabv3_torchscript", "torch")])
 def test_committed_configs_describe_the_default_model(model: str, runtime: str) -> None:
     directory = REPO_ROOT / "model_repository" / model
-    info = model_info_from_config(config_as_triton_sends_it(directory / "config.pbtxt"), {"weights": "random"})
+    info = model_info_from_config(config_as_triton_sends_it(directory / "config.pbtxt"))
     assert info is not None
     assert (info.name, info.family, info.runtime) == (model, "deeplabv3", runtime)
     assert info.labels == tuple((directory / "labels.txt").read_text().split())
     assert info.input_size == (512, 512)
     assert info.max_batch_size > 0
-    assert info.manifest == {"weights": "random"}
+    assert info.weights == {"kind": "pretrained", "weights_are_random": False, "file": None, "sha256": None}
 
 
 def test_a_model_without_segmentation_parameters_is_not_served() -> None:
@@ -49,14 +49,18 @@ def test_other_input_sizes_come_from_the_image_dims() -> None:
     assert model_info_from_config(config).input_size == (513, 640)
 
 
-def test_manifest_is_optional(tmp_path: Path) -> None:
-    assert read_manifest(None, "m") is None
-    assert read_manifest(tmp_path, "m") is None
-    (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "manifest.json").write_text('{"weights": "random"}')
-    assert read_manifest(tmp_path, "m") == {"weights": "random"}
-    (tmp_path / "m" / "manifest.json").write_text("{not json")
-    assert read_manifest(tmp_path, "m") is None
+def test_weights_come_from_the_config_parameters_only() -> None:
+    config = config_as_triton_sends_it(REPO_ROOT / "model_repository" / "deeplabv3_onnx" / "config.pbtxt")
+    config["parameters"]["segmentation.weights"] = {"string_value": "file"}
+    config["parameters"]["segmentation.weights_file"] = {"string_value": "ft.pth"}
+    config["parameters"]["segmentation.weights_sha256"] = {"string_value": "ab" * 32}
+    assert model_info_from_config(config).weights == {"kind": "file", "weights_are_random": False, "file": "ft.pth",
+                                                      "sha256": "ab" * 32}
+    config["parameters"]["segmentation.weights"] = {"string_value": "random"}
+    assert model_info_from_config(config).weights["weights_are_random"] is True
+    del config["parameters"]["segmentation.weights"]  # a repository exported before the parameter existed
+    assert model_info_from_config(config).weights["kind"] == "unknown"
+    assert model_info_from_config(config).weights["weights_are_random"] is None
 
 
 def _closed_port() -> int:

@@ -1,4 +1,4 @@
-"""GET /models: what Triton serves, grouped by family, with labels, input size and export manifests."""
+"""GET /models: what Triton serves, grouped by family, with labels, input size and what the weights are."""
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -11,13 +11,18 @@ from gateway.results import ModelInfo
 router = APIRouter(tags=["models"])
 
 
+class Weights(BaseModel):
+    kind: str = Field(description="pretrained | random | file | unknown (config written before this was recorded).",
+                      examples=["pretrained"])
+    weights_are_random: bool | None = Field(description="True when the masks mean nothing (random weights).")
+    file: str | None = Field(None, description="Base name of the weights file (kind file).", examples=["finetuned.pth"])
+    sha256: str | None = Field(None, description="sha256 of that file (kind file).")
+
+
 class Backend(BaseModel):
     model: str = Field(description="Triton model name.", examples=["deeplabv3_onnx"])
     max_batch_size: int = Field(examples=[8])
-    manifest: dict | None = Field(
-        None, description="The export manifest (what was exported from what, e.g. random or pretrained "
-        "weights); null when the gateway cannot read the repository.",
-    )
+    weights: Weights = Field(description="What the weights are, from the model's Triton config.")
 
 
 class Family(BaseModel):
@@ -37,13 +42,13 @@ def _family(infos: list[ModelInfo]) -> Family:
         labels=list(first.labels),
         input_size=first.input_size,
         backends={
-            info.runtime: Backend(model=info.name, max_batch_size=info.max_batch_size, manifest=info.manifest)
+            info.runtime: Backend(model=info.name, max_batch_size=info.max_batch_size, weights=Weights(**info.weights))
             for info in infos
         },
     )
 
 
-@router.get("/models", response_model=Catalogue, summary="Served models, backends, labels and manifests",
+@router.get("/models", response_model=Catalogue, summary="Served models, backends, labels and weights",
             responses=error_responses(503, 504))
 async def list_models(catalogue: CatalogueDep, settings: SettingsDep) -> Catalogue:
     """Discovered from Triton's model configs (fresh on every call), so a model added to the repository

@@ -68,7 +68,6 @@ def strict_gateway(stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
         "GATEWAY_TRITON_URL": stack.triton_grpc_url,
-        "GATEWAY_MODEL_REPOSITORY": str(stack.repository),
         "GATEWAY_URL_ALLOWLIST": STRICT_ALLOWED_HOST,
         "GATEWAY_API_KEYS": STRICT_API_KEY,
         "GATEWAY_MAX_UPLOAD_BYTES": str(STRICT_MAX_UPLOAD_BYTES),

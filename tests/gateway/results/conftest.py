@@ -18,7 +18,7 @@ def build_result(
     *,
     photo_size: tuple[int, int] = (40, 30),
     requested: tuple[str, ...] = ("segmentation_map",),
-    manifest: dict | None = None,
+    weights: dict | None = None,
     seed: int = 0,
 ) -> InferenceResult:
     """A result whose logits/distribution agree with ``segmentation_map`` (argmax = map)."""
@@ -32,7 +32,7 @@ def build_result(
     photo = Image.fromarray(rng.integers(0, 256, size=(photo_size[1], photo_size[0], 3), dtype=np.uint8))
     return InferenceResult(
         model=ModelInfo(name="deeplabv3_onnx", family="deeplabv3", runtime="onnx", labels=VOC_LABELS,
-                        input_size=(height, width), max_batch_size=8, manifest=manifest),
+                        input_size=(height, width), max_batch_size=8, weights=weights or {}),
         image_type="file",
         requested=requested,
         arrays={"logits": logits, "pixels_distribution": probabilities,
@@ -52,7 +52,7 @@ def quarters_map() -> np.ndarray:
 
 @pytest.fixture
 def make_result():
-    """``make_result(map, photo_size=..., requested=..., manifest=...)`` → an InferenceResult."""
+    """``make_result(map, photo_size=..., requested=..., weights=...)`` → an InferenceResult."""
     return build_result
 
 

@@ -129,7 +129,9 @@ def test_summary_fractions_sum_to_one_and_match_the_map(http, photo_bytes, photo
     assert summary["image_size"] == {"width": photo_size[0], "height": photo_size[1]}
     assert summary["mask_size"] == {"mode": "model", "width": model_size[0], "height": model_size[1]}
     assert (summary["model"]["family"], summary["model"]["backend"]) == (FAMILY, BACKEND)
-    assert summary["weights"]["known"] is True  # the stack's gateway reads the repository's manifests
+    # From the model's Triton config: the real VOC model was exported from a file, named by base name and hash.
+    assert (summary["weights"]["kind"], summary["weights"]["file"]) == ("file", "model.onnx")
+    assert len(summary["weights"]["sha256"]) == 64
     assert summary["weights"]["weights_are_random"] is False
 
 

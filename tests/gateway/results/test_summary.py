@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gateway.results.summary import build_summary, class_statistics, weights_info
+from gateway.results.summary import build_summary, class_statistics
 
 
 def test_statistics_count_each_class_with_names_and_fractions(quarters_map, voc_labels):
@@ -27,8 +27,8 @@ def test_unknown_class_ids_get_a_stand_in_name(voc_labels):
 
 @pytest.mark.parametrize("mask_size, mask_dims", [("model", (16, 16)), ("original", (40, 30))])
 def test_summary_describes_sizes_model_and_classes(quarters_map, mask_size, mask_dims, make_result):
-    manifest = {"weights": "random", "weights_are_random": True, "source": {"source": "torchvision", "arch": "x"}}
-    summary = build_summary(make_result(quarters_map, photo_size=(40, 30), manifest=manifest), mask_size)
+    weights = {"kind": "random", "weights_are_random": True, "file": None, "sha256": None}
+    summary = build_summary(make_result(quarters_map, photo_size=(40, 30), weights=weights), mask_size)
     assert summary["image_size"] == {"width": 40, "height": 30}
     assert (summary["mask_size"]["width"], summary["mask_size"]["height"]) == mask_dims
     assert summary["model"]["backend"] == "onnx"
@@ -39,5 +39,6 @@ def test_summary_describes_sizes_model_and_classes(quarters_map, mask_size, mask
     assert all(entry["mean_confidence"] > 0.9 for entry in summary["classes"])
 
 
-def test_weights_unknown_without_manifest():
-    assert weights_info(None)["known"] is False
+def test_summary_weights_are_the_models_record_only(quarters_map, make_result):
+    weights = {"kind": "file", "weights_are_random": False, "file": "ft.pth", "sha256": "ab" * 32}
+    assert build_summary(make_result(quarters_map, weights=weights), "model")["weights"] == weights

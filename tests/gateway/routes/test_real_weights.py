@@ -50,7 +50,8 @@ def test_class_names_size_and_weights_are_the_models_own(voc: dict) -> None:
     assert set(voc["backends"]) == set(BACKENDS)
     assert voc["input_size"] == [513, 513]  # the model's own size, discovered from its Triton config
     for backend in voc["backends"].values():
-        assert backend["manifest"]["weights_are_random"] is False
+        assert backend["weights"]["weights_are_random"] is False
+        assert (backend["weights"]["kind"], backend["weights"]["file"]) == ("file", "model.onnx")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
