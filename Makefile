@@ -47,6 +47,7 @@ bench: venv
 
 compose-config: system-deps
 	docker-compose -f docker-compose.yml config -q
+	docker-compose -f docker-compose.yml -f docker-compose.gpu.yml config -q
 
 clean:
 	rm -rf .run artifacts model_repository/*/[0-9]* model_repository/*/manifest.json
