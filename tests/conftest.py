@@ -18,6 +18,15 @@ from tests.support.stack import EmbeddedStack, StackError
 # Session fixtures that take minutes the first time (export, stack start) and bound themselves.
 _SLOW_SESSION_FIXTURES = {"exported_repository", "stack"}
 _set_up: set[str] = set()
+# A test that uses any of these needs exported models or a running Triton: it is marked `stack`, so
+# `pytest -m "not stack"` runs the in-process tier alone, in seconds.
+_STACK_FIXTURES = _SLOW_SESSION_FIXTURES | {"exported", "repository", "random_source"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

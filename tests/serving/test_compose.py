@@ -44,7 +44,7 @@ def readme_compose_commands() -> list[str]:
     """Every `docker compose ...` / `docker-compose ...` command line the README and serving/README.md show."""
     commands = []
     for doc in (REPO_ROOT / "README.md", REPO_ROOT / "serving" / "README.md"):
-        for match in re.finditer(r"docker[ -]compose\s[^`#\n]*", doc.read_text()):
+        for match in re.finditer(r"docker[ -]compose[ \t]+[a-z-][^`#\n]*", doc.read_text()):
             commands.append(match.group(0).strip())
     return commands
 
