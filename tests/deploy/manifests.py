@@ -31,6 +31,8 @@ KUSTOMIZATIONS = [*OVERLAYS, KSERVE_DIR]
 # Kubernetes minor versions every core object must validate against (oldest supported to newest bundled).
 K8S_VERSIONS = ("1.30", "1.33", "1.37")
 CRD_DIR = shared_dir() / "k8s-crds"
+# libyaml's loader when built with it: the KServe CRD alone is 2 MB of YAML
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def kubectl_binary() -> Path:
@@ -58,7 +60,7 @@ def _render_text(path: Path) -> str:
 
 def render(path: Path) -> list[dict[str, Any]]:
     """The objects `kubectl kustomize PATH` renders (a fresh copy each call)."""
-    return [doc for doc in yaml.safe_load_all(_render_text(path)) if doc]
+    return [doc for doc in yaml.load_all(_render_text(path), Loader=_Loader) if doc]
 
 
 def name_of(obj: dict) -> str:
@@ -87,7 +89,7 @@ def _crds() -> dict[tuple[str, str, str], dict]:
     """(group, version, kind) → the CRD's openAPIV3Schema, for every CRD file in the shared directory."""
     schemas = {}
     for path in sorted(CRD_DIR.glob("*.yaml")):
-        for crd in yaml.safe_load_all(path.read_text()):
+        for crd in yaml.load_all(path.read_text(), Loader=_Loader):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             spec = crd["spec"]
