@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,7 +16,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_kubectl_is_the_pinned_one_from_this_environment() -> None:
     binary = manifests.kubectl_binary()
-    assert binary.parent.resolve() != REPO_ROOT  # from the environment's scripts, not a stray copy
+    assert binary.resolve().is_relative_to(Path(sys.prefix).resolve()), binary  # the venv's, not PATH's
     out = subprocess.run([str(binary), "version", "--client", "-o", "yaml"], capture_output=True, text=True,
                          timeout=30, check=True).stdout
     assert yaml.safe_load(out)["clientVersion"]["gitVersion"] == f"v{manifests.pinned_kubectl_version()}"
@@ -41,3 +43,9 @@ def _components_used_by(overlay) -> set[str]:
 def test_every_component_is_rendered_by_an_overlay() -> None:
     used = set().union(*(_components_used_by(o) for o in manifests.OVERLAYS))
     assert {c.name for c in manifests.COMPONENTS} <= used
+
+
+def test_the_docs_name_every_overlay_and_component() -> None:
+    doc = (REPO_ROOT / "docs" / "scaling.md").read_text()
+    for path in manifests.OVERLAYS + manifests.COMPONENTS + [manifests.KSERVE_DIR]:
+        assert f"`{path.relative_to(REPO_ROOT)}" in doc, path
