@@ -34,6 +34,10 @@ def _pod_templates(objects: list[dict]) -> list[tuple[str, dict]]:
     return [(manifests.name_of(o), o["spec"]["template"]) for o in find(objects, "Deployment")]
 
 
+def _pod_templates_by_owner(objects: list[dict]) -> dict[str, dict]:
+    return dict(_pod_templates(objects))
+
+
 def _containers(objects: list[dict]) -> list[tuple[str, dict, dict]]:
     """(owner, container, pod-level securityContext) of every container the manifests run."""
     found = []
@@ -211,6 +215,23 @@ def test_no_secret_in_the_manifests(path) -> None:
         for name, entry in _env(container).items():
             if re.search(r"KEY|SECRET|PASSWORD|TOKEN", name):
                 assert "value" not in entry and "secretKeyRef" in entry.get("valueFrom", {}), f"{owner}: {name}"
+
+
+@pytest.mark.parametrize("path", K8S, ids=_ids)
+def test_only_gateway_pods_reach_tritons_inference_ports(path) -> None:
+    objects = manifests.render(path)
+    triton_labels = _pod_templates_by_owner(objects)["Deployment/triton"]["metadata"]["labels"]
+    gateway_labels = _gateway_pod(objects)["metadata"]["labels"]
+    policies = [p for p in find(objects, "NetworkPolicy") if _selects(p["spec"]["podSelector"]["matchLabels"], triton_labels)]
+    assert len(policies) == 1 and policies[0]["spec"]["policyTypes"] == ["Ingress"]
+    for rule in policies[0]["spec"]["ingress"]:
+        ports = {p["port"] for p in rule["ports"]}
+        if ports & {"http", "grpc", 8000, 8001}:
+            sources = rule.get("from", [])
+            assert sources and all(set(s) == {"podSelector"} for s in sources), rule
+            assert all(_selects(s["podSelector"]["matchLabels"], gateway_labels) for s in sources), rule
+        else:
+            assert ports == {"metrics"}, rule
 
 
 # --- gateway ---------------------------------------------------------------------------------------------
