@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from gateway.api.deps import CatalogueDep, MetricsDep, SettingsDep, TritonDep
 from gateway.errors import Unavailable, error_responses
+from gateway.server import DRAIN
 
 router = APIRouter(tags=["health"])
 
@@ -37,7 +38,11 @@ async def healthcheck() -> Live:
 )
 async def ready(triton: TritonDep, catalogue: CatalogueDep, settings: SettingsDep) -> Ready:
     """200 only when Triton is ready, every model in its repository is READY and the default model is
-    served; otherwise 503 naming what is not ready."""
+    served; otherwise 503 naming what is not ready. With several Triton replicas the questions go to
+    one that answers (an unreachable one is skipped): 200 means at least one replica serves every model.
+    From a stop signal (SIGTERM) on: 503, while requests are still served for a settle time."""
+    if DRAIN.draining:
+        raise Unavailable("the gateway is shutting down")
     if not await triton.server_ready():
         raise Unavailable("Triton is not ready")
     index = await triton.repository_index()
@@ -57,5 +62,6 @@ async def ready(triton: TritonDep, catalogue: CatalogueDep, settings: SettingsDe
 @router.get("/metrics", summary="Prometheus metrics of the gateway", response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
 async def metrics(metrics: MetricsDep) -> Response:
-    """Requests and latency by endpoint, backend and status; requests in flight; Triton call latency."""
+    """Requests and latency by endpoint, backend and status; requests in flight; Triton call latency;
+    gRPC calls per Triton address (`gateway_triton_requests_total{target, outcome}`)."""
     return metrics.response()
