@@ -204,12 +204,18 @@ def infer(gateway_url: str, client: httpx.Client | None = None) -> int | str:
         return type(exc).__name__
 
 
-def load(gateway_url: str, requests: int, concurrency: int) -> list[int | str]:
-    """``requests`` inferences, ``concurrency`` at a time, each worker on its own keep-alive connection."""
-    def worker(count: int) -> list[int | str]:
+def load(gateway_url: str, requests: int, concurrency: int, results: list[int | str] | None = None) -> list[int | str]:
+    """``requests`` inferences, ``concurrency`` at a time, each worker on its own keep-alive connection.
+
+    Statuses are appended to ``results`` as they come (another thread may watch the progress)."""
+    results = [] if results is None else results
+
+    def worker(count: int) -> None:
         with httpx.Client(trust_env=False) as client:
-            return [infer(gateway_url, client) for _ in range(count)]
+            for _ in range(count):
+                results.append(infer(gateway_url, client))
 
     shares = [requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)]
     with ThreadPoolExecutor(concurrency) as pool:
-        return [status for statuses in pool.map(worker, shares) for status in statuses]
+        list(pool.map(worker, shares))
+    return results
