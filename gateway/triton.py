@@ -235,7 +235,8 @@ class TritonClient:
             self._observe(model, "retried", time.perf_counter() - attempt_started)
 
         try:
-            result = await self._failover(f"inference on model '{model}'", self.settings.triton_timeout_s, call, retried)
+            result = await self._failover(f"inference on model '{model}'", self.settings.triton_timeout_s,
+                                          call, retried)
             outcome = "ok"
         except InferenceServerException as exc:
             raise self._map_error(f"inference on model '{model}'", exc, model) from None
