@@ -94,12 +94,18 @@ class ReplicaCalls(Collector):
                 for channel in page.get("channel", []):
                     ids.update(int(ref["subchannelId"]) for ref in channel.get("subchannelRef", []))
                     start = max(start, int(channel["ref"]["channelId"]) + 1)
-                if page.get("end", True) or not page.get("channel"):
+                if page.get("end") or not page.get("channel"):  # proto3 JSON leaves out end=false
                     break
-            return [json.loads(self._cygrpc.channelz_get_subchannel(ident))["subchannel"] for ident in sorted(ids)]
         except (ValueError, KeyError, RuntimeError) as exc:  # channelz answered something unexpected: no figures
             log.debug("channelz could not be read: %s", exc)
             return []
+        subchannels = []
+        for ident in sorted(ids):
+            try:
+                subchannels.append(json.loads(self._cygrpc.channelz_get_subchannel(ident))["subchannel"])
+            except (ValueError, KeyError, RuntimeError):  # gone since the channel listed it
+                continue
+        return subchannels
 
 
 class Metrics:
