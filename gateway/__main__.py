@@ -75,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ValidationError as exc:  # a bad GATEWAY_* variable: name it, no trace
+        print(f"python -m gateway: invalid setting: {exc}", file=sys.stderr)
+        return 2
     args, ignored = parser.parse_known_args(argv)
     # The KServe arguments become the GATEWAY_* variables they stand for, so the app (and every worker
     # process, which inherits the environment) reads one settings object.

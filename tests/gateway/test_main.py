@@ -162,3 +162,11 @@ def test_gateway_started_with_kserve_arguments_answers_and_drains_on_sigterm(tmp
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_bad_setting_is_named_without_a_trace() -> None:
+    env = {**os.environ, "GATEWAY_TRITON_LB_POLICY": "random"}
+    result = subprocess.run([sys.executable, "-m", "gateway"], cwd=REPO_ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert "triton_lb_policy" in result.stderr and "Traceback" not in result.stderr
