@@ -5,7 +5,8 @@ SIGTERM (Kubernetes stopping a pod; the launcher of `make serve` stopping its ga
 1. at once, ``/ready`` answers 503 ("shutting down"), so Kubernetes endpoints and load balancers stop
    sending new work here;
 2. for ``settings.drain_settle_s`` new connections and requests are still served: senders that have not
-   noticed yet lose nothing;
+   noticed yet lose nothing. Every answer says ``Connection: close``, so keep-alive clients reconnect
+   (through the Service, to another gateway) instead of reusing this connection;
 3. then the listening socket closes (new connections are refused), idle keep-alive connections are
    closed, and the requests in flight finish;
 4. whatever still runs ``settings.drain_timeout_s`` later is cancelled; the process exits 0.
@@ -29,6 +30,8 @@ from uvicorn.supervisors import Multiprocess
 from gateway.core.config import Settings
 
 log = logging.getLogger("gateway.server")
+
+CLOSE = (b"connection", b"close")
 
 APP = "gateway.main:create_app"
 STARTUP_FAILURE = 3  # uvicorn's exit status when the app could not start
@@ -87,7 +90,10 @@ class DrainingServer(uvicorn.Server):
                          self.config.timeout_graceful_shutdown or 0)
         if self._settle_until is not None and time.monotonic() >= self._settle_until:
             self.should_exit = True
-        return await super().on_tick(counter)
+        should_exit = await super().on_tick(counter)  # it renews the default headers every second
+        if self.drain.draining and CLOSE not in self.server_state.default_headers:
+            self.server_state.default_headers = [*self.server_state.default_headers, CLOSE]
+        return should_exit
 
 
 def uvicorn_config(settings: Settings, host: str, port: int, log_level: str) -> uvicorn.Config:

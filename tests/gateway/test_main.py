@@ -147,6 +147,7 @@ def test_gateway_started_with_kserve_arguments_answers_and_drains_on_sigterm(tmp
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         assert _get(f"{base}/ready") == 503  # no Triton behind it
+        assert httpx.get(f"{base}/healthcheck", timeout=2, trust_env=False).headers.get("connection") != "close"
         assert "(accepted for KServe): --protocol v2 --enable_docs_url True" in log.read_text()
 
         process.send_signal(signal.SIGTERM)
@@ -154,7 +155,8 @@ def test_gateway_started_with_kserve_arguments_answers_and_drains_on_sigterm(tmp
         time.sleep(0.5)
         ready = httpx.get(f"{base}/ready", timeout=2, trust_env=False)
         assert ready.status_code == 503 and "shutting down" in ready.json()["detail"]
-        assert _get(f"{base}/healthcheck") == 200  # still serving during the settle time
+        live = httpx.get(f"{base}/healthcheck", timeout=2, trust_env=False)  # still serving during the settle time
+        assert live.status_code == 200 and live.headers["connection"] == "close"  # keep-alive clients move on
         assert process.wait(timeout=15) == 0, log.read_text()
         assert time.monotonic() - stopped_at >= 2  # not before the settle time
         assert _get(f"{base}/healthcheck") is None  # refused
