@@ -115,7 +115,7 @@ def model_info_from_config(config: Mapping[str, Any], manifest: dict | None = No
 
 
 class TritonClient:
-    """One reused async gRPC connection to Triton, with failures mapped to gateway errors."""
+    """One async gRPC channel to Triton (one replica or many), with failures mapped to gateway errors."""
 
     def __init__(self, settings: Settings, observe_latency: TritonLatencyObserver | None = None) -> None:
         self.settings = settings
