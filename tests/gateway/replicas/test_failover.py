@@ -62,6 +62,7 @@ def test_no_replica_is_a_quick_503_and_service_resumes_when_one_returns(replicas
         if status == 200 and not all(stack.pending() for stack in replicas):
             break  # a launcher has already brought its replica back: nothing more to learn here
         assert status == 503 and took < NO_REPLICA_BOUND_S, (status, took, gateway.log())
+        print(f"no replica: 503 after {took:.2f} s")
     ready = httpx.get(f"{gateway.url}/ready", timeout=NO_REPLICA_BOUND_S, trust_env=False)
     if all(stack.pending() for stack in replicas):
         assert ready.status_code == 503 and "Triton" in ready.json()["detail"]
