@@ -1,12 +1,20 @@
-"""Prometheus metrics of the gateway: requests, latency by endpoint/backend/status, in flight, Triton latency.
+"""Prometheus metrics of the gateway: requests, latency by endpoint/backend/status, in flight, Triton latency,
+and the calls each Triton replica (address) got.
 
 Each app gets its own registry, so several apps in one process (tests) never clash.
 """
 from __future__ import annotations
 
+import json
+import logging
+import threading
 import time
+from collections import Counter as Tally
+from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,10 +24,94 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 # Routes put the backend they served here (request.state.backend), the middleware labels with it.
 BACKEND_STATE_KEY = "backend"
 
+log = logging.getLogger(__name__)
+
+REPLICA_METRIC = "gateway_triton_requests"
+# grpc lists at most 100 channels per channelz page; the gateway holds one or two.
+_CHANNELZ_MAX_PAGES = 10
+
+
+def _channelz() -> object | None:
+    try:
+        from grpc._cython import cygrpc  # channelz: grpc's own per-address call counts
+    except ImportError:  # pragma: no cover - every grpcio build has it
+        return None
+    return cygrpc if hasattr(cygrpc, "channelz_get_top_channels") else None
+
+
+class ReplicaCalls(Collector):
+    """``gateway_triton_requests_total{target, outcome}``: gRPC calls per Triton address.
+
+    tritonclient hides which replica answered a call, and grpc's balancing picks it; grpc's channelz
+    counts, per subchannel (one per address), the calls started, succeeded and failed. At each scrape
+    the growth of those counts since the previous scrape is added here: outcome ``ok`` (answered) and
+    ``error`` (failed on that address: lost replica, refused, or an error status), every call counted
+    (inference and status calls). Outcome ``retried`` counts inference calls sent again after an
+    UNAVAILABLE failure, labelled with the gateway's target (the failed address is not known then; its
+    failure is in its ``error`` count).
+    """
+
+    def __init__(self) -> None:
+        self._cygrpc = _channelz()
+        self._totals: Tally[tuple[str, str]] = Tally()
+        self._seen: dict[int, tuple[int, int]] = {}  # subchannel id → (succeeded, failed) already added
+        self._lock = threading.Lock()
+
+    def count_retry(self, target: str) -> None:
+        with self._lock:
+            self._totals[(target, "retried")] += 1
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        with self._lock:
+            self._update()
+            family = CounterMetricFamily(REPLICA_METRIC, "gRPC calls to each Triton address (replica), by outcome.",
+                                         labels=("target", "outcome"))
+            for (target, outcome), value in sorted(self._totals.items()):
+                family.add_metric((target, outcome), value)
+        yield family
+
+    def _update(self) -> None:
+        for subchannel in self._subchannels():
+            data = subchannel.get("data", {})
+            ident = int(subchannel.get("ref", {}).get("subchannelId", 0))
+            target = str(data.get("target", "")).removeprefix("ipv4:").removeprefix("ipv6:")
+            counts = int(data.get("callsSucceeded", 0)), int(data.get("callsFailed", 0))
+            before = self._seen.get(ident, (0, 0))
+            if counts[0] < before[0] or counts[1] < before[1]:
+                before = (0, 0)  # a new subchannel under a reused id
+            self._totals[(target, "ok")] += counts[0] - before[0]
+            self._totals[(target, "error")] += counts[1] - before[1]
+            self._seen[ident] = counts
+
+    def _subchannels(self) -> list[dict]:
+        if self._cygrpc is None:
+            return []
+        try:
+            ids: set[int] = set()
+            start = 0
+            for _ in range(_CHANNELZ_MAX_PAGES):
+                page = json.loads(self._cygrpc.channelz_get_top_channels(start))
+                for channel in page.get("channel", []):
+                    ids.update(int(ref["subchannelId"]) for ref in channel.get("subchannelRef", []))
+                    start = max(start, int(channel["ref"]["channelId"]) + 1)
+                if page.get("end") or not page.get("channel"):  # proto3 JSON leaves out end=false
+                    break
+        except (ValueError, KeyError, RuntimeError) as exc:  # channelz answered something unexpected: no figures
+            log.debug("channelz could not be read: %s", exc)
+            return []
+        subchannels = []
+        for ident in sorted(ids):
+            try:
+                subchannels.append(json.loads(self._cygrpc.channelz_get_subchannel(ident))["subchannel"])
+            except (ValueError, KeyError, RuntimeError):  # gone since the channel listed it
+                continue
+        return subchannels
+
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, triton_target: str = "") -> None:
         self.registry = CollectorRegistry()
+        self.triton_target = triton_target
         labels = ("endpoint", "backend", "status")
         self.requests = Counter(
             "gateway_requests", "HTTP requests answered.", labels, registry=self.registry
@@ -35,9 +127,14 @@ class Metrics:
             "gateway_triton_request_duration_seconds", "Time of one Triton inference call.", ("model", "outcome"),
             buckets=_LATENCY_BUCKETS, registry=self.registry,
         )
+        self.replicas = ReplicaCalls()
+        self.registry.register(self.replicas)
 
     def observe_triton(self, model: str, outcome: str, seconds: float) -> None:
+        """One Triton inference call: ``ok``, ``error``, or ``retried`` (one failed attempt, sent again)."""
         self.triton_latency.labels(model, outcome).observe(seconds)
+        if outcome == "retried":
+            self.replicas.count_retry(self.triton_target or "all")
 
     def response(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

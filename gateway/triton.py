@@ -2,13 +2,20 @@
 
 Every Triton failure leaves this module as a gateway.errors.ServiceError with the status a user
 should see (503 down / not ready, 504 too slow), so routes never handle gRPC details.
+
+Many replicas: the target may name several Triton servers (``dns:///name:port``, ``ipv4:a:p,b:p``);
+grpc balances the calls over them (settings.triton_lb_policy), and a call that fails because its
+replica was unreachable (UNAVAILABLE: gone, connection reset, refused) is sent again, to another
+replica, at most settings.triton_retries times within the call's deadline. Inference is idempotent,
+and an UNAVAILABLE call has given no answer, so a retry never doubles one.
 """
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,9 +49,35 @@ _CHANNEL_ARGS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 5_000),
+    # A lost replica makes grpc ask DNS again; its default waits 30 s between two answers.
+    ("grpc.dns_min_time_between_resolutions_ms", 5_000),
 ]
+# grpc asks DNS again only when a connection fails: a replica added behind the name (a new pod) would get
+# no call as long as the others live. A fresh channel, hence a fresh DNS answer, every CHANNEL_REFRESH_S.
+CHANNEL_REFRESH_S = 30.0
+# Pause before sending a failed call again: long enough for grpc to take the lost replica out of its picks.
+RETRY_PAUSE_S = 0.1
 
-TritonLatencyObserver = Callable[[str, str, float], None]  # (model, outcome, seconds)
+TritonLatencyObserver = Callable[[str, str, float], None]  # (model, outcome "ok|error|retried", seconds)
+
+
+def channel_args(settings: Settings) -> list[tuple[str, Any]]:
+    """The gRPC channel arguments: message sizes, reconnect pace, DNS pace, balancing policy."""
+    return [*_CHANNEL_ARGS, ("grpc.lb_policy_name", settings.triton_lb_policy)]
+
+
+def resolves_names(target: str) -> bool:
+    """Whether the target's addresses come from DNS (so they can change), not from a fixed list."""
+    if target.startswith(("ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")):
+        return False
+    if target.startswith("dns:"):
+        return True
+    host = target.rsplit(":", 1)[0].strip("[]") if ":" in target else target
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
 
 
 def _param(config: Mapping[str, Any], key: str) -> str | None:
@@ -88,28 +121,71 @@ def model_info_from_config(config: Mapping[str, Any]) -> ModelInfo | None:
 
 
 class TritonClient:
-    """One reused async gRPC connection to Triton, with failures mapped to gateway errors."""
+    """One async gRPC channel to Triton (one replica or many), with failures mapped to gateway errors."""
 
     def __init__(self, settings: Settings, observe_latency: TritonLatencyObserver | None = None) -> None:
         self.settings = settings
-        self._client = grpc_aio.InferenceServerClient(settings.triton_url, channel_args=_CHANNEL_ARGS)
+        self._client = self._connect()
+        self._connected_at = time.monotonic()
+        self._refreshes = resolves_names(settings.triton_url)
+        self._retiring: list[tuple[grpc_aio.InferenceServerClient, asyncio.Task[None]]] = []
         self._observe = observe_latency or (lambda model, outcome, seconds: None)
 
+    def _connect(self) -> grpc_aio.InferenceServerClient:
+        return grpc_aio.InferenceServerClient(self.settings.triton_url, channel_args=channel_args(self.settings))
+
+    def _channel(self) -> grpc_aio.InferenceServerClient:
+        """The client for the next call: a fresh channel every CHANNEL_REFRESH_S when the target is a DNS name."""
+        if self._refreshes and time.monotonic() - self._connected_at > CHANNEL_REFRESH_S:
+            old, self._client, self._connected_at = self._client, self._connect(), time.monotonic()
+            self._retiring.append((old, asyncio.get_running_loop().create_task(self._retire(old))))
+        return self._client
+
+    async def _retire(self, old: grpc_aio.InferenceServerClient) -> None:
+        # Calls already started on the old channel end by their own deadline; then it goes.
+        await asyncio.sleep(max(self.settings.triton_timeout_s, self.settings.triton_ready_timeout_s) + 1)
+        await old.close()
+        self._retiring = [entry for entry in self._retiring if entry[0] is not old]
+
     async def close(self) -> None:
+        for old, task in self._retiring:
+            task.cancel()
+            await old.close()
+        self._retiring = []
         await self._client.close()
+
+    async def _failover(self, what: str, timeout_s: float,
+                        call: Callable[[grpc_aio.InferenceServerClient, float], Awaitable[Any]],
+                        on_retry: Callable[[], None] = lambda: None) -> Any:
+        """``call(client, seconds_left)``, sent again (to another replica) while it fails UNAVAILABLE.
+
+        At most settings.triton_retries more attempts, all within ``timeout_s``; the last failure is raised.
+        """
+        deadline = time.monotonic() + timeout_s
+        for attempt in range(self.settings.triton_retries + 1):
+            try:
+                return await call(self._channel(), max(deadline - time.monotonic(), 0.001))
+            except InferenceServerException as exc:
+                last = attempt == self.settings.triton_retries
+                if _status_code(exc) != "UNAVAILABLE" or last or deadline - time.monotonic() <= RETRY_PAUSE_S:
+                    raise
+                log.info("Triton %s failed (UNAVAILABLE: %s); sending it again", what, exc.message())
+                on_retry()
+                await asyncio.sleep(RETRY_PAUSE_S)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     # --- status: each call has a short deadline of its own, so a wedged Triton never hangs /ready ---
     async def server_ready(self) -> bool:
         """True when Triton answers ready, False when it answers not ready; Unavailable when unreachable."""
-        return await self._status("readiness check", self._client.is_server_ready)
+        return await self._status("readiness check", "is_server_ready")
 
     async def repository_index(self) -> list[dict[str, Any]]:
         """Every model of the repository with its ``state`` (READY, UNAVAILABLE, ...)."""
-        index = await self._status("repository index", self._client.get_model_repository_index, as_json=True)
+        index = await self._status("repository index", "get_model_repository_index", as_json=True)
         return list(index.get("models", []))
 
     async def model_config(self, name: str) -> dict[str, Any]:
-        response = await self._status(f"config of model '{name}'", self._client.get_model_config, name, as_json=True)
+        response = await self._status(f"config of model '{name}'", "get_model_config", name, as_json=True)
         return response["config"]
 
     async def discover(self) -> tuple[list[ModelInfo], dict[str, str]]:
@@ -131,9 +207,13 @@ class TritonClient:
                 infos.append(info)
         return infos, not_ready
 
-    async def _status(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _status(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``method`` of the tritonclient on some replica; one that is unreachable is left for another."""
+        async def call(client: grpc_aio.InferenceServerClient, seconds: float) -> Any:
+            return await getattr(client, method)(*args, client_timeout=seconds, **kwargs)
+
         try:
-            return await method(*args, client_timeout=self.settings.triton_ready_timeout_s, **kwargs)
+            return await self._failover(what, self.settings.triton_ready_timeout_s, call)
         except InferenceServerException as exc:
             if _status_code(exc) == "DEADLINE_EXCEEDED":
                 # Not answering its status within the deadline = not ready to serve: 503, not 504.
@@ -148,15 +228,21 @@ class TritonClient:
         names = list(outputs)
         image = InferInput(INPUT_NAME, list(batch.shape), "UINT8")
         image.set_data_from_numpy(np.ascontiguousarray(batch, dtype=np.uint8))
-        started = time.perf_counter()
+        requested = [InferRequestedOutput(name) for name in names]
+        started = attempt_started = time.perf_counter()
         outcome = "error"
+
+        async def call(client: grpc_aio.InferenceServerClient, seconds: float) -> Any:
+            nonlocal attempt_started
+            attempt_started = time.perf_counter()
+            return await client.infer(model, [image], outputs=requested, client_timeout=seconds)
+
+        def retried() -> None:
+            self._observe(model, "retried", time.perf_counter() - attempt_started)
+
         try:
-            result = await self._client.infer(
-                model,
-                [image],
-                outputs=[InferRequestedOutput(name) for name in names],
-                client_timeout=self.settings.triton_timeout_s,
-            )
+            result = await self._failover(f"inference on model '{model}'", self.settings.triton_timeout_s,
+                                          call, retried)
             outcome = "ok"
         except InferenceServerException as exc:
             raise self._map_error(f"inference on model '{model}'", exc, model) from None

@@ -26,7 +26,17 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, description="Uvicorn worker processes.")
 
     # --- Triton ------------------------------------------------------------------------------
-    triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC address host:port.")
+    triton_url: str = Field(
+        "127.0.0.1:8001",
+        description="Triton's gRPC target: host:port, dns:///name:port (every address of the name, re-resolved),"
+        " or ipv4:a:port,b:port (a fixed list).",
+    )
+    triton_lb_policy: Literal["round_robin", "pick_first"] = Field(
+        "round_robin", description="How calls spread over the target's addresses: each call to the next, or all to one."
+    )
+    triton_retries: int = Field(
+        2, ge=0, le=10, description="Retries of an inference call that failed because its replica was unreachable."
+    )
     triton_timeout_s: float = Field(30.0, gt=0, description="Deadline of one inference call to Triton; past it → 504.")
     triton_ready_timeout_s: float = Field(1.0, gt=0, description="Deadline of readiness/metadata calls; Triton down → 503 within it.")
     default_family: str = Field("deeplabv3", description="Model family served when a request names no `model`.")
@@ -58,6 +68,14 @@ class Settings(BaseSettings):
     )
     cpu_workers: int = Field(2, ge=1, description="Threads for decoding/encoding work off the event loop.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # --- stopping (SIGTERM) ------------------------------------------------------------------
+    drain_settle_s: float = Field(
+        5.0, ge=0, description="After SIGTERM: /ready answers 503 at once, new work is still taken for this long."
+    )
+    drain_timeout_s: float = Field(
+        20.0, gt=0, description="After the settle time: in-flight requests get this long, then the process exits 0."
+    )
 
     @field_validator("url_allowlist", "api_keys", mode="before")
     @classmethod

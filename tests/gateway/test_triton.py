@@ -13,7 +13,7 @@ from tritonclient.grpc import model_config_pb2
 
 from gateway.core.config import Settings
 from gateway.errors import Unavailable
-from gateway.triton import TritonClient, model_info_from_config
+from gateway.triton import TritonClient, channel_args, model_info_from_config, resolves_names
 from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(60)
@@ -89,3 +89,40 @@ def test_unreachable_triton_is_unavailable_not_a_hang() -> None:
     for error in errors:
         assert isinstance(error, Unavailable), repr(error)
         assert "Triton is not reachable" in error.detail
+
+
+@pytest.mark.parametrize(("target", "by_name"), [
+    ("127.0.0.1:8001", False), ("[::1]:8001", False), ("ipv4:127.0.0.1:8001,127.0.0.2:8001", False),
+    ("triton:8001", True), ("dns:///triton.segmentation.svc.cluster.local:8001", True),
+    ("dns://10.0.0.10:53/triton.segmentation.svc.cluster.local:8001", True),
+])
+def test_only_targets_resolved_by_dns_are_re_resolved(target: str, by_name: bool) -> None:
+    assert resolves_names(target) is by_name
+
+
+def test_channel_keeps_message_limits_and_takes_the_balancing_policy() -> None:
+    args = dict(channel_args(Settings(triton_lb_policy="pick_first")))
+    assert args["grpc.lb_policy_name"] == "pick_first"
+    assert args["grpc.max_receive_message_length"] == args["grpc.max_send_message_length"] == 2**31 - 1
+    assert dict(channel_args(Settings()))["grpc.lb_policy_name"] == "round_robin"
+
+
+def test_unreachable_replicas_are_tried_again_within_the_deadline_then_503() -> None:
+    """Two replicas, both refusing: the call is sent 1 + GATEWAY_TRITON_RETRIES times, then 503 at once."""
+    retried: list[str] = []
+
+    async def call() -> float:
+        target = f"ipv4:127.0.0.1:{_closed_port()},127.0.0.1:{_closed_port()}"
+        client = TritonClient(Settings(triton_url=target, triton_retries=2),
+                              observe_latency=lambda model, outcome, seconds: retried.append(outcome))
+        started = anyio.current_time()
+        try:
+            with pytest.raises(Unavailable, match="Triton is not reachable"):
+                await client.infer("deeplabv3_onnx", np.zeros((1, 3, 8, 8), np.uint8), ["segmentation_map"])
+        finally:
+            await client.close()
+        return anyio.current_time() - started
+
+    took = anyio.run(call)
+    assert retried == ["retried", "retried", "error"]
+    assert took < 3

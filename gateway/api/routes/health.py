@@ -5,7 +5,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import CatalogueDep, SettingsDep, TritonDep
+from gateway.core.config import Settings
 from gateway.errors import Unavailable, error_responses
+from gateway.server import DRAIN
+from gateway.triton import ModelCatalogue, TritonClient
 
 router = APIRouter(tags=["health"])
 
@@ -36,18 +39,35 @@ async def healthcheck() -> Live:
 )
 async def ready(triton: TritonDep, catalogue: CatalogueDep, settings: SettingsDep) -> Ready:
     """200 only when Triton is ready, every model in its repository is READY and the default model is
-    served; otherwise 503 naming what is not ready."""
+    served; otherwise 503 naming what is not ready. With several Triton replicas the questions go to
+    one that answers (an unreachable one is skipped), and a replica that answers "not ready" (starting,
+    stopping) is followed by the next one, up to 1 + GATEWAY_TRITON_RETRIES replicas: 200 means at
+    least one replica serves every model. From a stop signal (SIGTERM) on: 503, while requests are
+    still served for a settle time."""
+    if DRAIN.draining:
+        raise Unavailable("the gateway is shutting down")
+    problem = "Triton is not ready"
+    for _ in range(settings.triton_retries + 1):  # round robin: each round asks the next replica
+        problem, states = await _readiness(triton, catalogue, settings)
+        if problem is None:
+            return Ready(models=states)
+    raise Unavailable(problem)
+
+
+async def _readiness(triton: TritonClient, catalogue: ModelCatalogue,
+                     settings: Settings) -> tuple[str | None, dict[str, str]]:
+    """What keeps the Triton asked from serving (None: nothing), and the state of each of its models."""
     if not await triton.server_ready():
-        raise Unavailable("Triton is not ready")
+        return "Triton is not ready", {}
     index = await triton.repository_index()
     states = {entry["name"]: entry.get("state") or "UNKNOWN" for entry in index}
     not_ready = [f"{name} ({state})" for name, state in sorted(states.items()) if state != "READY"]
     if not_ready:
-        raise Unavailable(f"model not ready: {', '.join(not_ready)}")
+        return f"model not ready: {', '.join(not_ready)}", states
     if not states:
-        raise Unavailable("Triton serves no models")
+        return "Triton serves no models", states
     # Triton may have restarted with another repository: the answer comes from a fresh discovery.
     families = {info.family for info in await catalogue.refresh_models()}
     if settings.default_family not in families:
-        raise Unavailable(f"default model '{settings.default_family}' is not served")
-    return Ready(models=states)
+        return f"default model '{settings.default_family}' is not served", states
+    return None, states
