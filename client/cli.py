@@ -37,7 +37,7 @@ Progress goes to stderr.
 exit codes:
   0  every image segmented and every file written
   1  some images failed (each failure is reported on stderr; the others are still done)
-  2  usage error (bad option, output paths that would overwrite each other)
+  2  usage error (bad option, output paths that would overwrite each other or an input photo)
   3  the gateway is unreachable (nothing was done)
 
 environment: SEGMENT_GATEWAY (default {DEFAULT_GATEWAY}), SEGMENT_API_KEY.
@@ -129,7 +129,32 @@ def plan_paths(outputs: Sequence[Output], images: Sequence[str]) -> list[list[Pa
     every = [path.resolve() for paths in plan for path in paths]
     if len(set(every)) != len(every):
         raise UsageError("two outputs would be written to the same file: use {stem} or {index} in the pattern")
+    refuse_overwriting_inputs(images, every)
     return plan
+
+
+def refuse_overwriting_inputs(images: Sequence[str], outputs: Sequence[Path]) -> None:
+    """No output may be an input photo: same path once resolved (symlinks, ``..``), or the same file (hard link)."""
+    inputs = [Path(image) for image in images if not is_url(image)]
+    resolved = {path.resolve(): path for path in inputs}
+    identities = {}
+    for path in inputs:
+        try:
+            status = path.stat()
+        except OSError:
+            continue  # a missing input fails on its own later; nothing to overwrite
+        identities[(status.st_dev, status.st_ino)] = path
+    for output in outputs:
+        clash = resolved.get(output.resolve())
+        if clash is None:
+            try:
+                status = output.stat()
+            except OSError:
+                continue
+            clash = identities.get((status.st_dev, status.st_ino))
+        if clash is not None:
+            raise UsageError(f"output {str(output)!r} is the input photo {str(clash)!r}: refusing to overwrite it; "
+                             "write the outputs elsewhere (another directory or a {stem} pattern)")
 
 
 class Segmenter:

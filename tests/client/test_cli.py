@@ -87,3 +87,27 @@ def test_help_documents_the_exit_codes():
     assert run.returncode == 0
     for line in ("0  every image", "1  some images failed", "2  usage error", "3  the gateway is unreachable"):
         assert line in run.stdout
+
+
+@pytest.mark.parametrize(("count", "outputs"), [
+    (1, lambda tmp: ["--overlay", f"{tmp}/photos/a.jpg"]),  # the photo itself
+    (2, lambda tmp: ["--overlay", f"{tmp}/photos/"]),  # a directory where the outputs land on the photos
+    (2, lambda tmp: ["--mask", f"{tmp}/photos/{{stem}}.png"]),  # a pattern naming the PNG photo
+    (2, lambda tmp: ["--overlay", f"{tmp}/photos/../photos/{{stem}}.jpg"]),  # the same file through ..
+    (1, lambda tmp: ["--overlay", f"{tmp}/link.jpg"]),  # a symbolic link to the photo
+    (1, lambda tmp: ["--overlay", f"{tmp}/hard.jpg"]),  # a hard link: another name, the same file
+])
+def test_an_output_that_is_an_input_photo_is_refused_before_any_request(count, outputs, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photos = [folder / "a.jpg", folder / "b.png"]
+    for photo in photos:
+        photo.write_bytes(shared_image("dog1.jpg").read_bytes())
+    (tmp_path / "link.jpg").symlink_to(photos[0])
+    (tmp_path / "hard.jpg").hardlink_to(photos[0])
+    before = [photo.read_bytes() for photo in photos]
+    # Port 9 (discard) answers nothing: without the check the CLI would try it and exit 3, not 2.
+    code = main(["--gateway", "http://127.0.0.1:9", *map(str, photos[:count]), *outputs(tmp_path)])
+    assert code == EXIT_USAGE
+    assert "input photo" in capsys.readouterr().err
+    assert [photo.read_bytes() for photo in photos] == before
