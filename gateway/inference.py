@@ -39,6 +39,29 @@ def parse_result_types(values: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names)) or RESULT_TYPES
 
 
+WEIGHTS_RANDOM_HEADER = "X-Weights-Random"
+
+
+def weights_are_random(model: ModelInfo) -> bool | None:
+    """Whether the model was exported with random weights; None when nothing says.
+
+    From the model's Triton config parameter ``segmentation.weights`` (``ModelInfo.weights["kind"]``),
+    else from an export manifest the gateway could read.
+    """
+    weights = getattr(model, "weights", None)
+    if isinstance(weights, dict) and weights.get("kind"):
+        return weights["kind"] == "random"
+    manifest = model.manifest or {}
+    random = manifest.get("weights_are_random")
+    return random if isinstance(random, bool) else None
+
+
+def weights_headers(model: ModelInfo) -> dict[str, str]:
+    """``X-Weights-Random: true|false`` for an answer of ``model`` (absent when unknown); bodies stay as they are."""
+    random = weights_are_random(model)
+    return {} if random is None else {WEIGHTS_RANDOM_HEADER: "true" if random else "false"}
+
+
 def check_runtime(infer_model_type: str) -> str:
     if infer_model_type not in RUNTIMES:
         raise BadRequest(f"unknown infer_model_type '{infer_model_type}'; allowed: {', '.join(RUNTIMES)}")

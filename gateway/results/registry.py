@@ -49,6 +49,12 @@ def _render_summary(result: InferenceResult, options: RenderOptions) -> Response
     return render_summary(result, check_mask_size(options.mask_size))
 
 
+def _render_bundle(result: InferenceResult, options: RenderOptions) -> Response:
+    from gateway.results.bundle import render_bundle
+
+    return render_bundle(result, options.mask_size)
+
+
 def _render_png(result: InferenceResult, options: RenderOptions) -> Response:
     segmentation_map = result.arrays["segmentation_map"]
     if check_mask_size(options.mask_size) == "original":
@@ -88,6 +94,10 @@ FORMATS: dict[str, Format] = {
         Format("summary", "application/json",
                "compact JSON: classes present with names, pixel fractions and mean confidence; sizes, model, weights",
                _render_summary, fixed_results=SUMMARY_RESULTS, json_body=True),
+        Format("bundle", "application/json",
+               "the summary plus `labels` and `mask_png` (the png format's mask, base64): mask, overlay and "
+               "summary from one inference",
+               _render_bundle, fixed_results=SUMMARY_RESULTS, json_body=True),
         Format("png", png_format.MEDIA_TYPE, "the segmentation map as a VOC-palette PNG, pixel value = class index",
                _render_png, fixed_results=("segmentation_map",)),
         Format("overlay", OVERLAY_MEDIA_TYPES["PNG"], "the photo with the classes blended in, PNG, at the photo's size",

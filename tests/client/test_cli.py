@@ -5,9 +5,13 @@ import json
 import subprocess
 import sys
 
+from pathlib import Path
+
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from client.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, main
 from tests.support.paths import REPO_ROOT, shared_image
@@ -25,7 +29,7 @@ def test_one_photo_writes_mask_and_overlay_and_prints_a_summary(stack, tmp_path)
     photo = shared_image("dog1.jpg")
     mask, overlay = tmp_path / "mask.png", tmp_path / "overlay.jpg"
     run = segment(str(photo), "--backend", "onnx", "--gateway", stack.gateway_url,
-                  "--mask", str(mask), "--overlay", str(overlay), "--summary")
+                  "--mask", str(mask), "--overlay", str(overlay), "--summary", "--mask-size", "original")
     assert run.returncode == EXIT_OK, run.stderr
     size = Image.open(photo).size
     decoded_mask = Image.open(mask)
@@ -55,6 +59,44 @@ def test_many_photos_use_patterns_report_progress_and_fail_alone(stack, tmp_path
     assert "415" in progress[3] or "400" in progress[3]
     assert "2 of 4 images failed" in run.stderr
     assert run.stdout == ""  # without --summary, stdout stays clean for scripts
+
+
+def inference_calls(gateway_url: str) -> tuple[float, float]:
+    """(HTTP requests to /infer/*, Triton inference calls) the gateway has answered so far, from its /metrics."""
+    text = httpx.get(f"{gateway_url}/metrics", timeout=30, trust_env=False).text
+    requests = calls = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "gateway_requests_total" and sample.labels.get("endpoint", "").startswith("/infer"):
+                requests += sample.value
+            if sample.name == "gateway_triton_request_duration_seconds_count":
+                calls += sample.value
+    return requests, calls
+
+
+def test_a_directory_of_photos_takes_one_inference_per_batch_whatever_is_asked(stack, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("dog1.jpg", "dog2.jpg", "people.jpg"):
+        (folder / name).write_bytes(shared_image(name).read_bytes())
+    (folder / "notes.txt").write_text("not a photo: skipped")
+    before = inference_calls(stack.gateway_url)
+    run = segment(str(folder), "--gateway", stack.gateway_url, "--batch-size", "2", "--mask", f"{tmp_path}/out/",
+                  "--overlay", f"{tmp_path}/out/{{stem}}-overlay.png", "--summary")
+    assert run.returncode == EXIT_OK, run.stderr
+    after = inference_calls(stack.gateway_url)
+    # Three photos, two per batch: two requests and two Triton calls for masks, overlays and summaries.
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 2)
+    summaries = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [Path(entry["input"]).name for entry in summaries] == ["dog1.jpg", "dog2.jpg", "people.jpg"]
+    for entry in summaries:
+        stem = Path(entry["input"]).stem
+        mask = Image.open(tmp_path / "out" / f"{stem}.png")
+        assert mask.size == (512, 512)  # the default mask size is the model's, as in the API
+        ids, counts = np.unique(np.asarray(mask), return_counts=True)
+        assert {c["id"]: c["pixel_count"] for c in entry["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+        overlay = Image.open(tmp_path / "out" / f"{stem}-overlay.png")
+        assert (overlay.format, overlay.size) == ("PNG", Image.open(shared_image(f"{stem}.jpg")).size)
 
 
 def test_unreachable_gateway_exits_3(tmp_path):

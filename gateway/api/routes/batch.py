@@ -20,7 +20,7 @@ from starlette.responses import Response
 from gateway.api.deps import ApiKeyDep, InferenceDep
 from gateway.api.routes.infer import InferRequestDep
 from gateway.errors import BadRequest, ServiceError, TooLarge, error_responses
-from gateway.inference import InferenceService
+from gateway.inference import InferenceService, weights_headers
 from gateway.results import InferenceResult, ModelInfo, registry
 from gateway.results.resize import SCORE_RESULTS
 
@@ -125,4 +125,4 @@ async def infer_files(
         "failed": failed,
         "results": items,
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    return Response(orjson.dumps(body), media_type="application/json", headers=weights_headers(model))

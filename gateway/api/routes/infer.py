@@ -11,7 +11,14 @@ from starlette.responses import Response
 from gateway import fetch
 from gateway.api.deps import ApiKeyDep, InferenceDep, label_backend
 from gateway.errors import error_responses
-from gateway.inference import RUNTIMES, ImageType, InferenceService, check_runtime, parse_result_types
+from gateway.inference import (
+    RUNTIMES,
+    ImageType,
+    InferenceService,
+    check_runtime,
+    parse_result_types,
+    weights_headers,
+)
 from gateway.results import RESULT_TYPES, registry
 from gateway.results.resize import check_mask_size
 
@@ -97,7 +104,9 @@ async def answer(service: InferenceService, form: InferRequest, data: bytes, ima
     result = await service.infer(
         data, image_type=image_type, model=model, requested=form.requested, compute=form.compute,
     )
-    return await service.run_cpu(registry.render, result, form.options)
+    response = await service.run_cpu(registry.render, result, form.options)
+    response.headers.update(weights_headers(model))
+    return response
 
 
 @router.post("/infer/url", summary="Segment the image at a URL", responses=_RESPONSES, response_class=Response)
