@@ -62,6 +62,32 @@ def weights_headers(model: ModelInfo) -> dict[str, str]:
     return {} if random is None else {WEIGHTS_RANDOM_HEADER: "true" if random else "false"}
 
 
+FLAG_VALUES = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
+def parse_flag(field: str, value: str | None, default: bool) -> bool:
+    """A true/false form field; anything else → 400 naming the field and the allowed values."""
+    if value is None or not value.strip():
+        return default
+    flag = FLAG_VALUES.get(value.strip().lower())
+    if flag is None:
+        raise BadRequest(f"unknown {field} '{value}'; allowed: true, false")
+    return flag
+
+
+async def upload_bytes(field: str, upload: object) -> bytes:
+    """The bytes of a file field; a plain text value (curl's ``-F file=photo.jpg``, without ``@``) → 400."""
+    if isinstance(upload, str):
+        raise BadRequest(f"{field} must be a file upload, not a text value (with curl: -F {field}=@photo.jpg)")
+    return await upload.read()  # type: ignore[attr-defined]
+
+
+def file_schema(schema: dict) -> None:
+    """OpenAPI of a file field typed ``UploadFile | str`` (the str only to answer 400, see upload_bytes): a file."""
+    schema.pop("anyOf", None)
+    schema.update({"type": "string", "format": "binary"})
+
+
 def check_runtime(infer_model_type: str) -> str:
     if infer_model_type not in RUNTIMES:
         raise BadRequest(f"unknown infer_model_type '{infer_model_type}'; allowed: {', '.join(RUNTIMES)}")

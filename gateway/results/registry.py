@@ -143,7 +143,7 @@ def negotiate(response_format: str | None, accept: str | None) -> str:
     if response_format and response_format.strip():
         name = response_format.strip().lower()
         if name not in FORMATS:
-            raise BadRequest(f"Unknown response_format {response_format!r}; allowed: {allowed_formats()}.")
+            raise BadRequest(f"unknown response_format '{response_format}'; allowed: {allowed_formats()}")
         return name
     for media_type in _accepted_media_types(accept or ""):
         if media_type in ACCEPTED_MEDIA_TYPES:

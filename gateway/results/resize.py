@@ -31,7 +31,7 @@ SCORE_RESULTS = ("logits", "pixels_distribution")
 def check_mask_size(mask_size: str | None) -> MaskSize:
     value = (mask_size or "model").strip().lower()
     if value not in MASK_SIZES:
-        raise BadRequest(f"Unknown mask_size {mask_size!r}; allowed: {', '.join(MASK_SIZES)}.")
+        raise BadRequest(f"unknown mask_size '{mask_size}'; allowed: {', '.join(MASK_SIZES)}")
     return value  # type: ignore[return-value]
 
 
