@@ -126,7 +126,8 @@ RESPONSE_FORMAT_DESCRIPTION = (
     "summary/png/overlay compute what they need whatever `requested_results_types` says."
 )
 MASK_SIZE_DESCRIPTION = (
-    "`model` (default, today's): arrays at the model's input size (512×512). `original`: at the photo's own "
+    "`model` (default, today's): arrays at the model's input size (512×512 for the default model; see "
+    "GET /models). `original`: at the photo's own "
     "size; the segmentation map is resized nearest-neighbour, logits and distributions bilinearly per class "
     "(FP32; distributions still sum to 1), and score arrays over 2**26 values answer 413. Overlays are "
     "always at the photo's size."

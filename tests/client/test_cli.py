@@ -7,13 +7,12 @@ import sys
 
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from prometheus_client.parser import text_string_to_metric_families
 
 from client.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, main
+from tests.support.gateway_metrics import inference_calls
 from tests.support.paths import REPO_ROOT, shared_image
 from tests.support.ports import free_ports
 
@@ -59,19 +58,6 @@ def test_many_photos_use_patterns_report_progress_and_fail_alone(stack, tmp_path
     assert "415" in progress[3] or "400" in progress[3]
     assert "2 of 4 images failed" in run.stderr
     assert run.stdout == ""  # without --summary, stdout stays clean for scripts
-
-
-def inference_calls(gateway_url: str) -> tuple[float, float]:
-    """(HTTP requests to /infer/*, Triton inference calls) the gateway has answered so far, from its /metrics."""
-    text = httpx.get(f"{gateway_url}/metrics", timeout=30, trust_env=False).text
-    requests = calls = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "gateway_requests_total" and sample.labels.get("endpoint", "").startswith("/infer"):
-                requests += sample.value
-            if sample.name == "gateway_triton_request_duration_seconds_count":
-                calls += sample.value
-    return requests, calls
 
 
 def test_a_directory_of_photos_takes_one_inference_per_batch_whatever_is_asked(stack, tmp_path):

@@ -52,7 +52,8 @@ def infer_request(
     requested_results_types: Annotated[list[str] | None, Form(
         description="Results to return, in this order: any of " + ", ".join(RESULT_TYPES) + ". Repeat the field "
         "or send one comma-separated value. Absent or empty: all three (logits and pixels_distribution are "
-        "21×512×512 floats each, about 65 MB of JSON: ask only for what you need, or use response_format=npz).",
+        "classes × height × width floats each at the model's input size (512×512 for the default model: about "
+        "65 MB of JSON each): ask only for what you need, or use response_format=npz).",
         examples=[["segmentation_map"]],
     )] = None,
     model: Annotated[str | None, Form(
