@@ -18,6 +18,7 @@ from gateway import images
 from gateway.core.config import Settings
 from gateway.errors import BadRequest, ServiceError, Unavailable
 from gateway.results import RESULT_TO_OUTPUT, RESULT_TYPES, InferenceResult, ModelInfo
+from gateway.request_id import current_request_id
 from gateway.triton import ModelCatalogue, TritonClient
 
 T = TypeVar("T")
@@ -175,7 +176,8 @@ class InferenceService:
     async def _run_batch(self, model: ModelInfo, batch: np.ndarray, result_types: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = tuple(dict.fromkeys(result_types))
         try:
-            outputs = await self.triton.infer(model.name, batch, [RESULT_TO_OUTPUT[name] for name in wanted])
+            outputs = await self.triton.infer(model.name, batch, [RESULT_TO_OUTPUT[name] for name in wanted],
+                                              request_id=current_request_id())
         except Unavailable:
             self.catalogue.invalidate()  # Triton restarted or dropped the model: discover afresh next time
             raise

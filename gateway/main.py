@@ -17,6 +17,7 @@ from gateway.errors import ServiceError
 from gateway.inference import InferenceService
 from gateway.limits import BodySizeLimitMiddleware, InFlightLimitMiddleware
 from gateway.metrics import Metrics, MetricsMiddleware
+from gateway.request_id import RequestIdMiddleware
 from gateway.triton import ModelCatalogue, TritonClient
 
 log = logging.getLogger("gateway")
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InFlightLimitMiddleware, settings=settings)
     app.add_middleware(BodySizeLimitMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware, log_format=settings.log_format)  # outermost: every answer has the id
     for module in (health, models, infer, batch, web):
         app.include_router(module.router)
     return app

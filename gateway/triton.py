@@ -137,7 +137,7 @@ class TritonClient:
             raise self._map_error(what, exc) from None
 
     # --- inference --------------------------------------------------------------------------
-    async def infer(self, model: str, batch: np.ndarray, outputs: Iterable[str]) -> dict[str, np.ndarray]:
+    async def infer(self, model: str, batch: np.ndarray, outputs: Iterable[str], request_id: str = "") -> dict[str, np.ndarray]:
         """Run ``model`` on a uint8 [N, 3, H, W] batch and return only the named outputs ([N, ...] each)."""
         names = list(outputs)
         image = InferInput(INPUT_NAME, list(batch.shape), "UINT8")
@@ -150,6 +150,7 @@ class TritonClient:
                 [image],
                 outputs=[InferRequestedOutput(name) for name in names],
                 client_timeout=self.settings.triton_timeout_s,
+                request_id=request_id,
             )
             outcome = "ok"
         except InferenceServerException as exc:

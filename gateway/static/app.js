@@ -54,10 +54,11 @@ function showBackends() {
   showWeightsNote();
 }
 
-function showWeightsNote() {
+// Random weights are said by /models (before a request) and by every answer's X-Weights-Random header.
+function showWeightsNote(header = null) {
   const family = catalogue && catalogue.models[$("model").value];
   const manifest = family && family.backends[$("backend").value] && family.backends[$("backend").value].manifest;
-  const random = Boolean(manifest && manifest.weights_are_random);
+  const random = header === null ? Boolean(manifest && manifest.weights_are_random) : header === "true";
   $("weights-note").hidden = !random;
   $("weights-note").textContent = random
     ? "This model was exported with random weights: its classes are not meaningful." : "";
@@ -239,7 +240,9 @@ async function segment(event) {
   $("result").dataset.state = "busy";
   setStatus("Segmenting…");
   try {
-    const bundle = await (await call(requestFor("bundle", { mask_size: maskSize }))).json();
+    const response = await call(requestFor("bundle", { mask_size: maskSize }));
+    const bundle = await response.json();
+    showWeightsNote(response.headers.get("X-Weights-Random"));
     const file = $("file").files[0];
     const photoUrl = file ? URL.createObjectURL(file) : $("url").value.trim();
     const maskBlob = base64Blob(bundle.mask_png, "image/png");
@@ -276,7 +279,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("opacity").addEventListener("change", () => { if (shown) makeOverlayDownload(); });
   $("download-overlay").addEventListener("click", downloadOverlayFromService);
   $("model").addEventListener("change", showBackends);
-  $("backend").addEventListener("change", showWeightsNote);
+  $("backend").addEventListener("change", () => showWeightsNote());
   $("api-key").addEventListener("change", loadModels);  // /models may need the key too
   // A file and a URL at once would be ambiguous: choosing one clears the other.
   $("file").addEventListener("change", () => { if ($("file").files[0]) $("url").value = ""; });

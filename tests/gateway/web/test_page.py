@@ -151,6 +151,7 @@ def test_one_inference_per_click_opacity_downloads_input_size_and_a_failure_clea
     assert browser.find_element(By.ID, "result").get_attribute("data-state") == "done", page_state(browser)
     after = inference_calls(stack.gateway_url)
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)  # overlay, legend and mask from one inference
+    assert browser.find_element(By.ID, "weights-note").is_displayed()  # the answer's X-Weights-Random: true
 
     # Downloads named after the photo: the mask is the service's PNG, the overlay the photo with it blended in.
     mask_link, overlay_link = (browser.find_element(By.ID, name) for name in ("download-mask", "download-overlay"))
