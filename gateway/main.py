@@ -26,9 +26,9 @@ DESCRIPTION = """
 Image segmentation (DeepLabV3, 21 PASCAL VOC classes by default) served by NVIDIA Triton.
 
 Errors are `{"detail": "<what went wrong, naming the value>"}` with the HTTP status that fits:
-400 invalid input, 401 missing/wrong API key, 413 too large, 415 not an image, 422 missing or
-malformed field, 502/504 URL not fetchable / too slow, 503 Triton or a model not ready (or overload,
-with `Retry-After`), 500 a fault of the service. (The previous service answered bad input with 401.)
+400 invalid input (a field's value not allowed: the detail names the field and the allowed values), 401
+missing/wrong API key, 413 too large, 415 not an image, 422 a required field missing, 502/504 URL not
+fetchable / too slow, 503 Triton or a model not ready (or overload, with `Retry-After`), 500 a fault of the service. (The previous service answered bad input with 401.)
 """
 
 

@@ -139,3 +139,14 @@ def test_an_output_that_is_an_input_photo_is_refused_before_any_request(count, o
     assert code == EXIT_USAGE
     assert "input photo" in capsys.readouterr().err
     assert [photo.read_bytes() for photo in photos] == before
+
+
+def test_a_url_with_an_overlay_is_downloaded_once_and_painted_here(stack, photos_url, tmp_path):
+    before = inference_calls(stack.gateway_url)
+    run = segment(f"{photos_url}/dog2.jpg", "--gateway", stack.gateway_url, "--overlay", str(tmp_path / "o.png"),
+                  "--summary")
+    assert run.returncode == EXIT_OK, run.stderr
+    after = inference_calls(stack.gateway_url)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+    assert Image.open(tmp_path / "o.png").size == Image.open(shared_image("dog2.jpg")).size
+    assert json.loads(run.stdout)["input"] == f"{photos_url}/dog2.jpg"

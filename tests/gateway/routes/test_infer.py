@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import socket
+import types
 from collections.abc import Callable
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import requests
 from PIL import Image
 
+from gateway.inference import weights_headers
 from tests.support.paths import shared_image
 
 pytestmark = pytest.mark.timeout(600)
@@ -296,6 +298,17 @@ def test_answers_say_in_a_header_whether_the_weights_are_random(infer: Infer) ->
     assert set(orjson.loads(random.content)) == {"Status", "infer_model_type", "image_type", "requested_results"}
     real = infer("file", "onnx", model="voc_mnv2")
     assert real.headers["X-Weights-Random"] == "false"
+
+
+@pytest.mark.parametrize(("weights", "manifest", "header"), [
+    ({"kind": "random"}, {"weights_are_random": False}, {"X-Weights-Random": "true"}),  # Triton's parameter wins
+    ({"kind": "pretrained"}, None, {"X-Weights-Random": "false"}),
+    (None, {"weights_are_random": True}, {"X-Weights-Random": "true"}),  # a readable export manifest
+    (None, None, {}),  # nothing says: no header
+])
+def test_the_weights_header_comes_from_the_models_weights_info(weights, manifest, header) -> None:
+    model = types.SimpleNamespace(weights=weights, manifest=manifest)  # ModelInfo with the catalogue's `weights`
+    assert weights_headers(model) == header
 
 
 def test_the_bundle_format_carries_summary_and_mask_of_one_inference(infer: Infer, maps) -> None:
