@@ -15,7 +15,12 @@ from urllib.parse import urlparse
 
 import httpx
 
+from client.gateway_client import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, DEFAULT_MASK_SIZE, GatewayError, \
+    SegmentationClient
 from client.inputs import is_url
+from client.result import SegmentationResult
+from gateway.errors import ServiceError
+from gateway.results.png import encode_mask_png
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"
@@ -34,10 +39,15 @@ output paths (--mask, --overlay):
 fractions, mean confidence; sizes; model; weights). Without --mask/--overlay, --summary is implied.
 Progress goes to stderr.
 
+One inference per photo whatever is asked: the gateway answers the mask and the summary together
+(response_format=bundle), photo files go --batch-size at a time through /infer/files, and the overlay
+is painted here on the photo (a URL is then downloaded by this machine). A 503 is retried --retries
+times after its Retry-After.
+
 exit codes:
   0  every image segmented and every file written
   1  some images failed (each failure is reported on stderr; the others are still done)
-  2  usage error (bad option, output paths that would overwrite each other)
+  2  usage error (bad option, output paths that would overwrite each other or an input photo)
   3  the gateway is unreachable (nothing was done)
 
 environment: SEGMENT_GATEWAY (default {DEFAULT_GATEWAY}), SEGMENT_API_KEY.
@@ -89,19 +99,24 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="photo files or http(s) URLs")
+    parser.add_argument("images", nargs="+", metavar="IMAGE",
+                        help="photo files, directories of photos, or http(s) URLs")
     parser.add_argument("--gateway", default=os.environ.get("SEGMENT_GATEWAY", DEFAULT_GATEWAY),
                         help="gateway base URL (default: $SEGMENT_GATEWAY or %(default)s)")
-    parser.add_argument("--backend", choices=("onnx", "torch"), default="onnx", help="model backend (default: %(default)s)")
+    parser.add_argument("--backend", choices=("onnx", "torch"), default=DEFAULT_BACKEND, help="model backend (default: %(default)s)")
     parser.add_argument("--model", help="model family (see GET /models); default: the gateway's default")
     parser.add_argument("--mask", metavar="PATH", help="write the segmentation map as a palette PNG")
     parser.add_argument("--overlay", metavar="PATH", help="write the photo with the classes painted over it (.jpg or .png)")
     parser.add_argument("--summary", action="store_true", help="print a JSON summary per image on stdout")
-    parser.add_argument("--mask-size", choices=("original", "model"), default="original",
-                        help="mask at the photo's size or the model's (default: %(default)s)")
+    parser.add_argument("--mask-size", choices=("model", "original"), default=DEFAULT_MASK_SIZE,
+                        help="mask (and summary) at the model's input size or the photo's (default: %(default)s)")
     parser.add_argument("--no-legend", dest="legend", action="store_false", help="overlays without the class legend")
     parser.add_argument("--api-key", default=os.environ.get("SEGMENT_API_KEY"), help="API key (default: $SEGMENT_API_KEY)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help="photos per request to /infer/files (default: %(default)s, the gateway's default limit)")
+    parser.add_argument("--retries", type=int, default=3,
+                        help="retries of a request answered 503, waiting its Retry-After (default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parser
 
@@ -129,77 +144,136 @@ def plan_paths(outputs: Sequence[Output], images: Sequence[str]) -> list[list[Pa
     every = [path.resolve() for paths in plan for path in paths]
     if len(set(every)) != len(every):
         raise UsageError("two outputs would be written to the same file: use {stem} or {index} in the pattern")
+    refuse_overwriting_inputs(images, every)
     return plan
 
 
-class Segmenter:
-    """One image → the requested formats, over one HTTP connection to the gateway."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-        self.http = httpx.Client(base_url=args.gateway, timeout=args.timeout, headers=headers)
-        self.form = {"infer_model_type": args.backend, "mask_size": args.mask_size, "legend": str(args.legend).lower()}
-        if args.model:
-            self.form["model"] = args.model
-
-    def close(self) -> None:
-        self.http.close()
-
-    def fetch(self, image: str, response_format: str) -> httpx.Response:
-        form = {**self.form, "response_format": response_format}
+def refuse_overwriting_inputs(images: Sequence[str], outputs: Sequence[Path]) -> None:
+    """No output may be an input photo: same path once resolved (symlinks, ``..``), or the same file (hard link)."""
+    inputs = [Path(image) for image in images if not is_url(image)]
+    resolved = {path.resolve(): path for path in inputs}
+    identities = {}
+    for path in inputs:
         try:
-            if is_url(image):
-                response = self.http.post("/infer/url", data={**form, "url_image": image})
-            else:
-                with open(image, "rb") as handle:
-                    response = self.http.post("/infer/file", data=form, files={"file": (Path(image).name, handle)})
-        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-            raise GatewayUnreachable(f"cannot reach the gateway at {self.http.base_url}: {error}") from error
-        if not response.is_success:
-            raise RuntimeError(f"{response.status_code}: {_detail(response)}")
-        return response
+            status = path.stat()
+        except OSError:
+            continue  # a missing input fails on its own later; nothing to overwrite
+        identities[(status.st_dev, status.st_ino)] = path
+    for output in outputs:
+        clash = resolved.get(output.resolve())
+        if clash is None:
+            try:
+                status = output.stat()
+            except OSError:
+                continue
+            clash = identities.get((status.st_dev, status.st_ino))
+        if clash is not None:
+            raise UsageError(f"output {str(output)!r} is the input photo {str(clash)!r}: refusing to overwrite it; "
+                             "write the outputs elsewhere (another directory or a {stem} pattern)")
 
 
-def _detail(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("detail", response.text))
-    except ValueError:
-        return response.text[:200]
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
-def segment_one(segmenter: Segmenter, image: str, outputs: Sequence[Output], paths: Sequence[Path], summary: bool) -> list[str]:
-    """Writes the image's files and prints its summary; returns what was done, for the progress line."""
-    done = []
+def expand_inputs(images: Sequence[str]) -> list[str]:
+    """Photos from the command line: a directory stands for its photo files (by extension, sorted, not recursive)."""
+    expanded = []
+    for image in images:
+        if not is_url(image) and Path(image).is_dir():
+            photos = sorted(str(path) for path in Path(image).iterdir()
+                            if path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES)
+            if not photos:
+                raise UsageError(f"{image!r} is a directory without photos ({', '.join(PHOTO_SUFFIXES)})")
+            expanded.extend(photos)
+        else:
+            expanded.append(image)
+    return expanded
+
+
+def photo_bytes(image: str, timeout: float) -> bytes:
+    """The photo itself, for painting an overlay here (a URL is downloaded once, by this machine)."""
+    if is_url(image):
+        response = httpx.get(image, timeout=timeout, follow_redirects=True)
+        response.raise_for_status()
+        return response.content
+    return Path(image).read_bytes()
+
+
+def write_outputs(result: SegmentationResult, photo: bytes | None, outputs: Sequence[Output], paths: Sequence[Path],
+                  legend: bool) -> list[str]:
+    """The mask and overlay files of one image, from its one result; returns the paths written."""
+    written = []
     for output, path in zip(outputs, paths, strict=True):
-        body = segmenter.fetch(image, output.response_format).content
+        if output.response_format == "png":
+            body = encode_mask_png(result.segmentation_map, result.labels)
+        else:
+            body = paint_overlay(photo or b"", result, legend, "PNG" if output.response_format == "overlay" else "JPEG")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
-        done.append(str(path))
-    if summary:
-        payload = segmenter.fetch(image, "summary").json()
-        print(json.dumps({"input": image, **payload}), flush=True)
-        done.append("summary")
-    return done
+        written.append(str(path))
+    return written
+
+
+def paint_overlay(photo: bytes, result: SegmentationResult, legend: bool, image_format: str) -> bytes:
+    """The gateway's overlay (same code), painted here on the photo at its own size."""
+    from gateway.core.config import Settings
+    from gateway.images import decode_image
+    from gateway.results.overlay import render_overlay
+    from gateway.results.resize import resize_map
+
+    picture = decode_image(photo, Settings())
+    segmentation_map = resize_map(result.segmentation_map, picture.size)
+    return render_overlay(picture, segmentation_map, result.labels, legend=legend, image_format=image_format)
 
 
 def run(args: argparse.Namespace) -> int:
     outputs = outputs_from(args)
     summary = args.summary or not outputs
-    plan = plan_paths(outputs, args.images)
-    total, failed = len(args.images), 0
-    segmenter = Segmenter(args)
+    images = expand_inputs(args.images)
+    plan = plan_paths(outputs, images)
+    needs_photo = any(output.response_format != "png" for output in outputs)
+    total, failed = len(images), 0
+    client = SegmentationClient(args.gateway, timeout=args.timeout, api_key=args.api_key, retries=args.retries)
+    step = max(args.batch_size, 1)
     try:
-        for index, (image, paths) in enumerate(zip(args.images, plan, strict=True), 1):
+        for start in range(0, total, step):
+            chunk = images[start:start + step]
+            photos: dict[int, bytes | Exception] = {}
+            if needs_photo:
+                for offset, image in enumerate(chunk):
+                    try:
+                        photos[offset] = photo_bytes(image, args.timeout)
+                    except (OSError, httpx.HTTPError) as error:
+                        photos[offset] = error
+            # A downloaded photo is sent as it is: one download, and the overlay matches the mask.
+            sent = [photos.get(offset, image) if not isinstance(photos.get(offset), Exception) else image
+                    for offset, image in enumerate(chunk)]
             try:
-                done = segment_one(segmenter, image, outputs, paths, summary)
-                status = "ok: " + ", ".join(done)
-            except (OSError, RuntimeError, httpx.HTTPError) as error:
-                failed += 1
-                status = f"FAILED: {error}"
-            if not args.quiet or status.startswith("FAILED"):
-                print(f"[{index}/{total}] {image}: {status}", file=sys.stderr, flush=True)
+                outcomes = client.segment_many(sent, backend=args.backend, model=args.model,
+                                               mask_size=args.mask_size, batch_size=step)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                raise GatewayUnreachable(f"cannot reach the gateway at {args.gateway}: {error}") from error
+            except (GatewayError, httpx.HTTPError) as error:  # the whole batch failed
+                outcomes = [error] * len(chunk)
+            for offset, (image, outcome) in enumerate(zip(chunk, outcomes, strict=True)):
+                index = start + offset + 1
+                try:
+                    if isinstance(photos.get(offset), Exception):
+                        raise photos[offset]
+                    if isinstance(outcome, Exception):
+                        raise outcome
+                    done = write_outputs(outcome, photos.get(offset), outputs, plan[index - 1], args.legend)
+                    if summary:
+                        print(json.dumps({"input": image, **(outcome.summary or {})}), flush=True)
+                        done.append("summary")
+                    status = "ok: " + ", ".join(done)
+                except (OSError, ValueError, GatewayError, ServiceError, httpx.HTTPError) as error:
+                    failed += 1
+                    status = f"FAILED: {error}"
+                if not args.quiet or status.startswith("FAILED"):
+                    print(f"[{index}/{total}] {image}: {status}", file=sys.stderr, flush=True)
     finally:
-        segmenter.close()
+        client.close()
     if failed and not args.quiet:
         print(f"{failed} of {total} images failed", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else EXIT_OK

@@ -24,13 +24,15 @@ class SegmentationResult:
     logits: np.ndarray | None = None
     distribution: np.ndarray | None = None
     segmentation_map: np.ndarray | None = None
+    summary: dict | None = None  # response_format=summary's object (map-only requests of SegmentationClient)
+    weights_random: bool | None = None  # the model was exported with random weights: classes mean nothing
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], *, labels: tuple[str, ...], model: str,
-                    backend: str) -> SegmentationResult:
+                    backend: str, weights_random: bool | None = None) -> SegmentationResult:
         """From arrays keyed by the gateway's result names (logits / pixels_distribution / segmentation_map)."""
         return cls(
-            labels=labels, model=model, backend=backend,
+            labels=labels, model=model, backend=backend, weights_random=weights_random,
             logits=arrays.get("logits"),
             distribution=arrays.get("pixels_distribution"),
             segmentation_map=arrays.get("segmentation_map"),

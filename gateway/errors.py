@@ -4,6 +4,18 @@ Raise these anywhere; one exception handler (gateway/main.py) turns them into ``
 """
 from __future__ import annotations
 
+# One style for every detail: lower-case start, no final full stop, the field or value named in quotes
+# ('...'), allowed values after "; allowed: ", sizes with format_size (the unit the docs use).
+
+
+def format_size(size: int) -> str:
+    """Bytes in the unit the docs use: ``20 MiB``, ``64 KiB``, ``1.5 MiB``, ``512 bytes``."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            value = size / factor
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
 
 class ServiceError(Exception):
     status_code = 500
@@ -50,11 +62,12 @@ class Unavailable(ServiceError):  # Triton or a model not ready, or overload
 
 # --- how errors look in the OpenAPI page ----------------------------------------------------------
 _ERROR_MEANINGS: dict[int, str] = {
-    400: "Invalid input: unknown backend, model or result type, a corrupt image, a forbidden URL.",
+    400: "Invalid input: a form field with a value that is not allowed (the detail names the field and the "
+         "allowed values), `file` sent as text instead of a file upload, a corrupt image, a forbidden URL.",
     401: "An API key is configured and the request has none or a wrong one.",
     413: "Upload, download or decoded pixel count over its limit.",
     415: "The bytes are not an allowed image format.",
-    422: "A required form field is missing or malformed (the detail names it).",
+    422: "A required form field is missing (the detail names it).",
     500: "A fault in the service (details are logged, not returned).",
     502: "url_image could not be fetched.",
     503: "Triton or the model is not ready, or the gateway is overloaded (see Retry-After).",

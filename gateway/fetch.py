@@ -36,7 +36,7 @@ import httpcore
 import httpx
 
 from gateway.core.config import Settings
-from gateway.errors import BadRequest, TooLarge, UpstreamFetchFailed, UpstreamTimeout
+from gateway.errors import BadRequest, TooLarge, UpstreamFetchFailed, UpstreamTimeout, format_size
 from gateway.images import require_image_format, sniff_format
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -299,13 +299,13 @@ async def _read_response(url: httpx.URL, response: httpcore.Response, limit: int
         raise UpstreamFetchFailed(f"url_image was sent with Content-Encoding '{encoding}'; only identity is accepted")
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"url_image is {int(declared)} bytes, over the limit of {limit} bytes")
+        raise TooLarge(f"url_image is {format_size(int(declared))}, over the limit of {format_size(limit)}")
     body = bytearray()
     sniffed = False
     async for chunk in response.aiter_stream():
         body += chunk
         if len(body) > limit:
-            raise TooLarge(f"url_image is larger than the limit of {limit} bytes")
+            raise TooLarge(f"url_image is larger than the limit of {format_size(limit)}")
         if not sniffed and len(body) >= _SNIFF_BYTES:
             sniffed = True
             if sniff_format(bytes(body[:_SNIFF_BYTES])) is None:

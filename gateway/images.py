@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from gateway.core.config import Settings
-from gateway.errors import BadRequest, TooLarge, UnsupportedMedia
+from gateway.errors import BadRequest, TooLarge, UnsupportedMedia, format_size
 
 # Pillow format name ← magic bytes. Order does not matter: prefixes are disjoint.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -109,7 +109,8 @@ def decode_image(data: bytes, settings: Settings, *, draft_size: tuple[int, int]
     format, judged by the bytes), TooLarge (over settings.max_upload_bytes or max_image_pixels).
     """
     if len(data) > settings.max_upload_bytes:  # the body limit leaves room for multipart framing
-        raise TooLarge(f"the image is {len(data)} bytes, over the limit of {settings.max_upload_bytes} bytes")
+        raise TooLarge(f"the image is {format_size(len(data))}, over the limit of "
+                       f"{format_size(settings.max_upload_bytes)} (GATEWAY_MAX_UPLOAD_BYTES)")
     fmt = require_image_format(data)
     image = _open(data, fmt, settings.max_image_pixels)
     width, height = image.size

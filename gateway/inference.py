@@ -18,6 +18,7 @@ from gateway import images
 from gateway.core.config import Settings
 from gateway.errors import BadRequest, ServiceError, Unavailable
 from gateway.results import RESULT_TO_OUTPUT, RESULT_TYPES, InferenceResult, ModelInfo
+from gateway.request_id import current_request_id
 from gateway.triton import ModelCatalogue, TritonClient
 
 T = TypeVar("T")
@@ -37,6 +38,47 @@ def parse_result_types(values: Iterable[str] | None) -> tuple[str, ...]:
             f"unknown requested_results_types value '{unknown[0]}'; allowed: {', '.join(RESULT_TYPES)}"
         )
     return tuple(dict.fromkeys(names)) or RESULT_TYPES
+
+
+WEIGHTS_RANDOM_HEADER = "X-Weights-Random"
+
+
+def weights_are_random(model: ModelInfo) -> bool | None:
+    """Whether the model was exported with random weights (its Triton config's ``segmentation.weights``);
+    None for a repository exported before that parameter existed."""
+    return model.weights.get("weights_are_random")
+
+
+def weights_headers(model: ModelInfo) -> dict[str, str]:
+    """``X-Weights-Random: true|false`` for an answer of ``model`` (absent when unknown); bodies stay as they are."""
+    random = weights_are_random(model)
+    return {} if random is None else {WEIGHTS_RANDOM_HEADER: "true" if random else "false"}
+
+
+FLAG_VALUES = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
+def parse_flag(field: str, value: str | None, default: bool) -> bool:
+    """A true/false form field; anything else → 400 naming the field and the allowed values."""
+    if value is None or not value.strip():
+        return default
+    flag = FLAG_VALUES.get(value.strip().lower())
+    if flag is None:
+        raise BadRequest(f"unknown {field} '{value}'; allowed: true, false")
+    return flag
+
+
+async def upload_bytes(field: str, upload: object) -> bytes:
+    """The bytes of a file field; a plain text value (curl's ``-F file=photo.jpg``, without ``@``) → 400."""
+    if isinstance(upload, str):
+        raise BadRequest(f"{field} must be a file upload, not a text value (with curl: -F {field}=@photo.jpg)")
+    return await upload.read()  # type: ignore[attr-defined]
+
+
+def file_schema(schema: dict) -> None:
+    """OpenAPI of a file field typed ``UploadFile | str`` (the str only to answer 400, see upload_bytes): a file."""
+    schema.pop("anyOf", None)
+    schema.update({"type": "string", "format": "binary"})
 
 
 def check_runtime(infer_model_type: str) -> str:
@@ -126,7 +168,8 @@ class InferenceService:
     async def _run_batch(self, model: ModelInfo, batch: np.ndarray, result_types: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = tuple(dict.fromkeys(result_types))
         try:
-            outputs = await self.triton.infer(model.name, batch, [RESULT_TO_OUTPUT[name] for name in wanted])
+            outputs = await self.triton.infer(model.name, batch, [RESULT_TO_OUTPUT[name] for name in wanted],
+                                              request_id=current_request_id())
         except Unavailable:
             self.catalogue.invalidate()  # Triton restarted or dropped the model: discover afresh next time
             raise

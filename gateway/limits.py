@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.core.config import Settings
+from gateway.errors import format_size
 
 # Multipart framing (boundaries, part headers, the small form fields) on top of the image itself.
 MULTIPART_ALLOWANCE_BYTES = 64 * 1024
@@ -27,7 +28,7 @@ class BodyTooLarge(HTTPException):
     """
 
     def __init__(self, limit: int) -> None:
-        super().__init__(status_code=413, detail=f"request body is larger than the limit of {limit} bytes")
+        super().__init__(status_code=413, detail=_too_large_detail(limit))
 
 
 class BodySizeLimitMiddleware:
@@ -124,10 +125,15 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+def _too_large_detail(limit: int) -> str:
+    return (f"request body is larger than the limit of {format_size(limit - MULTIPART_ALLOWANCE_BYTES)} "
+            f"(GATEWAY_MAX_UPLOAD_BYTES per image, plus {format_size(MULTIPART_ALLOWANCE_BYTES)} for the form)")
+
+
 def _too_large(limit: int) -> JSONResponse:
     # Connection: close because the unread body is still on the wire.
     return JSONResponse(
-        {"detail": f"request body is larger than the limit of {limit} bytes"},
+        {"detail": _too_large_detail(limit)},
         status_code=413,
         headers={"Connection": "close"},
     )

@@ -20,6 +20,7 @@ from gateway.errors import ServiceError
 from gateway.inference import InferenceService
 from gateway.limits import BodySizeLimitMiddleware, InFlightLimitMiddleware
 from gateway.metrics import Metrics, MetricsMiddleware
+from gateway.request_id import RequestIdMiddleware
 from gateway.triton import ModelCatalogue, TritonClient
 
 log = logging.getLogger("gateway")
@@ -28,9 +29,9 @@ DESCRIPTION = """
 Image segmentation (DeepLabV3, 21 PASCAL VOC classes by default) served by NVIDIA Triton.
 
 Errors are `{"detail": "<what went wrong, naming the value>"}` with the HTTP status that fits:
-400 invalid input, 401 missing/wrong API key, 413 too large, 415 not an image, 422 missing or
-malformed field, 502/504 URL not fetchable / too slow, 503 Triton or a model not ready (or overload,
-with `Retry-After`), 500 a fault of the service. (The previous service answered bad input with 401.)
+400 invalid input (a field's value not allowed: the detail names the field and the allowed values), 401
+missing/wrong API key, 413 too large, 415 not an image, 422 a required field missing, 502/504 URL not
+fetchable / too slow, 503 Triton or a model not ready (or overload, with `Retry-After`), 500 a fault of the service. (The previous service answered bad input with 401.)
 """
 
 
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InFlightLimitMiddleware, settings=settings)
     app.add_middleware(BodySizeLimitMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware, log_format=settings.log_format)  # outermost: every answer has the id
     # Who needs an API key (when GATEWAY_API_KEYS is set), in one place: probes, the page and the docs are
     # open; /metrics only with GATEWAY_PROTECT_METRICS; everything that runs or describes a model needs one.
     app.include_router(health.router)

@@ -223,7 +223,7 @@ class TritonClient:
             raise self._map_error(what, exc) from None
 
     # --- inference --------------------------------------------------------------------------
-    async def infer(self, model: str, batch: np.ndarray, outputs: Iterable[str]) -> dict[str, np.ndarray]:
+    async def infer(self, model: str, batch: np.ndarray, outputs: Iterable[str], request_id: str = "") -> dict[str, np.ndarray]:
         """Run ``model`` on a uint8 [N, 3, H, W] batch and return only the named outputs ([N, ...] each)."""
         names = list(outputs)
         image = InferInput(INPUT_NAME, list(batch.shape), "UINT8")
@@ -235,7 +235,7 @@ class TritonClient:
         async def call(client: grpc_aio.InferenceServerClient, seconds: float) -> Any:
             nonlocal attempt_started
             attempt_started = time.perf_counter()
-            return await client.infer(model, [image], outputs=requested, client_timeout=seconds)
+            return await client.infer(model, [image], outputs=requested, client_timeout=seconds, request_id=request_id)
 
         def retried() -> None:
             self._observe(model, "retried", time.perf_counter() - attempt_started)

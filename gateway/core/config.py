@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     )
     cpu_workers: int = Field(2, ge=1, description="Threads for decoding/encoding work off the event loop.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text or one JSON object per line; both carry the request's X-Request-ID.",
+    )
 
     # --- stopping (SIGTERM) ------------------------------------------------------------------
     drain_settle_s: float = Field(

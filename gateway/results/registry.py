@@ -49,6 +49,12 @@ def _render_summary(result: InferenceResult, options: RenderOptions) -> Response
     return render_summary(result, check_mask_size(options.mask_size))
 
 
+def _render_bundle(result: InferenceResult, options: RenderOptions) -> Response:
+    from gateway.results.bundle import render_bundle
+
+    return render_bundle(result, options.mask_size)
+
+
 def _render_png(result: InferenceResult, options: RenderOptions) -> Response:
     segmentation_map = result.arrays["segmentation_map"]
     if check_mask_size(options.mask_size) == "original":
@@ -88,6 +94,10 @@ FORMATS: dict[str, Format] = {
         Format("summary", "application/json",
                "compact JSON: classes present with names, pixel fractions and mean confidence; sizes, model, weights",
                _render_summary, fixed_results=SUMMARY_RESULTS, json_body=True),
+        Format("bundle", "application/json",
+               "the summary plus `labels` and `mask_png` (the png format's mask, base64): mask, overlay and "
+               "summary from one inference",
+               _render_bundle, fixed_results=SUMMARY_RESULTS, json_body=True),
         Format("png", png_format.MEDIA_TYPE, "the segmentation map as a VOC-palette PNG, pixel value = class index",
                _render_png, fixed_results=("segmentation_map",)),
         Format("overlay", OVERLAY_MEDIA_TYPES["PNG"], "the photo with the classes blended in, PNG, at the photo's size",
@@ -116,7 +126,8 @@ RESPONSE_FORMAT_DESCRIPTION = (
     "summary/png/overlay compute what they need whatever `requested_results_types` says."
 )
 MASK_SIZE_DESCRIPTION = (
-    "`model` (default, today's): arrays at the model's input size (512×512). `original`: at the photo's own "
+    "`model` (default, today's): arrays at the model's input size (512×512 for the default model; see "
+    "GET /models). `original`: at the photo's own "
     "size; the segmentation map is resized nearest-neighbour, logits and distributions bilinearly per class "
     "(FP32; distributions still sum to 1), and score arrays over 2**26 values answer 413. Overlays are "
     "always at the photo's size."
@@ -133,7 +144,7 @@ def negotiate(response_format: str | None, accept: str | None) -> str:
     if response_format and response_format.strip():
         name = response_format.strip().lower()
         if name not in FORMATS:
-            raise BadRequest(f"Unknown response_format {response_format!r}; allowed: {allowed_formats()}.")
+            raise BadRequest(f"unknown response_format '{response_format}'; allowed: {allowed_formats()}")
         return name
     for media_type in _accepted_media_types(accept or ""):
         if media_type in ACCEPTED_MEDIA_TYPES:

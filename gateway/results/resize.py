@@ -1,4 +1,4 @@
-"""``mask_size``: results at the model's size (512×512, today's) or at the photo's own size.
+"""``mask_size``: results at the model's input size (512×512 for the default model, today's) or at the photo's own size.
 
 How each array is brought to the photo's size (also said in the OpenAPI text of ``mask_size``):
 - ``segmentation_map``: nearest neighbour, so every pixel keeps a class index the model produced;
@@ -31,7 +31,7 @@ SCORE_RESULTS = ("logits", "pixels_distribution")
 def check_mask_size(mask_size: str | None) -> MaskSize:
     value = (mask_size or "model").strip().lower()
     if value not in MASK_SIZES:
-        raise BadRequest(f"Unknown mask_size {mask_size!r}; allowed: {', '.join(MASK_SIZES)}.")
+        raise BadRequest(f"unknown mask_size '{mask_size}'; allowed: {', '.join(MASK_SIZES)}")
     return value  # type: ignore[return-value]
 
 

@@ -5,11 +5,14 @@ import json
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from client.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, main
+from tests.support.gateway_metrics import inference_calls
 from tests.support.paths import REPO_ROOT, shared_image
 from tests.support.ports import free_ports
 
@@ -25,7 +28,7 @@ def test_one_photo_writes_mask_and_overlay_and_prints_a_summary(stack, tmp_path)
     photo = shared_image("dog1.jpg")
     mask, overlay = tmp_path / "mask.png", tmp_path / "overlay.jpg"
     run = segment(str(photo), "--backend", "onnx", "--gateway", stack.gateway_url,
-                  "--mask", str(mask), "--overlay", str(overlay), "--summary")
+                  "--mask", str(mask), "--overlay", str(overlay), "--summary", "--mask-size", "original")
     assert run.returncode == EXIT_OK, run.stderr
     size = Image.open(photo).size
     decoded_mask = Image.open(mask)
@@ -55,6 +58,31 @@ def test_many_photos_use_patterns_report_progress_and_fail_alone(stack, tmp_path
     assert "415" in progress[3] or "400" in progress[3]
     assert "2 of 4 images failed" in run.stderr
     assert run.stdout == ""  # without --summary, stdout stays clean for scripts
+
+
+def test_a_directory_of_photos_takes_one_inference_per_batch_whatever_is_asked(stack, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("dog1.jpg", "dog2.jpg", "people.jpg"):
+        (folder / name).write_bytes(shared_image(name).read_bytes())
+    (folder / "notes.txt").write_text("not a photo: skipped")
+    before = inference_calls(stack.gateway_url)
+    run = segment(str(folder), "--gateway", stack.gateway_url, "--batch-size", "2", "--mask", f"{tmp_path}/out/",
+                  "--overlay", f"{tmp_path}/out/{{stem}}-overlay.png", "--summary")
+    assert run.returncode == EXIT_OK, run.stderr
+    after = inference_calls(stack.gateway_url)
+    # Three photos, two per batch: two requests and two Triton calls for masks, overlays and summaries.
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 2)
+    summaries = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [Path(entry["input"]).name for entry in summaries] == ["dog1.jpg", "dog2.jpg", "people.jpg"]
+    for entry in summaries:
+        stem = Path(entry["input"]).stem
+        mask = Image.open(tmp_path / "out" / f"{stem}.png")
+        assert mask.size == (512, 512)  # the default mask size is the model's, as in the API
+        ids, counts = np.unique(np.asarray(mask), return_counts=True)
+        assert {c["id"]: c["pixel_count"] for c in entry["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+        overlay = Image.open(tmp_path / "out" / f"{stem}-overlay.png")
+        assert (overlay.format, overlay.size) == ("PNG", Image.open(shared_image(f"{stem}.jpg")).size)
 
 
 def test_unreachable_gateway_exits_3(tmp_path):
@@ -87,3 +115,38 @@ def test_help_documents_the_exit_codes():
     assert run.returncode == 0
     for line in ("0  every image", "1  some images failed", "2  usage error", "3  the gateway is unreachable"):
         assert line in run.stdout
+
+
+@pytest.mark.parametrize(("count", "outputs"), [
+    (1, lambda tmp: ["--overlay", f"{tmp}/photos/a.jpg"]),  # the photo itself
+    (2, lambda tmp: ["--overlay", f"{tmp}/photos/"]),  # a directory where the outputs land on the photos
+    (2, lambda tmp: ["--mask", f"{tmp}/photos/{{stem}}.png"]),  # a pattern naming the PNG photo
+    (2, lambda tmp: ["--overlay", f"{tmp}/photos/../photos/{{stem}}.jpg"]),  # the same file through ..
+    (1, lambda tmp: ["--overlay", f"{tmp}/link.jpg"]),  # a symbolic link to the photo
+    (1, lambda tmp: ["--overlay", f"{tmp}/hard.jpg"]),  # a hard link: another name, the same file
+])
+def test_an_output_that_is_an_input_photo_is_refused_before_any_request(count, outputs, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photos = [folder / "a.jpg", folder / "b.png"]
+    for photo in photos:
+        photo.write_bytes(shared_image("dog1.jpg").read_bytes())
+    (tmp_path / "link.jpg").symlink_to(photos[0])
+    (tmp_path / "hard.jpg").hardlink_to(photos[0])
+    before = [photo.read_bytes() for photo in photos]
+    # Port 9 (discard) answers nothing: without the check the CLI would try it and exit 3, not 2.
+    code = main(["--gateway", "http://127.0.0.1:9", *map(str, photos[:count]), *outputs(tmp_path)])
+    assert code == EXIT_USAGE
+    assert "input photo" in capsys.readouterr().err
+    assert [photo.read_bytes() for photo in photos] == before
+
+
+def test_a_url_with_an_overlay_is_downloaded_once_and_painted_here(stack, photos_url, tmp_path):
+    before = inference_calls(stack.gateway_url)
+    run = segment(f"{photos_url}/dog2.jpg", "--gateway", stack.gateway_url, "--overlay", str(tmp_path / "o.png"),
+                  "--summary")
+    assert run.returncode == EXIT_OK, run.stderr
+    after = inference_calls(stack.gateway_url)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+    assert Image.open(tmp_path / "o.png").size == Image.open(shared_image("dog2.jpg")).size
+    assert json.loads(run.stdout)["input"] == f"{photos_url}/dog2.jpg"

@@ -1,11 +1,15 @@
 """SegmentationClient against the running gateway: every input kind, both backends, the result type."""
 from __future__ import annotations
 
+import http.server
+import threading
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from client import GatewayError, SegmentationClient, SegmentationResult
+from client.gateway_client import retry_delay
 from tests.support.paths import shared_image
 
 pytestmark = pytest.mark.timeout(600)
@@ -74,3 +78,74 @@ def test_errors_carry_status_and_detail(gateway_client: SegmentationClient) -> N
 def test_models_and_readiness(gateway_client: SegmentationClient) -> None:
     assert gateway_client.ready()
     assert "deeplabv3" in gateway_client.models()["models"]
+
+
+def test_a_map_only_result_carries_the_summary_and_says_the_weights_are_random(
+        gateway_client: SegmentationClient) -> None:
+    result = gateway_client.segment(shared_image(PHOTO))  # the defaults: onnx, mask at the model's size
+    assert result.backend == "onnx" and result.segmentation_map.shape == (SIZE, SIZE)
+    assert result.weights_random is True  # the test repository's default family has random weights
+    assert {"weights", "classes", "image_size", "mask_size"} <= set(result.summary)
+    counts = {entry["id"]: entry["pixel_count"] for entry in result.summary["classes"]}
+    ids, pixels = np.unique(result.segmentation_map, return_counts=True)
+    assert counts == dict(zip(ids.tolist(), pixels.tolist()))
+    real = gateway_client.segment(shared_image(PHOTO), model="voc_mnv2")
+    assert real.weights_random is False and real.model == "voc_mnv2"
+    assert "dog" in real.class_fractions()
+
+
+def test_segment_many_batches_files_keeps_order_and_fails_alone(gateway_client: SegmentationClient,
+                                                                photos_url: str, tmp_path) -> None:
+    missing = tmp_path / "missing.jpg"
+    images = [shared_image("dog1.jpg"), b"not an image", missing, f"{photos_url}/{PHOTO}", shared_image(PHOTO)]
+    outcomes = gateway_client.segment_many(images, batch_size=2)
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "SegmentationResult", "GatewayError", "FileNotFoundError", "SegmentationResult", "SegmentationResult"]
+    assert outcomes[1].status_code == 415
+    alone = gateway_client.segment(shared_image("dog1.jpg"))
+    np.testing.assert_array_equal(outcomes[0].segmentation_map, alone.segmentation_map)
+    np.testing.assert_array_equal(outcomes[3].segmentation_map, outcomes[4].segmentation_map)
+    assert outcomes[4].summary["image_type"] == "file" and outcomes[3].summary["image_type"] == "url"
+
+
+class _Busy(http.server.BaseHTTPRequestHandler):
+    """Answers every request 503 with Retry-After: 0, as an overloaded gateway does."""
+
+    calls = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - the base class's name
+        type(self).calls += 1
+        body = b'{"detail": "too many requests in flight; retry later"}'
+        self.send_response(503)
+        self.send_header("Retry-After", "0")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def test_503_is_retried_a_bounded_number_of_times_after_retry_after() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with SegmentationClient(f"http://127.0.0.1:{server.server_address[1]}", retries=2) as client:
+            with pytest.raises(GatewayError) as raised:
+                client.segment(b"any bytes")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert raised.value.status_code == 503 and "retry later" in raised.value.detail
+    assert _Busy.calls == 3  # the first try and two retries, then the error
+
+
+def test_retry_delay_follows_retry_after_within_bounds() -> None:
+    assert retry_delay("2", cap=30) == 2.0
+    assert retry_delay(None, cap=30) == 1.0
+    assert retry_delay("Wed, 21 Oct 2015 07:28:00 GMT", cap=30) == 1.0
+    assert retry_delay("3600", cap=30) == 30
+    assert retry_delay("-5", cap=30) == 0

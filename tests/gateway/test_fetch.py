@@ -15,7 +15,7 @@ import pytest
 
 import gateway.fetch as fetch
 from gateway.core.config import Settings
-from gateway.errors import BadRequest, ServiceError, TooLarge, UnsupportedMedia, UpstreamFetchFailed, UpstreamTimeout
+from gateway.errors import BadRequest, ServiceError, TooLarge, UnsupportedMedia, UpstreamFetchFailed, UpstreamTimeout, format_size
 from gateway.fetch import Allowlist, address_problem, fetch_image_bytes, parse_url
 from tests.gateway.hardening.hostile_server import PNG, HostileServer, serve
 
@@ -244,12 +244,12 @@ def test_html_body_is_415_naming_it(server: str) -> None:
 
 def test_endless_body_stops_at_the_size_limit(server: str) -> None:
     error = refused(f"{server}/endless", Settings(url_allowlist="127.0.0.1", max_upload_bytes=300_000))
-    assert isinstance(error, TooLarge) and "300000" in error.detail
+    assert isinstance(error, TooLarge) and format_size(300_000) in error.detail  # "293.0 KiB"
 
 
 def test_declared_oversize_is_refused_without_reading(server: str) -> None:
     error = refused(f"{server}/big-declared", LOCAL)
-    assert isinstance(error, TooLarge) and "1000000000 bytes" in error.detail
+    assert isinstance(error, TooLarge) and "953.7 MiB" in error.detail  # 1e9 bytes, in the docs' unit
 
 
 def test_compressed_transfer_is_refused(server: str) -> None:

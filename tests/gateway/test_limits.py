@@ -9,6 +9,7 @@ from fastapi import FastAPI, File, Form, UploadFile
 from starlette.testclient import TestClient
 
 from gateway.core.config import Settings
+from gateway.errors import format_size
 from gateway.limits import MULTIPART_ALLOWANCE_BYTES, BodySizeLimitMiddleware, InFlightLimitMiddleware
 
 pytestmark = pytest.mark.timeout(60)
@@ -105,7 +106,7 @@ def test_streamed_413_names_the_limit(client: TestClient) -> None:
         headers={"Content-Type": "multipart/form-data; boundary=b"},
     )
     assert response.status_code == 413
-    assert f"limit of {UPLOAD_LIMIT + MULTIPART_ALLOWANCE_BYTES} bytes" in response.json()["detail"]
+    assert f"limit of {format_size(UPLOAD_LIMIT)} (GATEWAY_MAX_UPLOAD_BYTES" in response.json()["detail"]
 
 
 def test_batch_path_allows_several_images() -> None:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from gateway.api.deps import InferenceDep
 from gateway.api.routes.infer import InferRequestDep
 from gateway.errors import BadRequest, ServiceError, TooLarge, error_responses
-from gateway.inference import InferenceService
+from gateway.inference import InferenceService, file_schema, upload_bytes, weights_headers
 from gateway.results import InferenceResult, ModelInfo, registry
 from gateway.results.resize import SCORE_RESULTS
 
@@ -98,8 +98,9 @@ async def _item(
 async def infer_files(
     form: InferRequestDep,
     service: InferenceDep,
-    file: Annotated[list[UploadFile], File(
+    file: Annotated[list[UploadFile | str], File(
         description="The images: repeat the `file` field once per image. Up to GATEWAY_MAX_BATCH_FILES (default 8).",
+        json_schema_extra=lambda schema: file_schema(schema["items"]),
     )],
 ) -> Response:
     """Runs the model on every image as one Triton batch (split by the model's max batch size) and
@@ -108,7 +109,7 @@ async def infer_files(
     _check_batch(format_name, len(file), service.settings.max_batch_files)
     model = await service.model(form.model, form.runtime)
     _check_answer_size(format_name, form.requested, model, len(file))
-    contents = [await upload.read() for upload in file]
+    contents = [await upload_bytes("file", upload) for upload in file]
     outcomes = await service.infer_many(
         contents, image_type="file", model=model, requested=form.requested, compute=form.compute,
     )
@@ -125,4 +126,4 @@ async def infer_files(
         "failed": failed,
         "results": items,
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    return Response(orjson.dumps(body), media_type="application/json", headers=weights_headers(model))

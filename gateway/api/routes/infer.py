@@ -1,17 +1,31 @@
 """POST /infer/url and /infer/file: today's contract. Thin: obtain the bytes, infer, render."""
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.responses import Response
+from starlette.types import Message
 
 from gateway import fetch
 from gateway.api.deps import InferenceDep, label_backend
 from gateway.errors import error_responses
-from gateway.inference import RUNTIMES, ImageType, InferenceService, check_runtime, parse_result_types
+from gateway.inference import (
+    RUNTIMES,
+    ImageType,
+    InferenceService,
+    check_runtime,
+    file_schema,
+    parse_flag,
+    parse_result_types,
+    upload_bytes,
+    weights_headers,
+)
 from gateway.results import RESULT_TYPES, registry
 from gateway.results.resize import check_mask_size
 
@@ -38,7 +52,8 @@ def infer_request(
     requested_results_types: Annotated[list[str] | None, Form(
         description="Results to return, in this order: any of " + ", ".join(RESULT_TYPES) + ". Repeat the field "
         "or send one comma-separated value. Absent or empty: all three (logits and pixels_distribution are "
-        "21×512×512 floats each, about 65 MB of JSON: ask only for what you need, or use response_format=npz).",
+        "classes × height × width floats each at the model's input size (512×512 for the default model: about "
+        "65 MB of JSON each): ask only for what you need, or use response_format=npz).",
         examples=[["segmentation_map"]],
     )] = None,
     model: Annotated[str | None, Form(
@@ -48,7 +63,8 @@ def infer_request(
         description=registry.RESPONSE_FORMAT_DESCRIPTION, examples=["json"],
     )] = None,
     mask_size: Annotated[str, Form(description=registry.MASK_SIZE_DESCRIPTION, examples=["model"])] = "model",
-    legend: Annotated[bool, Form(description=registry.LEGEND_DESCRIPTION)] = True,
+    legend: Annotated[str | None, Form(description=registry.LEGEND_DESCRIPTION + " `true` (default) or `false`.",
+                                       examples=["true"], json_schema_extra={"enum": ["true", "false"]})] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> InferRequest:
     runtime = check_runtime(infer_model_type)
@@ -61,7 +77,8 @@ def infer_request(
         compute=registry.required_results(response_format, requested),
         model=model or None,
         options=registry.RenderOptions(
-            response_format=response_format, mask_size=check_mask_size(mask_size), legend=legend,
+            response_format=response_format, mask_size=check_mask_size(mask_size),
+            legend=parse_flag("legend", legend, default=True),
         ),
     )
 
@@ -97,7 +114,9 @@ async def answer(service: InferenceService, form: InferRequest, data: bytes, ima
     result = await service.infer(
         data, image_type=image_type, model=model, requested=form.requested, compute=form.compute,
     )
-    return await service.run_cpu(registry.render, result, form.options)
+    response = await service.run_cpu(registry.render, result, form.options)
+    response.headers.update(weights_headers(model))
+    return response
 
 
 @router.post("/infer/url", summary="Segment the image at a URL", responses=_RESPONSES, response_class=Response)
@@ -113,13 +132,93 @@ async def infer_url(
     return await answer(service, form, data, "url")
 
 
-@router.post("/infer/file", summary="Segment an uploaded image", responses=_RESPONSES, response_class=Response)
-@router.post("/infer/file/", include_in_schema=False, response_class=Response)
+# --- POST /infer/file with the photo as the whole body ---------------------------------------------
+RAW_IMAGE_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff",
+                                    "application/octet-stream")
+
+
+class RawImageBodyRoute(APIRoute):
+    """Also takes the photo as the request body (``Content-Type: image/jpeg`` etc.) with the other fields as
+    query parameters. Such a request is rewritten into the multipart form the route declares, so both kinds
+    go through the same validation, limits and inference path."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media_type in RAW_IMAGE_TYPES:
+                request = await _as_multipart(request, media_type)
+            return await handler(request)
+
+        return route
+
+
+async def _as_multipart(request: Request, media_type: str) -> Request:
+    boundary = secrets.token_hex(16)
+    body = await request.body()  # the body size limit applies as it is read
+    parts = []
+    for key, value in request.query_params.multi_items():
+        if key != "file":
+            name = key.replace('"', "%22").replace("\r", "").replace("\n", "")
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo"\r\n'
+                 f"Content-Type: {media_type}\r\n\r\n".encode() + body)
+    form = b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode()
+    headers = [(key, value) for key, value in request.scope["headers"] if key not in (b"content-type", b"content-length")]
+    headers += [(b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+                (b"content-length", str(len(form)).encode())]
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await request.receive()  # e.g. the client disconnecting
+        sent = True
+        return {"type": "http.request", "body": form, "more_body": False}
+
+    return Request({**request.scope, "headers": headers}, receive)
+
+
+def _query_parameter(name: str, description: str, required: bool = False, **schema: object) -> dict[str, object]:
+    return {"name": name, "in": "query", "required": required, "schema": {"type": "string", **schema},
+            "description": f"Raw-body uploads only (Content-Type: image/...): {description}"}
+
+
+_RAW_BODY_OPENAPI = {
+    "requestBody": {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}
+                                for media_type in RAW_IMAGE_TYPES}},
+    "parameters": [
+        _query_parameter("infer_model_type", "as the form field (required).", enum=list(RUNTIMES)),
+        _query_parameter("requested_results_types", "as the form field; repeat it or comma-separate."),
+        _query_parameter("model", "as the form field."),
+        _query_parameter("response_format", "as the form field.", enum=list(registry.FORMATS)),
+        _query_parameter("mask_size", "as the form field.", enum=["model", "original"]),
+        _query_parameter("legend", "as the form field.", enum=["true", "false"]),
+    ],
+}
+
+file_router = APIRouter(route_class=RawImageBodyRoute)
+
+
+@file_router.post("/infer/file", summary="Segment an uploaded image", responses=_RESPONSES, response_class=Response,
+                  openapi_extra=_RAW_BODY_OPENAPI)
+@file_router.post("/infer/file/", include_in_schema=False, response_class=Response)
 async def infer_file(
     form: InferRequestDep,
     service: InferenceDep,
-    file: Annotated[UploadFile, File(description="The image (JPEG, PNG, WebP, GIF, BMP, TIFF; judged by its bytes).")],
+    file: Annotated[UploadFile | str, File(
+        description="The image (JPEG, PNG, WebP, GIF, BMP, TIFF; judged by its bytes).",
+        json_schema_extra=file_schema,
+    )],
 ) -> Response:
-    """Runs the model on the uploaded image and answers in the requested format."""
-    data = await file.read()
+    """Runs the model on the uploaded image and answers in the requested format.
+
+    Two ways to send the photo: a multipart form (`-F file=@dog.jpg`, the other fields as form fields), or
+    the photo itself as the body with its image Content-Type and the other fields as query parameters:
+    `curl --data-binary @dog.jpg -H 'Content-Type: image/jpeg' '.../infer/file?infer_model_type=onnx'`."""
+    data = await upload_bytes("file", file)
     return await answer(service, form, data, "file")
+
+
+router.include_router(file_router)

@@ -77,6 +77,15 @@ CASES = [
          fields={"infer_model_type": "tensorflow"}),
     Case("unknown result type", 400, ("colours",), file=upload("a.jpg", PHOTO),
          fields={"infer_model_type": "onnx", "requested_results_types": ["segmentation_map", "colours"]}),
+    # invalid values of form fields: 400 naming the field and the allowed values (422 only for a missing field)
+    Case("bad legend", 400, ("legend", "maybe", "true, false"), file=upload("a.jpg", PHOTO),
+         fields={**MAP_ONLY, "legend": "maybe"}),
+    Case("bad mask_size", 400, ("mask_size", "huge", "model, original"), file=upload("a.jpg", PHOTO),
+         fields={**MAP_ONLY, "mask_size": "huge"}),
+    Case("bad response_format", 400, ("response_format", "gif", "overlay_jpeg"), file=upload("a.jpg", PHOTO),
+         fields={**MAP_ONLY, "response_format": "gif"}),
+    # curl -F file=dog1.jpg (the @ forgotten): a text field, not a file
+    Case("file sent as text", 400, ("file must be a file upload", "-F file=@"), file=(None, b"dog1.jpg", None)),
     # --- uploaded bytes -----------------------------------------------------------------------
     Case("empty file", 400, ("empty",), file=upload("a.jpg", b"")),
     Case("text named .jpg", 415, ("text", "not an image"), file=upload("photo.jpg", b"just some words, honestly")),

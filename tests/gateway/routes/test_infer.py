@@ -5,8 +5,10 @@ asked for a few times only and every other check uses the 512×512 map.
 """
 from __future__ import annotations
 
+import base64
 import io
 import socket
+import types
 from collections.abc import Callable
 
 import numpy as np
@@ -15,6 +17,7 @@ import pytest
 import requests
 from PIL import Image
 
+from gateway.inference import weights_headers
 from tests.support.paths import shared_image
 
 pytestmark = pytest.mark.timeout(600)
@@ -246,3 +249,72 @@ def test_the_accept_header_reaches_format_negotiation(gateway_url: str, maps) ->
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/png"
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(response.content))), maps[("onnx", "file")])
+
+
+# --- the photo as the request body (Content-Type: image/...), other fields as query parameters ----------
+def _post_raw(gateway_url: str, content: bytes, content_type: str = "image/jpeg", **params: object) -> requests.Response:
+    return requests.post(f"{gateway_url}/infer/file", data=content, params=params,
+                         headers={"Content-Type": content_type}, timeout=TIMEOUT_S)
+
+
+def test_a_raw_body_upload_gives_the_same_answer_as_multipart(gateway_url: str, maps) -> None:
+    response = _post_raw(gateway_url, shared_image(PHOTO).read_bytes(), infer_model_type="onnx",
+                         requested_results_types="segmentation_map")
+    body = ok_body(response, "onnx", "file")
+    np.testing.assert_array_equal(as_map(body["requested_results"]["segmentation_map"]), maps[("onnx", "file")])
+    # Every field works as a query parameter, e.g. a PNG mask at the photo's size.
+    png = _post_raw(gateway_url, shared_image(PHOTO).read_bytes(), infer_model_type="onnx", response_format="png",
+                    mask_size="original")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(png.content)).size == Image.open(shared_image(PHOTO)).size
+
+
+@pytest.mark.parametrize(("case", "content", "content_type", "params", "status", "words"), [
+    ("missing infer_model_type", "photo", "image/jpeg", {}, 422, ["infer_model_type"]),
+    ("text declared as JPEG", b"not a photo at all", "image/jpeg", {"infer_model_type": "onnx"}, 415, ["not an image"]),
+    ("bad legend as a query parameter", "photo", "image/png", {"infer_model_type": "onnx", "legend": "maybe"}, 400,
+     ["legend", "maybe", "true, false"]),
+])
+def test_raw_body_errors_name_the_problem(gateway_url: str, case: str, content, content_type: str, params: dict,
+                                          status: int, words: list[str]) -> None:
+    data = shared_image(PHOTO).read_bytes() if content == "photo" else content
+    response = _post_raw(gateway_url, data, content_type, **params)
+    assert response.status_code == status, response.text
+    for word in words:
+        assert word in response.json()["detail"]
+
+
+def test_openapi_documents_the_raw_body_upload(gateway_url: str) -> None:
+    operation = requests.get(f"{gateway_url}/openapi.json", timeout=TIMEOUT_S).json()["paths"]["/infer/file"]["post"]
+    assert {"multipart/form-data", "image/jpeg", "image/png"} <= set(operation["requestBody"]["content"])
+    assert {parameter["name"] for parameter in operation["parameters"]} >= {"infer_model_type", "response_format"}
+    assert "--data-binary" in operation["description"]
+
+
+# --- random weights are said in a header; the body stays today's -----------------------------------------
+def test_answers_say_in_a_header_whether_the_weights_are_random(infer: Infer) -> None:
+    random = infer("file", "onnx")
+    assert random.headers["X-Weights-Random"] == "true"  # the test repository's default family
+    assert set(orjson.loads(random.content)) == {"Status", "infer_model_type", "image_type", "requested_results"}
+    real = infer("file", "onnx", model="voc_mnv2")
+    assert real.headers["X-Weights-Random"] == "false"
+
+
+@pytest.mark.parametrize(("weights", "header"), [
+    ({"kind": "random", "weights_are_random": True}, {"X-Weights-Random": "true"}),
+    ({"kind": "pretrained", "weights_are_random": False}, {"X-Weights-Random": "false"}),
+    ({"kind": "file", "weights_are_random": False}, {"X-Weights-Random": "false"}),
+    ({"kind": "unknown", "weights_are_random": None}, {}),  # a config from before the parameter: no header
+])
+def test_the_weights_header_comes_from_the_models_weights_info(weights, header) -> None:
+    model = types.SimpleNamespace(weights=weights)  # ModelInfo.weights, from gateway.triton.weights_from_config
+    assert weights_headers(model) == header
+
+
+def test_the_bundle_format_carries_summary_and_mask_of_one_inference(infer: Infer, maps) -> None:
+    bundle = orjson.loads(infer("file", "onnx", response_format="bundle").content)
+    summary = orjson.loads(infer("file", "onnx", response_format="summary").content)
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(bundle.pop("mask_png")))))
+    np.testing.assert_array_equal(mask, maps[("onnx", "file")])
+    assert len(bundle.pop("labels")) == CLASSES
+    assert bundle == summary
