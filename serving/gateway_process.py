@@ -27,6 +27,9 @@ class Gateway:
             GATEWAY_TRITON_URL=s.triton_grpc_url,
             SERVING_RUN_DIR=str(s.run_dir),
         )
+        # No load balancer stands in front of the embedded gateway: on Ctrl-C it need not keep taking work
+        # while endpoints update (GATEWAY_DRAIN_SETTLE_S); in-flight requests still finish.
+        env.setdefault("GATEWAY_DRAIN_SETTLE_S", "0")
         self.process.start([sys.executable, "-m", "gateway"], env)
 
     def wait_healthy(self, timeout_s: float, stop: threading.Event) -> None:
