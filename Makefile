@@ -5,11 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv system-deps models serve test bench compose-config clean
+.PHONY: help venv system-deps models serve test lint bench compose-config clean
 
 help:
 	@echo "make serve   - set up everything, export the models if missing, run Triton + gateway (embedded)"
 	@echo "make test    - set up everything and run the test suite against a real embedded stack"
+	@echo "make lint    - ruff + mypy on the packages and tests"
 	@echo "make bench   - benchmark the running stack (starts one if none is running)"
 	@echo "make models  - export the default model into model_repository/ if missing"
 
@@ -41,6 +42,11 @@ system-deps:
 
 test: venv system-deps
 	$(PY) -m pytest
+
+# ruff (pyflakes, import order, bugbear, unused arguments) and mypy, configured in pyproject.toml.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: venv
 	$(PY) -m bench
