@@ -39,6 +39,9 @@ class TritonServer:
             # A model that fails to load must not take the server down: the launcher reads the reason
             # from the repository index and names the model.
             "--exit-on-error=false",
+            # The launcher loads and unloads models itself while serving (serving/watcher.py).
+            "--model-control-mode=explicit",
+            "--load-model=*",
             "--strict-readiness=true",
             f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
             f"--backend-config=python,shm-region-prefix-name={s.shm_region_prefix}",
