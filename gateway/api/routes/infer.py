@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from gateway import fetch
-from gateway.api.deps import ApiKeyDep, InferenceDep, label_backend
+from gateway.api.deps import ApiKeyDep, InferenceDep, label_backend, label_family, label_format
 from gateway.errors import error_responses
 from gateway.inference import RUNTIMES, ImageType, InferenceService, check_runtime, parse_result_types
 from gateway.results import RESULT_TYPES, registry
@@ -55,6 +55,7 @@ def infer_request(
     label_backend(request, runtime)
     requested = parse_result_types(requested_results_types)
     response_format = registry.negotiate(response_format, accept)
+    label_format(request, response_format)
     return InferRequest(
         runtime=runtime,
         requested=requested,
@@ -92,8 +93,10 @@ _RESPONSES = {
 }
 
 
-async def answer(service: InferenceService, form: InferRequest, data: bytes, image_type: ImageType) -> Response:
+async def answer(request: Request, service: InferenceService, form: InferRequest, data: bytes,
+                 image_type: ImageType) -> Response:
     model = await service.model(form.model, form.runtime)
+    label_family(request, model.family)
     result = await service.infer(
         data, image_type=image_type, model=model, requested=form.requested, compute=form.compute,
     )
@@ -103,6 +106,7 @@ async def answer(service: InferenceService, form: InferRequest, data: bytes, ima
 @router.post("/infer/url", summary="Segment the image at a URL", responses=_RESPONSES, response_class=Response)
 @router.post("/infer/url/", include_in_schema=False, response_class=Response)
 async def infer_url(
+    request: Request,
     form: InferRequestDep,
     service: InferenceDep,
     url_image: Annotated[str, Form(description="http(s) URL of the image.", examples=["https://example.com/dog.jpg"])],
@@ -110,16 +114,17 @@ async def infer_url(
     """Fetches `url_image` (http/https only; private and loopback addresses refused unless allowlisted),
     runs the model and answers in the requested format."""
     data = await fetch.fetch_image_bytes(url_image, service.settings)
-    return await answer(service, form, data, "url")
+    return await answer(request, service, form, data, "url")
 
 
 @router.post("/infer/file", summary="Segment an uploaded image", responses=_RESPONSES, response_class=Response)
 @router.post("/infer/file/", include_in_schema=False, response_class=Response)
 async def infer_file(
+    request: Request,
     form: InferRequestDep,
     service: InferenceDep,
     file: Annotated[UploadFile, File(description="The image (JPEG, PNG, WebP, GIF, BMP, TIFF; judged by its bytes).")],
 ) -> Response:
     """Runs the model on the uploaded image and answers in the requested format."""
     data = await file.read()
-    return await answer(service, form, data, "file")
+    return await answer(request, service, form, data, "file")
