@@ -5,14 +5,15 @@ it never looks at the native repository itself. Every SERVING_WATCH_INTERVAL_S t
 native repository and fingerprints each model folder (path, size and mtime of every file under it). A model
 is acted on only when
 
-* it is complete: `config.pbtxt` parses and every version folder (at least one) holds the model file, and
 * its fingerprint did not change between two scans (debounce: an export stages temp files beside the
-  targets and renames them at the end, so a folder in the middle of an export is never picked up).
+  targets and renames them at the end, so a folder in the middle of an export is never picked up), and
+* it is complete: `config.pbtxt` parses and every version folder (at least one) holds the model file.
 
-A new or changed model gets its twin regenerated (twin.replace_twin_model) and is loaded through Triton's
-`POST /v2/repository/models/<name>/load` (an already loaded model is reloaded with its new version or
-files); a model whose folder is gone (or stays incomplete) is unloaded and its twin removed. When Triton
-cannot be reached (it is being restarted), the change is retried on the next scan.
+A new or changed complete model gets its twin regenerated (twin.replace_twin_model) and is loaded through
+Triton's `POST /v2/repository/models/<name>/load` (an already loaded model is reloaded with its new version
+or files); an incomplete one (say, a version folder still being copied) changes nothing, the version served
+stays; a model whose folder (or config.pbtxt) is gone is unloaded and its twin removed. When Triton cannot
+be reached (it is being restarted), the change is retried on the next scan.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from serving.twin import artifact_name, read_config, replace_twin_model, version
 log = logging.getLogger("serving")
 
 Fingerprint = tuple[tuple[str, int, int], ...]
+INCOMPLETE: Fingerprint = ()  # a folder with a config.pbtxt but not (yet) a loadable model
 
 
 def fingerprint(model_dir: Path) -> Fingerprint:
@@ -60,12 +62,12 @@ def is_complete(model_dir: Path) -> bool:
 
 
 def scan(repository: Path) -> dict[str, Fingerprint]:
-    """The complete models of the repository, by folder name, with their fingerprints."""
+    """Every model folder (one with a config.pbtxt) by name: its fingerprint, or INCOMPLETE."""
     try:
-        folders = [p for p in repository.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        folders = [p for p in repository.iterdir() if (p / "config.pbtxt").is_file() and not p.name.startswith(".")]
     except OSError:
         return {}
-    return {p.name: fingerprint(p) for p in sorted(folders) if is_complete(p)}
+    return {p.name: fingerprint(p) if is_complete(p) else INCOMPLETE for p in sorted(folders)}
 
 
 class TritonRepositoryApi:
@@ -90,7 +92,7 @@ class RepositoryWatcher:
         self.repository = repository
         self.twin_root = twin_root
         self.triton = triton
-        self.served = dict(served)  # what the twin holds and Triton serves now
+        self.served = {name: f for name, f in served.items() if f != INCOMPLETE}  # in the twin, served by Triton
         self.rejected: dict[str, Fingerprint] = {}  # files that could not be loaded: not again until they change
         self.on_change = on_change  # told the served model names after every change
         self._previous = dict(served)
@@ -105,7 +107,7 @@ class RepositoryWatcher:
             wanted = current.get(name)
             if wanted is None:
                 changed |= self._unload(name)
-            elif wanted not in (self.served.get(name), self.rejected.get(name)):
+            elif wanted != INCOMPLETE and wanted not in (self.served.get(name), self.rejected.get(name)):
                 changed |= self._load(name, wanted)
         if changed:
             self.on_change(sorted(self.served))
@@ -135,7 +137,7 @@ class RepositoryWatcher:
         return True
 
     def _unload(self, name: str) -> bool:
-        """Unload a model whose folder is gone or incomplete (served, or rejected earlier)."""
+        """Unload a model whose folder is gone (served, or rejected earlier)."""
         log.info("unloading model '%s' (gone from %s)", name, self.repository)
         try:
             self.triton.unload(name)

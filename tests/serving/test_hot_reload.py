@@ -3,7 +3,8 @@
 A stack of its own on a private repository (the session stack's models must stay as they are): a real
 `python -m export` writes a new family into the served repository (staged temp files, renamed at the end,
 so the watcher sees a half-written export on the way), the gateway answers for it within 30 s of the
-export's end, and once its folders are removed it leaves /models and Triton within 30 s.
+export's end, a new version folder replaces the served version, and once the family's folders are removed
+it leaves /models and Triton within 30 s; the launcher and tritonserver keep their pids throughout.
 """
 from __future__ import annotations
 
@@ -60,6 +61,11 @@ def wait_for(condition: Callable[[], bool], limit_s: float, what: str, stack: Em
     return time.monotonic() - started
 
 
+def model_ready(stack: EmbeddedStack, model: str, version: int | None = None) -> bool:
+    path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/ready"
+    return httpx.get(stack.triton_http_url + path, timeout=10, trust_env=False).status_code == 200
+
+
 def segment(stack: EmbeddedStack, family: str, runtime: str) -> httpx.Response:
     with shared_image("dog2.jpg").open("rb") as photo:
         return httpx.post(f"{stack.gateway_url}/infer/file", files={"file": ("dog2.jpg", photo, "image/jpeg")},
@@ -91,14 +97,21 @@ def test_exported_family_is_served_and_removed_family_unloaded_without_restart(o
         assert model["name"].startswith(f"{NEW_FAMILY}_")
     assert (stack.process.pid, stack.triton_pid()) == (launcher_pid, triton_pid), "nothing may be restarted"
 
+    # A new version of a served model: Triton's default policy (latest 1) serves it instead of version 1.
+    shutil.copytree(stack.repository / f"{NEW_FAMILY}_onnx" / "1", stack.repository / f"{NEW_FAMILY}_onnx" / "2")
+    waited = wait_for(lambda: model_ready(stack, f"{NEW_FAMILY}_onnx", version=2) and
+                      not model_ready(stack, f"{NEW_FAMILY}_onnx", version=1),
+                      PICKUP_LIMIT_S, f"version 2 of {NEW_FAMILY}_onnx replacing version 1", stack)
+    print(f"new version served {waited:.1f} s after its folder was written")
+    assert segment(stack, NEW_FAMILY, "onnx").status_code == 200
+
     for folder in stack.repository.glob(f"{NEW_FAMILY}_*"):
         shutil.rmtree(folder)
     waited = wait_for(lambda: NEW_FAMILY not in served_families(stack), PICKUP_LIMIT_S,
                       f"family '{NEW_FAMILY}' gone from /models", stack)
     print(f"removed family gone from /models after {waited:.1f} s")
     for model in (f"{NEW_FAMILY}_onnx", f"{NEW_FAMILY}_torchscript"):
-        ready = httpx.get(f"{stack.triton_http_url}/v2/models/{model}/ready", timeout=10, trust_env=False)
-        assert ready.status_code != 200, f"{model} is still loaded on Triton"
+        assert not model_ready(stack, model), f"{model} is still loaded on Triton"
     gone = segment(stack, NEW_FAMILY, "onnx")
     assert gone.status_code == 400 and f"unknown model '{NEW_FAMILY}'" in gone.text, gone.text
     assert segment(stack, "deeplabv3", "onnx").status_code == 200, "the other model must keep serving"

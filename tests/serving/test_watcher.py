@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.watcher import RepositoryWatcher, is_complete, scan
+from serving.watcher import INCOMPLETE, RepositoryWatcher, is_complete, scan
 
 
 class RecordingTriton:
@@ -71,7 +71,10 @@ def test_only_complete_folders_are_models(repository: Path) -> None:
     (half / "1" / "model.onnx.tmp-1-abc").write_bytes(b"half")  # an export's staged file
     broken = write_model(repository, "broken")
     (broken / "config.pbtxt").write_text("this is { not protobuf text")
-    assert sorted(scan(repository)) == ["old_onnx"]
+    found = scan(repository)
+    assert found["old_onnx"] != INCOMPLETE
+    assert {name: found[name] for name in ("no_version", "half_onnx", "broken")} == dict.fromkeys(
+        ("no_version", "half_onnx", "broken"), INCOMPLETE)
 
 
 def test_a_new_model_is_loaded_once_its_files_stop_changing(repository: Path, watcher: RepositoryWatcher,
@@ -112,6 +115,17 @@ def test_a_new_version_or_new_files_reload_the_model(repository: Path, watcher: 
     os.utime(artifact, ns=(1, 1))
     watcher.poll(), watcher.poll()
     assert triton.calls == [("load", "old_onnx")] * 2
+
+
+def test_a_version_folder_being_copied_leaves_the_served_version_alone(
+        repository: Path, watcher: RepositoryWatcher, triton: RecordingTriton) -> None:
+    (repository / "old_onnx" / "2").mkdir()  # copy begun: no model file yet
+    for _ in range(3):
+        watcher.poll()
+    assert triton.calls == [] and "old_onnx" in watcher.served
+    (repository / "old_onnx" / "2" / "model.onnx").write_bytes(b"v2")
+    watcher.poll(), watcher.poll()
+    assert triton.calls == [("load", "old_onnx")]
 
 
 def test_a_removed_model_is_unloaded_and_its_twin_removed(repository: Path, watcher: RepositoryWatcher,
