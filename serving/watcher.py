@@ -127,6 +127,8 @@ class RepositoryWatcher:
             # Triton keeps serving the version it had (if any); these files are not tried again unchanged.
             log.error("Triton refused to load model '%s': %s", name, _reason(exc))
             self.rejected[name] = wanted
+            if name not in self.served:
+                self._forget(name)  # a new model that cannot load must not sit in the index as UNAVAILABLE
             return False
         except (urllib.error.URLError, OSError) as exc:
             log.warning("Triton unreachable while loading '%s' (%s); retrying on the next scan", name, exc)
@@ -151,6 +153,17 @@ class RepositoryWatcher:
         self.rejected.pop(name, None)
         log.info("model '%s' is unloaded", name)
         return True
+
+
+    def _forget(self, name: str) -> None:
+        """Take a model that never loaded out of Triton's repository index (and out of the twin)."""
+        shutil.rmtree(self.twin_root / name, ignore_errors=True)
+        try:
+            self.triton.unload(name)
+        except (urllib.error.URLError, OSError) as exc:
+            log.warning("could not clear model '%s' from Triton: %s", name, exc)
+        else:
+            log.info("model '%s' is not served (fix and export it again to retry)", name)
 
 
 def watch(watcher: RepositoryWatcher, interval_s: float, stop: threading.Event) -> threading.Thread:

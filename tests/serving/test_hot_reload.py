@@ -116,3 +116,25 @@ def test_exported_family_is_served_and_removed_family_unloaded_without_restart(o
     assert gone.status_code == 400 and f"unknown model '{NEW_FAMILY}'" in gone.text, gone.text
     assert segment(stack, "deeplabv3", "onnx").status_code == 200, "the other model must keep serving"
     assert (stack.process.pid, stack.triton_pid()) == (launcher_pid, triton_pid), "nothing may be restarted"
+
+
+def test_a_model_triton_cannot_load_leaves_the_service_ready(own_stack: EmbeddedStack) -> None:
+    stack = own_stack
+    broken = stack.repository / "broken_onnx"
+    shutil.copytree(stack.repository / "deeplabv3_onnx", broken.with_suffix(".tmp"))
+    config = (broken.with_suffix(".tmp") / "config.pbtxt")
+    config.write_text(config.read_text().replace('"deeplabv3_onnx"', '"broken_onnx"').replace('"deeplabv3"', '"broken"'))
+    onnx = broken.with_suffix(".tmp") / "1" / "model.onnx"
+    onnx.unlink()
+    onnx.write_bytes(b"not an onnx model")
+    broken.with_suffix(".tmp").rename(broken)  # appears complete at once, like a finished (bad) export
+
+    log = stack.launcher_log
+    wait_for(lambda: "model 'broken_onnx' is not served" in log.read_text(errors="replace"),
+             PICKUP_LIMIT_S, "the launcher giving up on the broken model", stack)
+    assert "Triton refused to load model 'broken_onnx'" in log.read_text(errors="replace")
+    ready = httpx.get(f"{stack.gateway_url}/ready", timeout=10, trust_env=False)
+    assert ready.status_code == 200, ready.text
+    assert "broken_onnx" not in ready.json()["models"]
+    assert "broken" not in served_families(stack)
+    assert segment(stack, "deeplabv3", "onnx").status_code == 200

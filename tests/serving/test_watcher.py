@@ -156,5 +156,6 @@ def test_unreachable_triton_is_retried_and_a_refused_model_is_not(repository: Pa
     watcher.poll()
     assert triton.calls == [("load", "new_onnx")]
     assert "bad_onnx" not in watcher.served and "bad_onnx" in watcher.rejected
+    assert not (watcher.twin_root / "bad_onnx").exists(), "a model that never loaded leaves the twin"
     watcher.poll()
     assert triton.calls == [("load", "new_onnx")], "refused files are not tried again until they change"
