@@ -102,7 +102,7 @@ def _watch_repository(settings: ServingSettings, triton: TritonServer, served: d
     api = TritonRepositoryApi(settings.triton_http_url, timeout_s=settings.ready_timeout_s)
     watch(RepositoryWatcher(settings.model_repository, settings.twin_repository, api, served, follow),
           settings.watch_interval_s, stop)
-    log.info("watching %s every %.0f s for exported or removed models", settings.model_repository,
+    log.info("watching %s every %g s for exported or removed models", settings.model_repository,
              settings.watch_interval_s)
 
 

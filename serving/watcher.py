@@ -174,7 +174,7 @@ def watch(watcher: RepositoryWatcher, interval_s: float, stop: threading.Event) 
             try:
                 watcher.poll()
             except Exception:  # noqa: BLE001 - a scan error must not end hot reload for the rest of the run
-                log.exception("watching %s failed; trying again in %.0f s", watcher.repository, interval_s)
+                log.exception("watching %s failed; trying again in %g s", watcher.repository, interval_s)
 
     thread = threading.Thread(target=loop, name="repository-watcher", daemon=True)
     thread.start()
