@@ -4,7 +4,8 @@ A stack of its own on a private repository (the session stack's models must stay
 `python -m export` writes a new family into the served repository (staged temp files, renamed at the end,
 so the watcher sees a half-written export on the way), the gateway answers for it within 30 s of the
 export's end, a new version folder replaces the served version, and once the family's folders are removed
-it leaves /models and Triton within 30 s; the launcher and tritonserver keep their pids throughout.
+it leaves /models and Triton within 30 s; only a deliberate crash in between restarts tritonserver (which then
+serves the family too).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.timeout(900)
 NEW_FAMILY = "hotfam"
 PICKUP_LIMIT_S = 30.0
 EXPORT_TIMEOUT_S = 600
+RESTART_LIMIT_S = 180
 
 
 @pytest.fixture
@@ -73,8 +75,9 @@ def segment(stack: EmbeddedStack, family: str, runtime: str) -> httpx.Response:
                           timeout=120, trust_env=False)
 
 
-def test_exported_family_is_served_and_removed_family_unloaded_without_restart(own_stack: EmbeddedStack) -> None:
+def test_exported_family_served_new_version_reloaded_removed_family_unloaded_without_restart(own_stack: EmbeddedStack) -> None:
     stack = own_stack
+    assert stack.process is not None
     launcher_pid, triton_pid = stack.process.pid, stack.triton_pid()
     assert NEW_FAMILY not in served_families(stack)
 
@@ -104,6 +107,15 @@ def test_exported_family_is_served_and_removed_family_unloaded_without_restart(o
                       PICKUP_LIMIT_S, f"version 2 of {NEW_FAMILY}_onnx replacing version 1", stack)
     print(f"new version served {waited:.1f} s after its folder was written")
     assert segment(stack, NEW_FAMILY, "onnx").status_code == 200
+
+    # A crash now: the restarted server serves what the repository holds, the new family included.
+    stack.kill_triton()
+    wait_for(lambda: "tritonserver is back" in stack.launcher_log.read_text(errors="replace"), RESTART_LIMIT_S,
+             "tritonserver restarted", stack)
+    assert model_ready(stack, f"{NEW_FAMILY}_onnx", version=2) and model_ready(stack, f"{NEW_FAMILY}_torchscript")
+    wait_for(lambda: segment(stack, NEW_FAMILY, "torch").status_code == 200, PICKUP_LIMIT_S,
+             "the gateway answering for the new family after the restart", stack)
+    triton_pid = stack.triton_pid()
 
     for folder in stack.repository.glob(f"{NEW_FAMILY}_*"):
         shutil.rmtree(folder)
