@@ -30,14 +30,15 @@ serve: venv
 	$(PY) -m serving
 
 # Debian packages the tests use: headless Chromium + driver (web page test), docker-compose (validates
-# docker-compose.yml). Installed only when missing; needs root, as on CI.
-SYSTEM_TOOLS := chromium chromedriver docker-compose
+# docker-compose.yml), prometheus + promtool (monitoring/ config and dashboard queries). Installed only when
+# missing; needs root, as on CI.
+SYSTEM_TOOLS := chromium chromedriver docker-compose prometheus promtool
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages for:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    chromium chromium-driver docker-compose >/dev/null; \
+	    chromium chromium-driver docker-compose prometheus >/dev/null; \
 	fi
 
 test: venv system-deps

@@ -1,5 +1,5 @@
-"""Prometheus metrics of the gateway: requests, latency by endpoint/backend/status, in flight, Triton latency,
-and the calls each Triton replica (address) got.
+"""Prometheus metrics of the gateway: requests, latency by endpoint/backend/family/format/status, in flight,
+Triton latency, and the calls each Triton replica (address) got.
 
 Each app gets its own registry, so several apps in one process (tests) never clash.
 """
@@ -21,8 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Inference on CPU takes 0.1-5 s, JSON with logits several seconds more: buckets reach far.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-# Routes put the backend they served here (request.state.backend), the middleware labels with it.
+# Routes put the backend, model family and response format they served here (request.state.<key>), once
+# checked (so label values stay bounded: never a raw user string), and the middleware labels with them.
 BACKEND_STATE_KEY = "backend"
+FAMILY_STATE_KEY = "family"
+FORMAT_STATE_KEY = "response_format"
+_STATE_LABELS = (BACKEND_STATE_KEY, FAMILY_STATE_KEY, FORMAT_STATE_KEY)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +116,7 @@ class Metrics:
     def __init__(self, triton_target: str = "") -> None:
         self.registry = CollectorRegistry()
         self.triton_target = triton_target
-        labels = ("endpoint", "backend", "status")
+        labels = ("endpoint", *_STATE_LABELS, "status")
         self.requests = Counter(
             "gateway_requests", "HTTP requests answered.", labels, registry=self.registry
         )
@@ -168,6 +172,6 @@ class MetricsMiddleware:
             self.metrics.in_flight.dec()
             route = getattr(scope.get("route"), "path", None)
             endpoint = route.rstrip("/") or "/" if route else "unmatched"  # /infer/url/ counts as /infer/url
-            labels = (endpoint, str(state.get(BACKEND_STATE_KEY, "")), str(status))
+            labels = (endpoint, *(str(state.get(key, "")) for key in _STATE_LABELS), str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)

@@ -13,6 +13,7 @@ DESCRIPTION = """\
 Serve MODEL_REPOSITORY with the Triton 2.51 server of the nvidia-pytriton wheel (Python-backend twin of
 each model, generated under SERVING_RUN_DIR), then start the gateway, and stay in the foreground.
 Ctrl-C or SIGTERM stops everything. If tritonserver dies it is restarted (SERVING_MAX_RESTARTS times).
+Models exported into (or removed from) MODEL_REPOSITORY while serving are loaded (unloaded) without a restart.
 """
 EPILOG = """\
 environment (defaults):
@@ -20,6 +21,7 @@ environment (defaults):
   TRITON_HOST=127.0.0.1   TRITON_HTTP_PORT=8000   TRITON_GRPC_PORT=8001   TRITON_METRICS_PORT=8002
   GATEWAY_HOST=127.0.0.1  GATEWAY_PORT=8080       (other GATEWAY_* settings pass through to the gateway)
   SERVING_READY_TIMEOUT_S=300  SERVING_MAX_RESTARTS=5
+  SERVING_WATCH_INTERVAL_S=2  (scan MODEL_REPOSITORY; exported models are loaded, removed ones unloaded; 0: off)
   SERVING_TRITON_ARGS=""  (more tritonserver options, e.g. "--log-verbose=1")
   SERVING_INTRA_OP_THREADS=<cores>  SERVING_INTER_OP_THREADS=1  (threads of each model instance)
 """

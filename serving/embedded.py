@@ -21,6 +21,7 @@ from serving.settings import ServingSettings
 from serving.supervisor import RestartPolicy, supervise
 from serving.triton_server import StopRequested, TritonServer
 from serving.twin import build_twin
+from serving.watcher import Fingerprint, RepositoryWatcher, TritonRepositoryApi, scan, watch
 
 # Logged once everything is up and supervision begins (tests wait for it before killing tritonserver).
 SUPERVISING_MESSAGE = "serving; Ctrl-C to stop"
@@ -50,6 +51,7 @@ def run(settings: ServingSettings, options: LaunchOptions) -> int:
             ensure_free(ports)
 
         tree = prepare_server_tree(settings.run_dir)
+        served = scan(settings.model_repository)  # before the twin: a change after this is picked up later
         models = build_twin(settings.model_repository, settings.twin_repository)
         log.info("twin repository %s: %s", settings.twin_repository, ", ".join(m.name for m in models))
 
@@ -66,6 +68,8 @@ def run(settings: ServingSettings, options: LaunchOptions) -> int:
             gateway.start()
             gateway.wait_healthy(GATEWAY_READY_TIMEOUT_S, stop)
             log.info("gateway ready on %s (log: %s)", settings.gateway_url, settings.gateway_log)
+        if settings.watch_interval_s > 0:
+            _watch_repository(settings, triton, served, stop)
         log.info(SUPERVISING_MESSAGE)
         supervise(triton, gateway, RestartPolicy(max_restarts=settings.max_restarts), settings.ready_timeout_s, stop)
         return 0
@@ -85,6 +89,21 @@ def run(settings: ServingSettings, options: LaunchOptions) -> int:
             log.info("stopping tritonserver")
             triton.stop()
         log.info("stopped")
+
+
+def _watch_repository(settings: ServingSettings, triton: TritonServer, served: dict[str, Fingerprint],
+                      stop: threading.Event) -> None:
+    """Serve models exported (or removed) from now on without a restart (serving/watcher.py)."""
+
+    def follow(names: list[str]) -> None:
+        triton.models = names  # a restarted tritonserver must have these READY
+        log.info("serving now: %s", ", ".join(names) or "no model")
+
+    api = TritonRepositoryApi(settings.triton_http_url, timeout_s=settings.ready_timeout_s)
+    watch(RepositoryWatcher(settings.model_repository, settings.twin_repository, api, served, follow),
+          settings.watch_interval_s, stop)
+    log.info("watching %s every %g s for exported or removed models", settings.model_repository,
+             settings.watch_interval_s)
 
 
 def _install_stop_handlers(stop: threading.Event) -> None:

@@ -38,6 +38,7 @@ class ServingSettings:
     gateway_port: int
     ready_timeout_s: float
     max_restarts: int
+    watch_interval_s: float = 2.0
     extra_triton_args: tuple[str, ...] = ()
 
     @classmethod
@@ -55,6 +56,8 @@ class ServingSettings:
             # Loading the torch model on 2 busy cores can take a minute; a hung load must not wait forever.
             ready_timeout_s=_number(env, "SERVING_READY_TIMEOUT_S", 300.0, float),
             max_restarts=_number(env, "SERVING_MAX_RESTARTS", 5, int),
+            # How often the native repository is scanned for exported / removed models (0: never).
+            watch_interval_s=_number(env, "SERVING_WATCH_INTERVAL_S", 2.0, float),
             extra_triton_args=tuple(shlex.split(env.get("SERVING_TRITON_ARGS", ""))),
         )
 

@@ -39,7 +39,12 @@ class TritonServer:
             # A model that fails to load must not take the server down: the launcher reads the reason
             # from the repository index and names the model.
             "--exit-on-error=false",
-            "--strict-readiness=true",
+            # The launcher loads and unloads models itself while serving (serving/watcher.py).
+            "--model-control-mode=explicit",
+            "--load-model=*",
+            # Server readiness = live: the launcher and the gateway check each model themselves. Strict readiness
+            # would drop while the watcher loads a model, and for good after one failed load (explicit mode).
+            "--strict-readiness=false",
             f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
             f"--backend-config=python,shm-region-prefix-name={s.shm_region_prefix}",
             # Without a GPU these pools and GPU metrics only produce warnings.

@@ -135,3 +135,20 @@ def _write_twin_model(model_dir: Path, twin_root: Path) -> TwinModel:
         (twin_version / "model.py").symlink_to(ADAPTER.resolve())
         (twin_version / artifact).symlink_to((version / artifact).resolve())
     return TwinModel(twin.name, model_dir, artifact, tuple(int(v.name) for v in versions))
+
+
+# --- one model at a time (used by serving/watcher.py while the server runs) ---------------------------
+def replace_twin_model(model_dir: Path, twin_root: Path) -> TwinModel:
+    """(Re)generate the twin of one model; the old twin directory is swapped out by renames, never edited."""
+    staging = twin_root.with_name(twin_root.name + ".model.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        model = _write_twin_model(model_dir.resolve(), staging)
+        target, old = twin_root / model_dir.name, staging / (model_dir.name + ".old")
+        if target.exists():
+            target.rename(old)
+        (staging / model_dir.name).rename(target)
+        return model
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from gateway import security
 from gateway.core.config import Settings
 from gateway.inference import InferenceService
-from gateway.metrics import BACKEND_STATE_KEY, Metrics
+from gateway.metrics import BACKEND_STATE_KEY, FAMILY_STATE_KEY, FORMAT_STATE_KEY, Metrics
 from gateway.triton import ModelCatalogue, TritonClient
 
 
@@ -38,6 +38,16 @@ def get_metrics(request: Request) -> Metrics:
 def label_backend(request: Request, backend: str) -> None:
     """Record which backend served this request, for the metrics' ``backend`` label."""
     setattr(request.state, BACKEND_STATE_KEY, backend)
+
+
+def label_family(request: Request, family: str) -> None:
+    """Record the model family that served this request (a resolved one only), for the ``family`` label."""
+    setattr(request.state, FAMILY_STATE_KEY, family)
+
+
+def label_format(request: Request, response_format: str) -> None:
+    """Record the (negotiated, known) response format, for the metrics' ``response_format`` label."""
+    setattr(request.state, FORMAT_STATE_KEY, response_format)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

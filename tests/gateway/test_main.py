@@ -84,7 +84,7 @@ def test_trailing_slash_is_served_not_redirected(client: TestClient) -> None:
 def test_metrics_are_prometheus_text(client: TestClient) -> None:
     client.get("/healthcheck")
     text = client.get("/metrics").text
-    assert 'gateway_requests_total{backend="",endpoint="/healthcheck",status="200"}' in text
+    assert 'gateway_requests_total{backend="",endpoint="/healthcheck",family="",response_format="",status="200"}' in text
 
 
 def test_module_has_a_help() -> None:

@@ -17,6 +17,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.model_repository == Path("model_repository").resolve()
     assert settings.run_dir == Path(".run").resolve()
     assert settings.triton_grpc_url == "127.0.0.1:8001"
+    assert settings.watch_interval_s == 2.0
 
 
 def test_a_wildcard_bind_address_is_reached_on_loopback() -> None:
@@ -30,7 +31,8 @@ def test_extra_tritonserver_options_are_split_like_a_shell() -> None:
 
 
 @pytest.mark.parametrize(("variable", "value"), [("TRITON_HTTP_PORT", "http"), ("GATEWAY_PORT", "70000"),
-                                                 ("SERVING_MAX_RESTARTS", "-1"), ("SERVING_READY_TIMEOUT_S", "soon")])
+                                                 ("SERVING_MAX_RESTARTS", "-1"), ("SERVING_READY_TIMEOUT_S", "soon"),
+                                                 ("SERVING_WATCH_INTERVAL_S", "-2")])
 def test_bad_values_are_refused_by_name(variable: str, value: str) -> None:
     with pytest.raises(ServingError, match=variable):
         ServingSettings.from_env({variable: value})

@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from gateway.api.deps import InferenceDep
+from gateway.api.deps import InferenceDep, label_family
 from gateway.api.routes.infer import InferRequestDep
 from gateway.errors import BadRequest, ServiceError, TooLarge, error_responses
 from gateway.inference import InferenceService, file_schema, upload_bytes, weights_headers
@@ -96,6 +96,7 @@ async def _item(
 )
 @router.post("/infer/files/", include_in_schema=False, response_class=Response)
 async def infer_files(
+    request: Request,
     form: InferRequestDep,
     service: InferenceDep,
     file: Annotated[list[UploadFile | str], File(
@@ -108,6 +109,7 @@ async def infer_files(
     format_name = form.options.response_format
     _check_batch(format_name, len(file), service.settings.max_batch_files)
     model = await service.model(form.model, form.runtime)
+    label_family(request, model.family)
     _check_answer_size(format_name, form.requested, model, len(file))
     contents = [await upload_bytes("file", upload) for upload in file]
     outcomes = await service.infer_many(

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import Message
 
 from gateway import fetch
-from gateway.api.deps import InferenceDep, label_backend
+from gateway.api.deps import InferenceDep, label_backend, label_family, label_format
 from gateway.errors import error_responses
 from gateway.inference import (
     RUNTIMES,
@@ -71,6 +71,7 @@ def infer_request(
     label_backend(request, runtime)
     requested = parse_result_types(requested_results_types)
     response_format = registry.negotiate(response_format, accept)
+    label_format(request, response_format)
     return InferRequest(
         runtime=runtime,
         requested=requested,
@@ -109,8 +110,10 @@ _RESPONSES = {
 }
 
 
-async def answer(service: InferenceService, form: InferRequest, data: bytes, image_type: ImageType) -> Response:
+async def answer(request: Request, service: InferenceService, form: InferRequest, data: bytes,
+                 image_type: ImageType) -> Response:
     model = await service.model(form.model, form.runtime)
+    label_family(request, model.family)
     result = await service.infer(
         data, image_type=image_type, model=model, requested=form.requested, compute=form.compute,
     )
@@ -122,6 +125,7 @@ async def answer(service: InferenceService, form: InferRequest, data: bytes, ima
 @router.post("/infer/url", summary="Segment the image at a URL", responses=_RESPONSES, response_class=Response)
 @router.post("/infer/url/", include_in_schema=False, response_class=Response)
 async def infer_url(
+    request: Request,
     form: InferRequestDep,
     service: InferenceDep,
     url_image: Annotated[str, Form(description="http(s) URL of the image.", examples=["https://example.com/dog.jpg"])],
@@ -129,7 +133,7 @@ async def infer_url(
     """Fetches `url_image` (http/https only; private and loopback addresses refused unless allowlisted),
     runs the model and answers in the requested format."""
     data = await fetch.fetch_image_bytes(url_image, service.settings)
-    return await answer(service, form, data, "url")
+    return await answer(request, service, form, data, "url")
 
 
 # --- POST /infer/file with the photo as the whole body ---------------------------------------------
@@ -205,6 +209,7 @@ file_router = APIRouter(route_class=RawImageBodyRoute)
                   openapi_extra=_RAW_BODY_OPENAPI)
 @file_router.post("/infer/file/", include_in_schema=False, response_class=Response)
 async def infer_file(
+    request: Request,
     form: InferRequestDep,
     service: InferenceDep,
     file: Annotated[UploadFile | str, File(
@@ -218,7 +223,7 @@ async def infer_file(
     the photo itself as the body with its image Content-Type and the other fields as query parameters:
     `curl --data-binary @dog.jpg -H 'Content-Type: image/jpeg' '.../infer/file?infer_model_type=onnx'`."""
     data = await upload_bytes("file", file)
-    return await answer(service, form, data, "file")
+    return await answer(request, service, form, data, "file")
 
 
 router.include_router(file_router)

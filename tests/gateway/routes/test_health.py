@@ -38,14 +38,15 @@ def _sample(metrics_text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def test_metrics_count_requests_by_endpoint_backend_and_status(gateway_url: str) -> None:
+def test_metrics_count_requests_by_endpoint_backend_family_format_and_status(gateway_url: str) -> None:
     def scrape() -> str:
         response = requests.get(f"{gateway_url}/metrics", timeout=10)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
         return response.text
 
-    labels = {"endpoint": "/infer/file", "backend": "onnx", "status": "200"}
+    labels = {"endpoint": "/infer/file", "backend": "onnx", "family": "deeplabv3", "response_format": "json",
+              "status": "200"}
     before = _sample(scrape(), "gateway_requests_total", **labels) or 0.0
     with shared_image("dog2.jpg").open("rb") as photo:
         response = requests.post(f"{gateway_url}/infer/file/", timeout=120, files={"file": photo},
