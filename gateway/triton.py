@@ -57,6 +57,10 @@ _CHANNEL_ARGS = [
 CHANNEL_REFRESH_S = 30.0
 # Pause before sending a failed call again: long enough for grpc to take the lost replica out of its picks.
 RETRY_PAUSE_S = 0.1
+# Pause before the later attempts: longer than grpc's reconnect backoff (max_reconnect_backoff_ms 1 s, +20 %
+# jitter), so a Triton that has just come back (restarted, the only replica) is reconnected and reached
+# instead of failing fast while its channel still waits out the backoff.
+RECONNECT_PAUSE_S = 1.25
 
 TritonLatencyObserver = Callable[[str, str, float], None]  # (model, outcome "ok|error|retried", seconds)
 
@@ -167,11 +171,12 @@ class TritonClient:
                 return await call(self._channel(), max(deadline - time.monotonic(), 0.001))
             except InferenceServerException as exc:
                 last = attempt == self.settings.triton_retries
-                if _status_code(exc) != "UNAVAILABLE" or last or deadline - time.monotonic() <= RETRY_PAUSE_S:
+                pause = RETRY_PAUSE_S if attempt == 0 else RECONNECT_PAUSE_S
+                if _status_code(exc) != "UNAVAILABLE" or last or deadline - time.monotonic() <= pause:
                     raise
                 log.info("Triton %s failed (UNAVAILABLE: %s); sending it again", what, exc.message())
                 on_retry()
-                await asyncio.sleep(RETRY_PAUSE_S)
+                await asyncio.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     # --- status: each call has a short deadline of its own, so a wedged Triton never hangs /ready ---
