@@ -337,3 +337,12 @@ def test_kserve_triton_predictor_and_gateway_transformer() -> None:
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthcheck"
     assert transformer["minReplicas"] >= 2 and transformer["terminationGracePeriodSeconds"] == 40
     assert "GATEWAY_TRITON_URL" not in _env(gateway)  # from --predictor_host
+
+
+def test_monitoring_ships_the_one_grafana_dashboard_for_grafanas_sidecar() -> None:
+    objects = manifests.render(manifests.K8S_DIR / "overlays" / "production")
+    dashboard = manifests.one(objects, "ConfigMap", "segmentation-grafana-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["metadata"]["namespace"] == "segmentation"
+    source = REPO_ROOT / "monitoring" / "grafana" / "dashboards" / "segmentation.json"
+    assert dashboard["data"]["segmentation.json"] == source.read_text()  # the same file compose mounts
