@@ -13,7 +13,7 @@ from bench.inputs import load_photo
 from bench.load import LoadPlan, run_load
 from bench.models import discover, onnx_file
 from bench.options import Options
-from bench.paths import ReferencePath
+from bench.paths import ReferencePath, network_alone
 from bench.processes import RssSampler, listening_pid
 from bench.scenarios import REFERENCE, Scenario, for_photo
 from bench.stack import StackUnavailable, running_stack, stack_ready
@@ -79,18 +79,20 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
         results["photos"] = [photo.name for photo in photos]
         results["primary_photo"] = photos[0].name
         results["decode"] = {photo.name: decoding.measure(photo.data, size_hw) for photo in photos}
+        network = network_alone(model_file)
 
         roots = {"gateway": listening_pid(endpoints.gateway_port), "triton": listening_pid(endpoints.triton_grpc_port)}
         with RssSampler({k: v for k, v in roots.items() if v is not None}) as sampler:
             for index, photo in enumerate(photos):
-                reference = ReferencePath(model_file, photo.model_input, options.reference_threads)
-                for scenario in for_photo(photo, reference, models, endpoints, index == 0, options.api_key):
+                reference = ReferencePath(network, photo.model_input, options.reference_threads, output="logits")
+                graph = ReferencePath(model_file, photo.model_input, options.reference_threads)
+                for scenario in for_photo(photo, reference, graph, models, endpoints, index == 0, options.api_key):
                     if scenario.name == REFERENCE or options.selects(scenario.name):
                         run_scenario(scenario, options, results)
                 if index == 0 and options.encoding:
                     log("encoding all three results in-process (tolist()+json.dumps takes a while)")
-                    results["encoding"] = encoding.compare(reference.run(), options.encode_repeats, 1)
-                del reference
+                    results["encoding"] = encoding.compare(graph.run(), options.encode_repeats, 1)
+                del reference, graph
         results["memory"] = sampler.report()
         missing = [k for k, v in roots.items() if v is None]
         if missing:
@@ -114,6 +116,8 @@ def run_scenario(scenario: Scenario, options: Options, results: dict) -> None:
         started = time.perf_counter()
         figures, errors = run_load(scenario.make_sender, plan)
         run = {"scenario": scenario.name, "photo": scenario.photo.name, **figures.as_dict()}
+        if scenario.model is not None:
+            run["model"] = scenario.model
         if errors:
             run["errors_seen"] = errors
         results["runs"].append(run)

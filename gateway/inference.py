@@ -7,7 +7,7 @@ event loop keeps answering health checks and other requests.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 import anyio
@@ -23,6 +23,13 @@ from gateway.triton import ModelCatalogue, TritonClient
 T = TypeVar("T")
 ImageType = Literal["url", "file"]
 RUNTIMES: tuple[str, ...] = ("torch", "onnx")
+# The export writes, beside each full model, one model per output that computes only that output
+# (export/io_names.py, docs/performance.md): a map-only request then pays for no softmax.
+SINGLE_OUTPUT_SEPARATOR = "__"
+
+
+def single_output_model(model_name: str, output: str) -> str:
+    return f"{model_name}{SINGLE_OUTPUT_SEPARATOR}{output}"
 
 
 def parse_result_types(values: Iterable[str] | None) -> tuple[str, ...]:
@@ -53,6 +60,9 @@ class InferenceService:
     catalogue: ModelCatalogue
     settings: Settings
     cpu: anyio.CapacityLimiter
+    # Full models whose single-output models Triton does not serve (a repository exported before they
+    # existed): their requests go to the full model without trying first.
+    without_single_output: set[str] = field(default_factory=set)
 
     async def run_cpu(self, func: Callable[..., T], *args: object) -> T:
         """Run blocking ``func(*args)`` on one of settings.cpu_workers threads."""
@@ -125,9 +135,22 @@ class InferenceService:
 
     async def _run_batch(self, model: ModelInfo, batch: np.ndarray, result_types: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = tuple(dict.fromkeys(result_types))
+        names = [RESULT_TO_OUTPUT[name] for name in wanted]
         try:
-            outputs = await self.triton.infer(model.name, batch, [RESULT_TO_OUTPUT[name] for name in wanted])
+            outputs = await self._infer(model, batch, names)
         except Unavailable:
             self.catalogue.invalidate()  # Triton restarted or dropped the model: discover afresh next time
+            self.without_single_output.clear()  # ... and may serve another repository
             raise
         return {name: outputs[RESULT_TO_OUTPUT[name]] for name in wanted}
+
+    async def _infer(self, model: ModelInfo, batch: np.ndarray, outputs: list[str]) -> dict[str, np.ndarray]:
+        """One output: its own model, which computes nothing else; several: the full model."""
+        if len(outputs) != 1 or model.name in self.without_single_output:
+            return await self.triton.infer(model.name, batch, outputs)
+        try:
+            return await self.triton.infer(single_output_model(model.name, outputs[0]), batch, outputs)
+        except Unavailable:
+            answer = await self.triton.infer(model.name, batch, outputs)  # raises if Triton itself is away
+            self.without_single_output.add(model.name)
+            return answer
