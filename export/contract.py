@@ -27,9 +27,12 @@ class SegmentationContract(nn.Module):
         self.outputs = tuple(name for name in OUTPUT_NAMES if name in outputs)
 
     def forward(self, image: torch.Tensor):
-        # contiguous(): channels_last convs (see torchscript.py) would otherwise hand out NHWC-strided
-        # tensors, and serving code that flattens raw buffers must get the contract's NCHW layout.
-        logits = self.logits_model(image).contiguous()
+        logits = self.logits_model(image)
+        if self.outputs != ("segmentation_map",):
+            # contiguous(): channels_last convs (see torchscript.py) would otherwise hand out NHWC-strided
+            # tensors, and serving code that flattens raw buffers must get the contract's NCHW layout.
+            # The map alone needs no such copy of C x H x W floats: argmax reads the NHWC layout as is.
+            logits = logits.contiguous()
         computed = {"logits": logits}
         if "probabilities" in self.outputs:
             computed["probabilities"] = _softmax_over_classes(logits)

@@ -45,3 +45,16 @@ def test_an_export_without_single_output_models_is_incomplete(exported: ExportRe
         assert not family_is_complete(repository, exported.family)
     finally:
         moved.rename(path)
+
+
+def test_torchscript_map_model_returns_one_contiguous_uint8_map(exported: ExportResult) -> None:
+    import torch
+
+    from export.torchscript import load_torchscript
+
+    repository = exported.model_dirs["torch"].parent
+    module = load_torchscript(single_output_file(repository, exported.family, TORCH, "segmentation_map"))
+    with torch.inference_mode():
+        value = module(torch.zeros((2, 3, 512, 512), dtype=torch.uint8))
+    assert isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.shape == (2, 512, 512)
+    assert value.is_contiguous()  # Triton's backends and the twin read the raw NCHW buffer
