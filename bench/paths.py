@@ -41,6 +41,9 @@ class ReferencePath:
                  output: str = MAP_OUTPUT) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads  # 0 = onnxruntime's default (one per core)
+        # As the serving adapter runs its sessions (serving/python_backend/model.py): idle threads sleep.
+        # With spinning threads the in-process figure swings with every other process on a shared machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model = str(graph) if isinstance(graph, Path) else graph
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.feed = {"image": model_input}

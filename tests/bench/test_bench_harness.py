@@ -63,6 +63,9 @@ def test_results_file_has_every_path_at_every_concurrency(bench_run) -> None:
         assert {(scenario, 1), (scenario, 2)} <= measured, scenario
     for scenario in SEQUENTIAL_SCENARIOS:
         assert (scenario, 1) in measured and (scenario, 2) not in measured, scenario
+    network = next(run for run in results["runs"] if run["scenario"] == "network/onnx")
+    # measured before and after the serving paths; its p50 is the mean of the two
+    assert network["p50_ms"] == pytest.approx((network["p50_ms_before"] + network["p50_ms_after"]) / 2, abs=0.01)
     for run in results["runs"]:
         assert run["errors"] == 0 and run["requests"] >= 1, run
         assert run["p50_ms"] <= run["p95_ms"], run
