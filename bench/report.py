@@ -42,7 +42,7 @@ def headline(results: dict) -> dict:
     all_json, npz = at("gateway-all/onnx"), at("format-npz/onnx")
     encoding = results.get("encoding") or {}
     memory = results.get("memory") or {}
-    int8 = results.get("int8") or {}
+    int8 = int8_figures(results)
     summary = {
         # Issue 13's figures: every path against the network alone (normalise, network, upsample).
         "network_p50_ms": _get(reference, "p50_ms"),
@@ -87,6 +87,22 @@ def headline(results: dict) -> dict:
         if other != photo:
             summary[f"gateway_map_p50_ratio[{other}]"] = _get(at("gateway-map/onnx", 1, other), "p50_ratio")
     return summary
+
+
+def int8_figures(results: dict) -> dict:
+    """int8 ÷ fp32 Triton map-only throughput at each concurrency (speedup = the smaller), and the int8
+    export's map agreement with fp32 on held-out photos (its manifest); empty without an int8 model."""
+    runs, photo = results["runs"], results["primary_photo"]
+    per_level = {}
+    for level in results["options"]["concurrency"]:
+        int8, fp32 = find(runs, "triton/onnx_int8", photo, level), find(runs, "triton/onnx", photo, level)
+        if int8 and fp32:
+            per_level[f"c{level}"] = ratio(int8["throughput_rps"], fp32["throughput_rps"], 2)
+    figures = dict(results.get("int8") or {})
+    if per_level:
+        figures["throughput_speedup"] = per_level
+        figures["speedup"] = min(value for value in per_level.values() if value is not None)
+    return figures
 
 
 def is_quiet(results: dict) -> bool:

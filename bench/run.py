@@ -79,6 +79,8 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
         results["photos"] = [photo.name for photo in photos]
         results["primary_photo"] = photos[0].name
         results["decode"] = {photo.name: decoding.measure(photo.data, size_hw) for photo in photos}
+        if "onnx_int8" in models:
+            results["int8"] = int8_manifest_figures(options.repository, models["onnx_int8"].name)
         network = network_alone(model_file)
 
         roots = {"gateway": listening_pid(endpoints.gateway_port), "triton": listening_pid(endpoints.triton_grpc_port)}
@@ -140,6 +142,16 @@ def remeasure_reference(scenario: Scenario, options: Options, results: dict) -> 
         first["throughput_rps"] = round((first["throughput_rps"] + figures.throughput_rps) / 2, 3)
     log(f"{scenario.name:<20} {scenario.photo.name:<11} again: p50={figures.p50_ms} ms; "
         f"reference p50 = mean {first['p50_ms']} ms")
+
+
+def int8_manifest_figures(repository: Path, model_name: str) -> dict:
+    """What the int8 export measured: map agreement with fp32 on held-out photos (not re-measured here)."""
+    try:
+        manifest = json.loads((repository / model_name / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {"note": f"no readable {repository / model_name / 'manifest.json'}"}
+    int8 = manifest.get("int8", {})
+    return {"map_agreement": int8.get("min_holdout_agreement"), "holdout_agreement": int8.get("holdout_agreement")}
 
 
 def write(results: dict, path: Path) -> None:

@@ -72,6 +72,8 @@ def for_photo(
         path = TritonPath(endpoints.triton_grpc_url, model.name, photo.model_input)
         scenarios.append(Scenario(f"{COST_PREFIX}/map-on-full-model", photo, path.make_sender,
                                   sequential_only=True, model=path.model_name))
+    # triton/onnx_int8 (when the family has an int8 model) at every concurrency: int8_speedup compares it with
+    # triton/onnx.
     for runtime in sorted(models):
         scenarios.append(gateway(f"gateway-map/{runtime}", runtime, MAP_ONLY))
     if with_heavy:

@@ -35,6 +35,10 @@ TORCH = Runtime("torch", "pytorch_libtorch", "torchscript", "model.pt")
 ONNX = Runtime("onnx", "onnxruntime_onnx", "onnx", "model.onnx")
 RUNTIMES = (TORCH, ONNX)
 RUNTIME_BY_PLATFORM = {runtime.platform: runtime for runtime in RUNTIMES}
+# The int8 CPU model (export/int8.py): written only on request (`--int8-calibration`), picked explicitly.
+ONNX_INT8 = Runtime("onnx_int8", "onnxruntime_onnx", "onnx_int8", "model.onnx")
+RUNTIME_NAMES_BY_PLATFORM = {platform: {r.name for r in (*RUNTIMES, ONNX_INT8) if r.platform == platform}
+                             for platform in RUNTIME_BY_PLATFORM}
 
 PARAMETER_FAMILY = "segmentation.family"
 PARAMETER_RUNTIME = "segmentation.runtime"
@@ -203,7 +207,8 @@ def contract_problems(config: model_config_pb2.ModelConfig) -> list[str]:
         if not parameters.get(key):
             problems.append(f"missing parameter {key!r}")
     runtime = RUNTIME_BY_PLATFORM.get(config.platform)
-    if runtime and parameters.get(PARAMETER_RUNTIME) and parameters[PARAMETER_RUNTIME] != runtime.name:
+    if runtime and parameters.get(PARAMETER_RUNTIME) \
+            and parameters[PARAMETER_RUNTIME] not in RUNTIME_NAMES_BY_PLATFORM[config.platform]:
         problems.append(f"{PARAMETER_RUNTIME} is {parameters[PARAMETER_RUNTIME]!r} but platform is {config.platform}")
     labels = parameters.get(PARAMETER_LABELS, "").split(",")
     if not problems and len(labels) != config.output[0].dims[0]:

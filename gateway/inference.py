@@ -22,7 +22,8 @@ from gateway.triton import ModelCatalogue, TritonClient
 
 T = TypeVar("T")
 ImageType = Literal["url", "file"]
-RUNTIMES: tuple[str, ...] = ("torch", "onnx")
+# onnx_int8: the int8 CPU model, served only when exported with --int8-calibration (docs/performance.md).
+RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx_int8")
 # The export writes, beside each full model, one model per output that computes only that output
 # (export/io_names.py, docs/performance.md): a map-only request then pays for no softmax.
 SINGLE_OUTPUT_SEPARATOR = "__"
