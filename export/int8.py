@@ -22,9 +22,10 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import onnx
@@ -134,8 +135,13 @@ def float_nodes(path: Path, first_convs: int) -> list[str]:
 
 
 def quantise(fp32_path: Path, int8_path: Path, samples: list[np.ndarray], exclude: list[str]) -> None:
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

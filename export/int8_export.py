@@ -14,11 +14,27 @@ from .atomic import StagedFiles
 from .errors import ExportError
 from .int8 import Int8Result, build_int8, check_outputs
 from .io_names import OUTPUT_NAMES
-from .layout import MANIFEST_FILENAME, VERSION, model_dir, model_file, single_output_dir, single_output_file
+from .layout import (
+    MANIFEST_FILENAME,
+    VERSION,
+    model_dir,
+    model_file,
+    single_output_dir,
+    single_output_file,
+)
 from .manifest import file_record, package_versions, render_manifest
 from .onnx_export import extract_outputs
-from .triton_config import (CONFIG_FILENAME, LABELS_FILENAME, ONNX, ONNX_INT8, PARAMETER_LABELS, ModelSpec,
-                            check_config_file, render_config, render_labels)
+from .triton_config import (
+    CONFIG_FILENAME,
+    LABELS_FILENAME,
+    ONNX,
+    ONNX_INT8,
+    PARAMETER_LABELS,
+    ModelSpec,
+    check_config_file,
+    render_config,
+    render_labels,
+)
 
 
 def export_int8(repository: Path, family: str, calibration: list[Path], holdout: list[Path]) -> Int8Result:
