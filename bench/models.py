@@ -8,11 +8,22 @@ from pathlib import Path
 import tritonclient.grpc as grpcclient
 
 
+# The export's single-output models (export/io_names.py): `<full model>__<output>`, computing only that output.
+SINGLE_OUTPUT_SEPARATOR = "__"
+
+
 @dataclass(frozen=True)
 class ServedModel:
     name: str  # Triton model name
     runtime: str  # "onnx" | "torch": the gateway's infer_model_type
     input_shape: tuple[int, int, int]  # (3, H, W)
+    single_outputs: tuple[str, ...] = ()  # outputs that have a READY model of their own
+
+    def for_outputs(self, outputs: tuple[str, ...]) -> str:
+        """The model the gateway asks for these outputs: the output's own model, else the full one."""
+        if len(outputs) == 1 and outputs[0] in self.single_outputs:
+            return f"{self.name}{SINGLE_OUTPUT_SEPARATOR}{outputs[0]}"
+        return self.name
 
 
 def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
@@ -20,7 +31,9 @@ def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
     client = grpcclient.InferenceServerClient(triton_grpc_url)
     found: dict[str, ServedModel] = {}
     seen: list[str] = []
-    for entry in client.get_model_repository_index(as_json=True).get("models", []):
+    index = client.get_model_repository_index(as_json=True).get("models", [])
+    ready = {entry["name"] for entry in index if entry.get("state") == "READY"}
+    for entry in index:
         name = entry["name"]
         config = client.get_model_config(name, as_json=True)["config"]
         params = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
@@ -28,7 +41,10 @@ def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
         if params.get("segmentation.family") != family:
             continue
         dims = next(tensor["dims"] for tensor in config["input"] if tensor["name"] == "image")
-        found[params["segmentation.runtime"]] = ServedModel(name, params["segmentation.runtime"], tuple(int(d) for d in dims))
+        single = tuple(output for output in ("logits", "probabilities", "segmentation_map")
+                       if f"{name}{SINGLE_OUTPUT_SEPARATOR}{output}" in ready)
+        found[params["segmentation.runtime"]] = ServedModel(name, params["segmentation.runtime"],
+                                                            tuple(int(d) for d in dims), single)
     if "onnx" not in found:
         raise LookupError(f"Triton serves no onnx model of family {family!r}; it serves: {', '.join(seen) or 'nothing'}")
     return found

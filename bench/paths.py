@@ -9,22 +9,45 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import onnx
+import onnx.utils
 import onnxruntime as ort
 import tritonclient.grpc as grpcclient
 
 from bench.load import RequestFailed, Send
 
 MAP_OUTPUT = "segmentation_map"
+LOGITS_OUTPUT = "logits"
+
+
+def network_alone(onnx_path: Path) -> bytes:
+    """The source model's own forward (normalisation, network, upsampling to the input size; no softmax,
+    no argmax) as an ONNX graph: the exported graph cut at its `logits` output.
+
+    The export wraps the source's `UINT8 image -> logits` module and adds only the softmax and the argmax
+    behind `logits`, so the nodes up to `logits` are exactly that module exported alone.
+    """
+    model = onnx.load(str(onnx_path))
+    return onnx.utils.Extractor(model).extract_model(["image"], [LOGITS_OUTPUT]).SerializeToString()
 
 
 class ReferencePath:
-    """onnxruntime in-process on the exported model: the model's own cost, nothing around it."""
+    """onnxruntime in-process, same threads as asked: a model's own cost, nothing around it.
 
-    def __init__(self, onnx_path: Path, model_input: np.ndarray, intra_op_threads: int = 0) -> None:
+    ``graph`` is an ONNX file or serialised graph; ``output`` the one output each request fetches.
+    """
+
+    def __init__(self, graph: Path | bytes, model_input: np.ndarray, intra_op_threads: int = 0,
+                 output: str = MAP_OUTPUT) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads  # 0 = onnxruntime's default (one per core)
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        # As the serving adapter runs its sessions (serving/python_backend/model.py): idle threads sleep.
+        # With spinning threads the in-process figure swings with every other process on a shared machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        model = str(graph) if isinstance(graph, Path) else graph
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.feed = {"image": model_input}
+        self.output = output
 
     def run(self, outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         names = list(outputs) if outputs else [o.name for o in self.session.get_outputs()]
@@ -32,30 +55,35 @@ class ReferencePath:
 
     def make_sender(self) -> Send:
         def send() -> int:
-            (segmentation_map,) = self.session.run([MAP_OUTPUT], self.feed)
-            return int(segmentation_map.nbytes)
+            (value,) = self.session.run([self.output], self.feed)
+            return int(value.nbytes)
 
         return send
 
 
 class TritonPath:
-    """Triton directly over gRPC: UINT8 input, only the map asked for (binary tensors)."""
+    """Triton directly over gRPC: UINT8 input, the named outputs asked for (binary tensors; default the map)."""
 
-    def __init__(self, url: str, model_name: str, model_input: np.ndarray, timeout_s: float = 60.0) -> None:
+    def __init__(self, url: str, model_name: str, model_input: np.ndarray, timeout_s: float = 60.0,
+                 outputs: Sequence[str] = (MAP_OUTPUT,)) -> None:
         self.url, self.model_name, self.model_input, self.timeout_s = url, model_name, model_input, timeout_s
+        self.outputs = tuple(outputs)
 
     def make_sender(self) -> Send:
         client = grpcclient.InferenceServerClient(self.url)
         image = grpcclient.InferInput("image", list(self.model_input.shape), "UINT8")
         image.set_data_from_numpy(self.model_input)
-        outputs = [grpcclient.InferRequestedOutput(MAP_OUTPUT)]
+        requested = [grpcclient.InferRequestedOutput(name) for name in self.outputs]
 
         def send() -> int:
-            result = client.infer(self.model_name, [image], outputs=outputs, client_timeout=self.timeout_s)
-            segmentation_map = result.as_numpy(MAP_OUTPUT)
-            if segmentation_map is None:
-                raise RequestFailed(f"{self.model_name} answered without {MAP_OUTPUT}")
-            return int(segmentation_map.nbytes)
+            result = client.infer(self.model_name, [image], outputs=requested, client_timeout=self.timeout_s)
+            size = 0
+            for name in self.outputs:
+                value = result.as_numpy(name)
+                if value is None:
+                    raise RequestFailed(f"{self.model_name} answered without {name}")
+                size += int(value.nbytes)
+            return size
 
         return send
 

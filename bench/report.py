@@ -1,6 +1,7 @@
 """Results → ratios to the reference, the printed table, and the final one-line JSON summary."""
 from __future__ import annotations
 
+from bench.scenarios import COST_PREFIX, GRAPH, OUTPUT_SETS, REFERENCE
 from bench.stats import ratio
 
 # The old service, measured on this kind of machine (issue 6): what the new one is compared with.
@@ -17,9 +18,9 @@ def find(runs: list[dict], scenario: str, photo: str, concurrency: int) -> dict 
 
 
 def add_ratios(runs: list[dict]) -> None:
-    """Each run's p50 and throughput relative to the sequential reference on the same photo."""
+    """Each run's p50 and throughput relative to the network alone (in-process) on the same photo."""
     for run in runs:
-        reference = find(runs, "reference/onnx", run["photo"], 1)
+        reference = find(runs, REFERENCE, run["photo"], 1)
         run["p50_ratio"] = ratio(run["p50_ms"], reference and reference["p50_ms"])
         run["throughput_ratio"] = ratio(run["throughput_rps"], reference and reference["throughput_rps"])
 
@@ -36,15 +37,27 @@ def headline(results: dict) -> dict:
     def at(scenario: str, concurrency: int = 1, on: str = photo) -> dict | None:
         return find(runs, scenario, on, concurrency)
 
-    reference = at("reference/onnx")
+    reference, graph = at(REFERENCE), at(GRAPH)
     gateway_map, gateway_map_top = at("gateway-map/onnx"), at("gateway-map/onnx", top)
     all_json, npz = at("gateway-all/onnx"), at("format-npz/onnx")
     encoding = results.get("encoding") or {}
     memory = results.get("memory") or {}
+    int8 = int8_figures(results)
     summary = {
+        # Issue 13's figures: every path against the network alone (normalise, network, upsample).
+        "network_p50_ms": _get(reference, "p50_ms"),
+        "triton_map_vs_network": _get(at("triton/onnx"), "p50_ratio"),
+        "gateway_map_vs_network": _get(gateway_map, "p50_ratio"),
+        "gateway_png_vs_network": _get(at("format-png/onnx"), "p50_ratio"),
+        "torch_gateway_map_vs_network": _get(at("gateway-map/torch"), "p50_ratio"),
+        "int8_speedup": int8.get("speedup"),
+        "int8_map_agreement": int8.get("map_agreement"),
+        "graph_map_vs_network": _get(graph, "p50_ratio"),
         "gateway_map_p50_ratio": _get(gateway_map, "p50_ratio"),
         "triton_p50_ratio": _get(at("triton/onnx"), "p50_ratio"),
         "gateway_c4_throughput_ratio": ratio(_get(gateway_map_top, "throughput_rps"), _get(reference, "throughput_rps")),
+        # Issue 6's form of it (against the whole exported graph), for comparison with earlier runs.
+        "gateway_c4_throughput_vs_graph": ratio(_get(gateway_map_top, "throughput_rps"), _get(graph, "throughput_rps")),
         "all_json_ms": _get(all_json, "p50_ms"),
         "json_encode_speedup": encoding.get("speedup"),
         "npz_vs_json_size_ratio": ratio(_get(all_json, "response_bytes"), _get(npz, "response_bytes"), 2),
@@ -52,6 +65,7 @@ def headline(results: dict) -> dict:
         # The same arrays as the old service's tolist()+json.dumps text (what "today's JSON" weighed before).
         "npz_vs_old_json_size_ratio": ratio(encoding.get("tolist_json_dumps_bytes"), _get(npz, "response_bytes"), 2),
         "reference_p50_ms": _get(reference, "p50_ms"),
+        "graph_p50_ms": _get(graph, "p50_ms"),
         "gateway_map_p50_ms": _get(gateway_map, "p50_ms"),
         "gateway_map_torch_p50_ratio": _get(at("gateway-map/torch"), "p50_ratio"),
         "triton_torch_p50_ratio": _get(at("triton/torch"), "p50_ratio"),
@@ -75,6 +89,22 @@ def headline(results: dict) -> dict:
     return summary
 
 
+def int8_figures(results: dict) -> dict:
+    """int8 ÷ fp32 Triton map-only throughput at each concurrency (speedup = the smaller), and the int8
+    export's map agreement with fp32 on held-out photos (its manifest); empty without an int8 model."""
+    runs, photo = results["runs"], results["primary_photo"]
+    per_level = {}
+    for level in results["options"]["concurrency"]:
+        int8, fp32 = find(runs, "triton/onnx_int8", photo, level), find(runs, "triton/onnx", photo, level)
+        if int8 and fp32:
+            per_level[f"c{level}"] = ratio(int8["throughput_rps"], fp32["throughput_rps"], 2)
+    figures = dict(results.get("int8") or {})
+    if per_level:
+        figures["throughput_speedup"] = per_level
+        figures["speedup"] = min(value for value in per_level.values() if value is not None)
+    return figures
+
+
 def is_quiet(results: dict) -> bool:
     """False when other work already loaded the machine as the run began: its figures are noise.
 
@@ -90,6 +120,21 @@ COLUMNS = (
 )
 
 
+def output_set_table(results: dict) -> list[str]:
+    """Triton's cost per output set (concurrency 1, primary photo), against the network alone."""
+    runs, photo = results["runs"], results["primary_photo"]
+    rows = [(label, find(runs, f"{COST_PREFIX}/{label}", photo, 1)) for label in (*OUTPUT_SETS, "map-on-full-model")]
+    rows = [(label, run) for label, run in rows if run is not None]
+    if not rows:
+        return []
+    lines = [f"Triton's cost per output set ({photo}, concurrency 1; ratio to the network alone in-process):",
+             f"  {'outputs':<18} {'model':<36} {'p50 ms':>8} {'x network':>9} {'bytes':>10}"]
+    for label, run in rows:
+        lines.append(f"  {label:<18} {run.get('model', '-'):<36} {run['p50_ms']:>8.1f} "
+                     f"{run['p50_ratio'] if run['p50_ratio'] is not None else '-':>9} {run['response_bytes']:>10}")
+    return lines
+
+
 def table(results: dict) -> str:
     def cell(value: object, width: int) -> str:
         text = "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
@@ -97,6 +142,10 @@ def table(results: dict) -> str:
 
     lines = ["  ".join(cell(title, width) for title, width, _ in COLUMNS)]
     lines += ["  ".join(cell(run.get(key), width) for _, width, key in COLUMNS) for run in results["runs"]]
+    lines += output_set_table(results)
+    int8 = results.get("int8")
+    if int8:
+        lines.append(f"int8: {int8}")
     for skipped in results["skipped"]:
         lines.append(f"skipped {skipped['scenario']} on {skipped['photo']}: {skipped['reason']}")
     encoding = results.get("encoding")

@@ -15,11 +15,21 @@ from bench.stack import Endpoints
 
 ALL_RESULTS = ("logits", "pixels_distribution", "segmentation_map")
 MAP_ONLY = ("segmentation_map",)
+MAP_ONLY_OUTPUT = ("segmentation_map",)
 # Faster formats than today's JSON, with the results each is asked for. npz carries the same three
 # arrays as the all-results JSON (the size/speed comparison); png and summary answer from the map.
 FAST_FORMATS: dict[str, tuple[str, ...]] = {"npz": ALL_RESULTS, "png": MAP_ONLY, "summary": MAP_ONLY}
 HEAVY_FORMATS = {"npz"}
-REFERENCE = "reference/onnx"
+# The network alone (bench.paths.network_alone), in-process: every serving path is a ratio to it.
+REFERENCE = "network/onnx"
+# The whole exported graph in-process, fetching the map (onnxruntime still runs softmax and argmax).
+GRAPH = "graph/onnx"
+# Triton's cost per output set (concurrency 1), each through the model the gateway would ask.
+OUTPUT_SETS: dict[str, tuple[str, ...]] = {
+    "map": ("segmentation_map",), "logits": ("logits",), "distribution": ("probabilities",),
+    "all": ("logits", "probabilities", "segmentation_map"),
+}
+COST_PREFIX = "triton-outputs"
 
 
 @dataclass(frozen=True)
@@ -30,11 +40,13 @@ class Scenario:
     heavy: bool = False  # all-results sized: few requests
     sequential_only: bool = False  # the reference: measured at concurrency 1 only
     probe: GatewayPath | None = None  # a gateway request to try first (skips formats the gateway lacks)
+    model: str | None = None  # the Triton model a direct path asks
 
 
 def for_photo(
     photo: Photo,
     reference: ReferencePath,
+    graph: ReferencePath,
     models: dict[str, ServedModel],
     endpoints: Endpoints,
     with_heavy: bool,
@@ -44,10 +56,24 @@ def for_photo(
         path = GatewayPath(endpoints.gateway_url, photo.name, photo.data, runtime, results, fmt, api_key)
         return Scenario(name, photo, path.make_sender, heavy=heavy, probe=path)
 
-    scenarios = [Scenario(REFERENCE, photo, reference.make_sender, sequential_only=True)]
+    scenarios = [Scenario(REFERENCE, photo, reference.make_sender, sequential_only=True),
+                 Scenario(GRAPH, photo, graph.make_sender, sequential_only=True)]
     for runtime, model in sorted(models.items()):
+        # A direct map-only user asks the map's own model (what the gateway does too).
+        path = TritonPath(endpoints.triton_grpc_url, model.for_outputs(MAP_ONLY_OUTPUT), photo.model_input)
+        scenarios.append(Scenario(f"triton/{runtime}", photo, path.make_sender, model=path.model_name))
+    if with_heavy:
+        model = models["onnx"]
+        for label, outputs in OUTPUT_SETS.items():
+            path = TritonPath(endpoints.triton_grpc_url, model.for_outputs(outputs), photo.model_input, outputs=outputs)
+            scenarios.append(Scenario(f"{COST_PREFIX}/{label}", photo, path.make_sender,
+                                      heavy=label != "map", sequential_only=True, model=path.model_name))
+        # The same map-only request on the full model: what a map costs when the graph computes everything.
         path = TritonPath(endpoints.triton_grpc_url, model.name, photo.model_input)
-        scenarios.append(Scenario(f"triton/{runtime}", photo, path.make_sender))
+        scenarios.append(Scenario(f"{COST_PREFIX}/map-on-full-model", photo, path.make_sender,
+                                  sequential_only=True, model=path.model_name))
+    # triton/onnx_int8 (when the family has an int8 model) at every concurrency: int8_speedup compares it with
+    # triton/onnx.
     for runtime in sorted(models):
         scenarios.append(gateway(f"gateway-map/{runtime}", runtime, MAP_ONLY))
     if with_heavy:

@@ -23,7 +23,8 @@ Export a segmentation model into a Triton model repository as two models with on
   <family>_onnx/{config.pbtxt,labels.txt,manifest.json,1/model.onnx}         (platform onnxruntime_onnx)
 Contract (docs/architecture.md): input `image` UINT8 [N,3,H,W] RGB (normalisation inside the graph);
 outputs `logits` FP32 [N,C,H,W], `probabilities` FP32 [N,C,H,W] (softmax), `segmentation_map` UINT8 [N,H,W]
-(argmax). Files are staged beside their targets and renamed into place only when everything (including the
+(argmax). Beside each: <model>__logits, <model>__probabilities, <model>__segmentation_map, each computing only
+that output (what the gateway asks for a single result). Files are staged beside their targets and renamed into place only when everything (including the
 parity check) succeeded, so a failed export writes nothing and Triton never sees half a file.
 
 Sources:
@@ -92,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="photos for the parity check (default: $SHARED_DIR/images or ../shared/images)")
     parity.add_argument("--report-dir", type=Path, default=None, metavar="DIR",
                         help="where report.json and comparison.png go (default artifacts/parity/FAMILY)")
+
+    int8 = parser.add_argument_group("int8 CPU model (optional; fp32 stays the default)")
+    int8.add_argument("--int8-calibration", type=Path, nargs="+", default=None, metavar="PHOTO|DIR",
+                      help="also write FAMILY_onnx_int8 (runtime onnx_int8, picked explicitly by clients): the ONNX "
+                           "model statically quantised (QDQ, per-channel int8 weights) and calibrated on these "
+                           "photos (plus crops and mirror images of them); refused unless its maps agree with "
+                           "fp32 on >= 98%% of the pixels of every held-out photo")
+    int8.add_argument("--int8-holdout", type=Path, nargs="+", default=None, metavar="PHOTO|DIR",
+                      help="held-out photos for that check (default: the --images photos that are not "
+                           "calibration photos)")
     return parser
 
 
@@ -123,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if args.if_missing and family_is_complete(args.repository, args.name):
         found = ", ".join(str(p) for p in existing_model_files(args.repository, args.name))
         print(f"model family {args.name!r} already exported, nothing to do: {found}")
-        return 0
+        return run_int8(args) if args.int8_calibration else 0
     from .pipeline import ParityOptions, check_writable, export_family
     from .sources.torchvision_source import PretrainedUnavailable
 
@@ -151,6 +162,19 @@ def run(args: argparse.Namespace) -> int:
     if source.weights_are_random:
         print("NOTE: exported with RANDOM WEIGHTS (fixed seed): shapes and parity only, not real predictions")
     progress.say(f"finished in {time.perf_counter() - started:.1f} s")
+    return run_int8(args) if args.int8_calibration else 0
+
+
+def run_int8(args: argparse.Namespace) -> int:
+    from .int8 import photo_files
+    from .int8_export import export_int8
+
+    calibration = photo_files(args.int8_calibration)
+    holdout = photo_files(args.int8_holdout or [args.images])
+    result = export_int8(args.repository, args.name, calibration, holdout)
+    print(f"wrote {args.repository / (args.name + '_onnx_int8')} (onnx_int8): kept in float "
+          f"{len(result.excluded_nodes)} node(s) {result.excluded_nodes}; map agreement with fp32 on held-out "
+          f"photos {result.holdout_agreement}; in-process {result.fp32_ms} ms fp32 vs {result.int8_ms} ms int8")
     return 0
 
 

@@ -4,25 +4,42 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .io_names import OUTPUT_NAMES
+
 
 class SegmentationContract(nn.Module):
     """Wraps a `UINT8 [N,3,H,W] -> logits FP32 [N,C,H,W]` module into the three contract outputs.
 
     Softmax and argmax live in the exported graph so that a caller who asks Triton only for the
     map gets 1 byte per pixel back instead of C floats.
+
+    `outputs` names a subset (in contract order) for the single-output models: only what they return
+    is computed (a runtime runs every node of a graph whatever is fetched). One output is returned as a
+    plain tensor, several as a tuple.
     """
 
-    def __init__(self, logits_model: nn.Module) -> None:
+    def __init__(self, logits_model: nn.Module, outputs: tuple[str, ...] = OUTPUT_NAMES) -> None:
         super().__init__()
+        unknown = [name for name in outputs if name not in OUTPUT_NAMES]
+        if unknown or not outputs:
+            raise ValueError(f"outputs must be a non-empty subset of {OUTPUT_NAMES}, got {outputs}")
         self.logits_model = logits_model
+        self.outputs = tuple(name for name in OUTPUT_NAMES if name in outputs)
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # contiguous(): channels_last convs (see torchscript.py) would otherwise hand out NHWC-strided
-        # tensors, and serving code that flattens raw buffers must get the contract's NCHW layout.
-        logits = self.logits_model(image).contiguous()
-        probabilities = _softmax_over_classes(logits)
-        segmentation_map = torch.argmax(logits, dim=1).to(torch.uint8)
-        return logits, probabilities, segmentation_map
+    def forward(self, image: torch.Tensor):
+        logits = self.logits_model(image)
+        if self.outputs != ("segmentation_map",):
+            # contiguous(): channels_last convs (see torchscript.py) would otherwise hand out NHWC-strided
+            # tensors, and serving code that flattens raw buffers must get the contract's NCHW layout.
+            # The map alone needs no such copy of C x H x W floats: argmax reads the NHWC layout as is.
+            logits = logits.contiguous()
+        computed = {"logits": logits}
+        if "probabilities" in self.outputs:
+            computed["probabilities"] = _softmax_over_classes(logits)
+        if "segmentation_map" in self.outputs:
+            computed["segmentation_map"] = torch.argmax(logits, dim=1).to(torch.uint8)
+        result = tuple(computed[name] for name in self.outputs)
+        return result[0] if len(result) == 1 else result
 
 
 def _softmax_over_classes(logits: torch.Tensor) -> torch.Tensor:

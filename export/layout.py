@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .triton_config import RUNTIMES, Runtime
+from .io_names import OUTPUT_NAMES, single_output_model_name
+from .triton_config import RUNTIMES, Runtime, model_name
 
 VERSION = "1"
 MANIFEST_FILENAME = "manifest.json"
@@ -17,12 +18,26 @@ def model_file(repository: Path, family: str, runtime: Runtime) -> Path:
     return model_dir(repository, family, runtime) / VERSION / runtime.model_filename
 
 
+def single_output_dir(repository: Path, family: str, runtime: Runtime, output: str) -> Path:
+    return Path(repository) / single_output_model_name(model_name(family, runtime), output)
+
+
+def single_output_file(repository: Path, family: str, runtime: Runtime, output: str) -> Path:
+    return single_output_dir(repository, family, runtime, output) / VERSION / runtime.model_filename
+
+
+def wanted_model_files(repository: Path, family: str) -> list[Path]:
+    """Every file a complete export of the family has: per runtime the full model, its manifest and the
+    single-output models (an export from before those existed is incomplete, so --if-missing redoes it)."""
+    return [path for runtime in RUNTIMES
+            for path in (model_file(repository, family, runtime), model_dir(repository, family, runtime) / MANIFEST_FILENAME,
+                         *(single_output_file(repository, family, runtime, output) for output in OUTPUT_NAMES))]
+
+
 def existing_model_files(repository: Path, family: str) -> list[Path]:
     """The family's model files and manifests that exist; all of them present = nothing to export."""
-    wanted = [path for runtime in RUNTIMES for path in (model_file(repository, family, runtime),
-                                                        model_dir(repository, family, runtime) / MANIFEST_FILENAME)]
-    return [path for path in wanted if path.is_file()]
+    return [path for path in wanted_model_files(repository, family) if path.is_file()]
 
 
 def family_is_complete(repository: Path, family: str) -> bool:
-    return len(existing_model_files(repository, family)) == 2 * len(RUNTIMES)
+    return len(existing_model_files(repository, family)) == len(wanted_model_files(repository, family))

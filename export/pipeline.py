@@ -13,7 +13,9 @@ from .atomic import StagedFiles
 from .contract import SegmentationContract
 from .defaults import DEFAULT_FAMILY, DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
-from .layout import MANIFEST_FILENAME, VERSION, model_dir, model_file
+from . import single_outputs
+from .io_names import OUTPUT_NAMES
+from .layout import MANIFEST_FILENAME, VERSION, model_dir, model_file, single_output_dir, single_output_file
 from .manifest import build_manifest, file_record, render_manifest
 from .onnx_export import export_onnx
 from .sources.base import ModelSource
@@ -102,6 +104,7 @@ def _write_family(request: SourceRequest, source: ModelSource, contract: Segment
             save_torchscript(to_torchscript(contract, example), staged.stage(torch_target))
         with progress.step(f"ONNX export (opset 17, dynamic batch, onnx.checker) -> {onnx_target}"):
             export_onnx(contract, example, staged.stage(onnx_target))
+        single = _write_single_output_models(source, example, repository, family, staged)
 
         weights = weights_record(source)
         for runtime in RUNTIMES:
@@ -109,6 +112,10 @@ def _write_family(request: SourceRequest, source: ModelSource, contract: Segment
             folder = model_dir(repository, family, runtime)
             staged.write_text(folder / CONFIG_FILENAME, render_config(spec))
             staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))
+            for output in OUTPUT_NAMES:
+                folder = single_output_dir(repository, family, runtime, output)
+                staged.write_text(folder / CONFIG_FILENAME, render_config(spec.single_output(output)))
+                staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))
 
         if parity is not None:
             from .compare import run_parity  # heavy imports (Pillow drawing) only when parity runs
@@ -122,6 +129,10 @@ def _write_family(request: SourceRequest, source: ModelSource, contract: Segment
             if not report.passed:
                 raise ExportError(f"parity check failed ({'; '.join(report.failures)}); nothing written. "
                                   f"See {parity.report_dir}")
+            with progress.step("parity: single-output models against their full model"):
+                full = {TORCH.name: staged.temp_for(torch_target), ONNX.name: staged.temp_for(onnx_target)}
+                result.parity["single_output_max_abs_diff"] = single_outputs.check_agreement(
+                    full, single, example.numpy())
 
         for runtime in RUNTIMES:
             folder = model_dir(repository, family, runtime)
@@ -138,6 +149,22 @@ def _write_family(request: SourceRequest, source: ModelSource, contract: Segment
             # Staged last, so it is renamed into place after the model file it describes.
             staged.write_text(folder / MANIFEST_FILENAME, render_manifest(manifest))
         staged.commit()
+
+
+def _write_single_output_models(source: ModelSource, example: torch.Tensor, repository: Path, family: str,
+                                staged: StagedFiles) -> dict[str, dict[str, Path]]:
+    """runtime name -> output -> staged file of the model computing only that output."""
+    written: dict[str, dict[str, Path]] = {TORCH.name: {}, ONNX.name: {}}
+    full_onnx = staged.temp_for(model_file(repository, family, ONNX))
+    with progress.step(f"single-output models ({', '.join(OUTPUT_NAMES)}) for both runtimes"):
+        for output in OUTPUT_NAMES:
+            target = staged.stage(single_output_file(repository, family, TORCH, output))
+            single_outputs.write_torchscript(source, example, output, target)
+            written[TORCH.name][output] = target
+            target = staged.stage(single_output_file(repository, family, ONNX, output))
+            single_outputs.write_onnx(full_onnx, output, target)
+            written[ONNX.name][output] = target
+    return written
 
 
 def _check_family_name(family: str) -> None:

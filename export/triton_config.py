@@ -6,13 +6,14 @@ one line, parameters as one-liners); `check_config` parses it strictly with Trit
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from .io_names import INPUT_NAME, MAX_CLASSES, OUTPUT_NAMES
+from .io_names import INPUT_NAME, MAX_CLASSES, OUTPUT_NAMES, single_output_model_name
 from .defaults import DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
 
@@ -35,6 +36,10 @@ TORCH = Runtime("torch", "pytorch_libtorch", "torchscript", "model.pt")
 ONNX = Runtime("onnx", "onnxruntime_onnx", "onnx", "model.onnx")
 RUNTIMES = (TORCH, ONNX)
 RUNTIME_BY_PLATFORM = {runtime.platform: runtime for runtime in RUNTIMES}
+# The int8 CPU model (export/int8.py): written only on request (`--int8-calibration`), picked explicitly.
+ONNX_INT8 = Runtime("onnx_int8", "onnxruntime_onnx", "onnx_int8", "model.onnx")
+RUNTIME_NAMES_BY_PLATFORM = {platform: {r.name for r in (*RUNTIMES, ONNX_INT8) if r.platform == platform}
+                             for platform in RUNTIME_BY_PLATFORM}
 
 PARAMETER_FAMILY = "segmentation.family"
 PARAMETER_RUNTIME = "segmentation.runtime"
@@ -44,6 +49,9 @@ PARAMETER_WEIGHTS = "segmentation.weights"  # pretrained | random | file
 PARAMETER_WEIGHTS_FILE = "segmentation.weights_file"  # the file's base name (kind "file" only)
 PARAMETER_WEIGHTS_SHA256 = "segmentation.weights_sha256"  # its sha256 (kind "file" only)
 WEIGHT_KINDS = ("pretrained", "random", "file")
+# On a single-output model only: the full model it computes one output of. It carries no family/runtime
+# parameters, so model discovery (gateway, bench) lists the full model alone.
+PARAMETER_OUTPUT_OF = "segmentation.output_of"
 
 
 class ConfigError(ExportError):
@@ -74,11 +82,24 @@ class ModelSpec:
     labels: tuple[str, ...]
     input_size: tuple[int, int]  # (H, W)
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    # OUTPUT_NAMES = the full model; one name = the model computing only that output (`<full>__<output>`).
+    outputs: tuple[str, ...] = OUTPUT_NAMES
     weights: WeightsRecord = WeightsRecord()
 
     @property
-    def name(self) -> str:
+    def full_name(self) -> str:
         return model_name(self.family, self.runtime)
+
+    @property
+    def name(self) -> str:
+        return self.full_name if self.is_full else single_output_model_name(self.full_name, self.outputs[0])
+
+    @property
+    def is_full(self) -> bool:
+        return self.outputs == OUTPUT_NAMES
+
+    def single_output(self, output: str) -> "ModelSpec":
+        return dataclasses.replace(self, outputs=(output,))
 
     @property
     def num_classes(self) -> int:
@@ -120,12 +141,22 @@ def render_config(spec: ModelSpec) -> str:
     def parameter(key: str, value: str) -> str:
         return f'parameters {{\n  key: "{key}"\n  value {{ string_value: "{value}" }}\n}}\n'
 
+    if spec.outputs != OUTPUT_NAMES and (len(spec.outputs) != 1 or spec.outputs[0] not in OUTPUT_NAMES):
+        raise ExportError(f"a model serves all of {OUTPUT_NAMES} or exactly one of them, not {spec.outputs}")
     logits, probabilities, segmentation_map = OUTPUT_NAMES
-    outputs = ",\n".join([
-        tensor(logits, "TYPE_FP32", dims(classes, height, width), labelled=True),
-        tensor(probabilities, "TYPE_FP32", dims(classes, height, width), labelled=True),
-        tensor(segmentation_map, "TYPE_UINT8", dims(height, width), labelled=False),
-    ])
+    tensors = {
+        logits: tensor(logits, "TYPE_FP32", dims(classes, height, width), labelled=True),
+        probabilities: tensor(probabilities, "TYPE_FP32", dims(classes, height, width), labelled=True),
+        segmentation_map: tensor(segmentation_map, "TYPE_UINT8", dims(height, width), labelled=False),
+    }
+    outputs = ",\n".join(tensors[name] for name in spec.outputs)
+    described = (parameter(PARAMETER_FAMILY, spec.family) + parameter(PARAMETER_RUNTIME, spec.runtime.name)
+                 + parameter(PARAMETER_LABELS, ",".join(spec.labels))) if spec.is_full \
+        else parameter(PARAMETER_OUTPUT_OF, spec.full_name)
+    # Both kinds say what the weights are: a direct gRPC user asking a single-output model learns it too.
+    described += parameter(PARAMETER_WEIGHTS, spec.weights.kind)
+    described += parameter(PARAMETER_WEIGHTS_FILE, spec.weights.file) if spec.weights.file else ""
+    described += parameter(PARAMETER_WEIGHTS_SHA256, spec.weights.sha256) if spec.weights.sha256 else ""
     return (
         HEADER
         + f'name: "{spec.name}"\n'
@@ -136,12 +167,7 @@ def render_config(spec: ModelSpec) -> str:
         # KIND_AUTO: one instance per GPU when there is one, else on CPU (same config everywhere).
         + "instance_group [\n  {\n    count: 1\n    kind: KIND_AUTO\n  }\n]\n"
         + f"dynamic_batching {{\n  max_queue_delay_microseconds: {MAX_QUEUE_DELAY_MICROSECONDS}\n}}\n"
-        + parameter(PARAMETER_FAMILY, spec.family)
-        + parameter(PARAMETER_RUNTIME, spec.runtime.name)
-        + parameter(PARAMETER_LABELS, ",".join(spec.labels))
-        + parameter(PARAMETER_WEIGHTS, spec.weights.kind)
-        + (parameter(PARAMETER_WEIGHTS_FILE, spec.weights.file) if spec.weights.file else "")
-        + (parameter(PARAMETER_WEIGHTS_SHA256, spec.weights.sha256) if spec.weights.sha256 else "")
+        + described
     )
 
 
@@ -175,6 +201,9 @@ def check_config_file(path: Path) -> model_config_pb2.ModelConfig:
 
 
 def contract_problems(config: model_config_pb2.ModelConfig) -> list[str]:
+    parameters = {key: value.string_value for key, value in config.parameters.items()}
+    if parameters.get(PARAMETER_OUTPUT_OF):
+        return _single_output_problems(config, parameters[PARAMETER_OUTPUT_OF])
     types = model_config_pb2.DataType
     problems: list[str] = []
     if config.platform not in RUNTIME_BY_PLATFORM:
@@ -200,12 +229,12 @@ def contract_problems(config: model_config_pb2.ModelConfig) -> list[str]:
             if list(logits.dims[1:]) != spatial or list(probabilities.dims) != list(logits.dims) \
                     or list(segmentation_map.dims) != spatial:
                 problems.append("output dims disagree with the input's H, W or with each other")
-    parameters = {key: value.string_value for key, value in config.parameters.items()}
     for key in (PARAMETER_FAMILY, PARAMETER_RUNTIME, PARAMETER_LABELS):
         if not parameters.get(key):
             problems.append(f"missing parameter {key!r}")
     runtime = RUNTIME_BY_PLATFORM.get(config.platform)
-    if runtime and parameters.get(PARAMETER_RUNTIME) and parameters[PARAMETER_RUNTIME] != runtime.name:
+    if runtime and parameters.get(PARAMETER_RUNTIME) \
+            and parameters[PARAMETER_RUNTIME] not in RUNTIME_NAMES_BY_PLATFORM[config.platform]:
         problems.append(f"{PARAMETER_RUNTIME} is {parameters[PARAMETER_RUNTIME]!r} but platform is {config.platform}")
     # Optional (repositories written before it existed): when present it must be a known kind.
     if PARAMETER_WEIGHTS in parameters and parameters[PARAMETER_WEIGHTS] not in WEIGHT_KINDS:
@@ -213,6 +242,25 @@ def contract_problems(config: model_config_pb2.ModelConfig) -> list[str]:
     labels = parameters.get(PARAMETER_LABELS, "").split(",")
     if not problems and len(labels) != config.output[0].dims[0]:
         problems.append(f"{len(labels)} labels for {config.output[0].dims[0]} classes")
+    if not config.HasField("dynamic_batching"):
+        problems.append("dynamic_batching must be on")
+    return problems
+
+
+def _single_output_problems(config: model_config_pb2.ModelConfig, full_name: str) -> list[str]:
+    """A `<full>__<output>` model: the full model's input, exactly one of its outputs, nothing to discover."""
+    problems: list[str] = []
+    if config.platform not in RUNTIME_BY_PLATFORM:
+        problems.append(f"platform {config.platform!r} is not one of {sorted(RUNTIME_BY_PLATFORM)}")
+    if [i.name for i in config.input] != [INPUT_NAME] or config.input[0].data_type != model_config_pb2.TYPE_UINT8:
+        problems.append(f"inputs must be exactly [{INPUT_NAME!r}] (TYPE_UINT8)")
+    names = [o.name for o in config.output]
+    if len(names) != 1 or names[0] not in OUTPUT_NAMES:
+        problems.append(f"a single-output model has exactly one of {list(OUTPUT_NAMES)}, got {names}")
+    elif config.name != single_output_model_name(full_name, names[0]):
+        problems.append(f"name must be {single_output_model_name(full_name, names[0])!r}, got {config.name!r}")
+    if any(key in config.parameters for key in (PARAMETER_FAMILY, PARAMETER_RUNTIME)):
+        problems.append("a single-output model must not carry family/runtime parameters (discovery lists full models)")
     if not config.HasField("dynamic_batching"):
         problems.append("dynamic_batching must be on")
     return problems

@@ -7,7 +7,7 @@ event loop keeps answering health checks and other requests.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 import anyio
@@ -23,7 +23,15 @@ from gateway.triton import ModelCatalogue, TritonClient
 
 T = TypeVar("T")
 ImageType = Literal["url", "file"]
-RUNTIMES: tuple[str, ...] = ("torch", "onnx")
+# onnx_int8: the int8 CPU model, served only when exported with --int8-calibration (docs/performance.md).
+RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx_int8")
+# The export writes, beside each full model, one model per output that computes only that output
+# (export/io_names.py, docs/performance.md): a map-only request then pays for no softmax.
+SINGLE_OUTPUT_SEPARATOR = "__"
+
+
+def single_output_model(model_name: str, output: str) -> str:
+    return f"{model_name}{SINGLE_OUTPUT_SEPARATOR}{output}"
 
 
 def parse_result_types(values: Iterable[str] | None) -> tuple[str, ...]:
@@ -95,6 +103,9 @@ class InferenceService:
     catalogue: ModelCatalogue
     settings: Settings
     cpu: anyio.CapacityLimiter
+    # Full models whose single-output models Triton does not serve (a repository exported before they
+    # existed): their requests go to the full model without trying first.
+    without_single_output: set[str] = field(default_factory=set)
 
     async def run_cpu(self, func: Callable[..., T], *args: object) -> T:
         """Run blocking ``func(*args)`` on one of settings.cpu_workers threads."""
@@ -167,10 +178,25 @@ class InferenceService:
 
     async def _run_batch(self, model: ModelInfo, batch: np.ndarray, result_types: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = tuple(dict.fromkeys(result_types))
+        names = [RESULT_TO_OUTPUT[name] for name in wanted]
         try:
-            outputs = await self.triton.infer(model.name, batch, [RESULT_TO_OUTPUT[name] for name in wanted],
-                                              request_id=current_request_id())
+            outputs = await self._infer(model, batch, names)
         except Unavailable:
             self.catalogue.invalidate()  # Triton restarted or dropped the model: discover afresh next time
+            self.without_single_output.clear()  # ... and may serve another repository
             raise
         return {name: outputs[RESULT_TO_OUTPUT[name]] for name in wanted}
+
+    async def _infer(self, model: ModelInfo, batch: np.ndarray, outputs: list[str]) -> dict[str, np.ndarray]:
+        """One output: its own model, which computes nothing else; several: the full model."""
+        request_id = current_request_id()
+        if len(outputs) != 1 or model.name in self.without_single_output:
+            return await self.triton.infer(model.name, batch, outputs, request_id=request_id)
+        try:
+            return await self.triton.infer(single_output_model(model.name, outputs[0]), batch, outputs,
+                                           request_id=request_id)
+        except Unavailable:
+            # raises if Triton itself is away
+            answer = await self.triton.infer(model.name, batch, outputs, request_id=request_id)
+            self.without_single_output.add(model.name)
+            return answer

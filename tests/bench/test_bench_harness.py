@@ -17,11 +17,17 @@ from tests.support.paths import REPO_ROOT
 pytestmark = pytest.mark.timeout(900)
 
 HEADLINE_NUMBERS = (
-    "gateway_map_p50_ratio", "triton_p50_ratio", "gateway_c4_throughput_ratio", "all_json_ms",
+    "network_p50_ms", "triton_map_vs_network", "gateway_map_vs_network", "gateway_png_vs_network",
+    "torch_gateway_map_vs_network", "graph_map_vs_network", "gateway_map_p50_ratio", "triton_p50_ratio", "gateway_c4_throughput_ratio", "all_json_ms",
     "json_encode_speedup", "npz_vs_json_size_ratio", "npz_vs_json_speed_ratio", "gateway_rss_mb", "triton_rss_mb",
 )
-EXPECTED_SCENARIOS = {
-    "reference/onnx", "triton/onnx", "triton/torch", "gateway-map/onnx", "gateway-map/torch",
+# Measured at concurrency 1 only: the in-process references and Triton's cost per output set.
+SEQUENTIAL_SCENARIOS = {
+    "network/onnx", "graph/onnx", "triton-outputs/map", "triton-outputs/logits", "triton-outputs/distribution",
+    "triton-outputs/all", "triton-outputs/map-on-full-model",
+}
+EXPECTED_SCENARIOS = SEQUENTIAL_SCENARIOS | {
+    "triton/onnx", "triton/torch", "gateway-map/onnx", "gateway-map/torch",
     "gateway-all/onnx", "format-npz/onnx", "format-png/onnx", "format-summary/onnx",
 }
 
@@ -53,9 +59,13 @@ def test_results_file_has_every_path_at_every_concurrency(bench_run) -> None:
     results = json.loads(output.read_text())
     measured = {(run["scenario"], run["concurrency"]) for run in results["runs"]}
     assert results["skipped"] == []
-    for scenario in EXPECTED_SCENARIOS - {"reference/onnx"}:
+    for scenario in EXPECTED_SCENARIOS - SEQUENTIAL_SCENARIOS:
         assert {(scenario, 1), (scenario, 2)} <= measured, scenario
-    assert ("reference/onnx", 1) in measured
+    for scenario in SEQUENTIAL_SCENARIOS:
+        assert (scenario, 1) in measured and (scenario, 2) not in measured, scenario
+    network = next(run for run in results["runs"] if run["scenario"] == "network/onnx")
+    # measured before and after the serving paths; its p50 is the mean of the two
+    assert network["p50_ms"] == pytest.approx((network["p50_ms_before"] + network["p50_ms_after"]) / 2, abs=0.01)
     for run in results["runs"]:
         assert run["errors"] == 0 and run["requests"] >= 1, run
         assert run["p50_ms"] <= run["p95_ms"], run
@@ -73,6 +83,22 @@ def test_all_results_json_and_npz_carry_the_same_arrays_in_different_sizes(bench
     assert sizes["gateway-map/onnx"] < sizes["gateway-all/onnx"]
     encoding = results["encoding"]
     assert encoding["fast_bytes"] > 0 and encoding["tolist_json_dumps_bytes"] > 0
+
+
+def test_output_sets_go_to_the_models_that_compute_only_them(bench_run) -> None:
+    completed, output = bench_run
+    runs = {run["scenario"]: run for run in json.loads(output.read_text())["runs"] if run["concurrency"] == 1}
+    assert runs["triton/onnx"]["model"] == "deeplabv3_onnx__segmentation_map"
+    assert runs["triton/torch"]["model"] == "deeplabv3_torchscript__segmentation_map"
+    assert runs["triton-outputs/logits"]["model"] == "deeplabv3_onnx__logits"
+    assert runs["triton-outputs/distribution"]["model"] == "deeplabv3_onnx__probabilities"
+    assert runs["triton-outputs/all"]["model"] == runs["triton-outputs/map-on-full-model"]["model"] == "deeplabv3_onnx"
+    # Map 512x512 uint8; logits or probabilities 21x512x512 float32; all three together.
+    assert runs["triton-outputs/map"]["response_bytes"] == 512 * 512
+    assert runs["triton-outputs/logits"]["response_bytes"] == runs["triton-outputs/distribution"]["response_bytes"] \
+        == 21 * 512 * 512 * 4
+    assert runs["triton-outputs/all"]["response_bytes"] == 2 * 21 * 512 * 512 * 4 + 512 * 512
+    assert "Triton's cost per output set" in completed.stdout
 
 
 def test_table_lists_each_scenario(bench_run) -> None:

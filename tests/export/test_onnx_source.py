@@ -101,3 +101,51 @@ def test_bad_input_spec_is_a_clear_error(tmp_path: Path, changes: dict, message:
     require_shared(VOC_MODEL_DIR / "model.onnx")
     with pytest.raises(ExportError, match=message):
         build_onnx_source(_spec(tmp_path, **changes))
+
+
+def test_int8_model_agrees_with_fp32_on_held_out_photos_and_is_served_as_its_own_runtime(voc) -> None:
+    import onnx
+
+    from export.int8 import MIN_AGREEMENT
+    from export.int8_export import export_int8
+    from export.layout import model_dir, single_output_file
+    from export.triton_config import ONNX_INT8
+
+    _, result, _ = voc
+    repository = result.model_dirs["onnx"].parent
+    calibration = [IMAGES_DIR / "dog2.jpg", IMAGES_DIR / "people.jpg"]
+    # dog2.jpg among the held-out candidates is dropped: a calibration photo is never a held-out one.
+    held_out = [IMAGES_DIR / "dog1.jpg", IMAGES_DIR / "Roads_Cars.jpg", IMAGES_DIR / "dog2.jpg"]
+    int8 = export_int8(repository, "voc_mnv2", calibration, held_out)
+    assert set(int8.holdout_agreement) == {"dog1.jpg", "Roads_Cars.jpg"}
+    assert int8.min_agreement >= MIN_AGREEMENT
+    assert int8.excluded_nodes  # the first convolutions stay in float on this model
+
+    folder = model_dir(repository, "voc_mnv2", ONNX_INT8)
+    config = check_config_file(folder / "config.pbtxt")
+    assert config.name == "voc_mnv2_onnx_int8" and config.platform == "onnxruntime_onnx"
+    assert config.parameters["segmentation.runtime"].string_value == "onnx_int8"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["int8"]["holdout_agreement"] == int8.holdout_agreement
+    graph = onnx.load(str(model_file(repository, "voc_mnv2", ONNX_INT8))).graph
+    assert sum(node.op_type == "QuantizeLinear" for node in graph.node) > 10
+
+    # Its map model answers what the full int8 model answers, on a held-out photo.
+    dog1 = next(p for p in load_photos(IMAGES_DIR) if p.name == "dog1.jpg").as_input((513, 513))
+    full = onnxruntime.InferenceSession(str(model_file(repository, "voc_mnv2", ONNX_INT8)))
+    single = onnxruntime.InferenceSession(str(single_output_file(repository, "voc_mnv2", ONNX_INT8, "segmentation_map")))
+    np.testing.assert_array_equal(single.run(None, {INPUT_NAME: dog1})[0],
+                                  full.run(["segmentation_map"], {INPUT_NAME: dog1})[0])
+    check_config_file(single_output_file(repository, "voc_mnv2", ONNX_INT8, "segmentation_map").parents[1]
+                      / "config.pbtxt")
+
+
+def test_int8_without_held_out_photos_is_refused_and_writes_nothing(voc, tmp_path: Path) -> None:
+    from export.int8_export import export_int8
+
+    _, result, _ = voc
+    repository = result.model_dirs["onnx"].parent
+    before = sorted(p.name for p in repository.iterdir())
+    with pytest.raises(ExportError, match="no held-out photos"):
+        export_int8(repository, "voc_mnv2", [IMAGES_DIR / "dog2.jpg"], [IMAGES_DIR / "dog2.jpg"])
+    assert sorted(p.name for p in repository.iterdir()) == before

@@ -7,6 +7,7 @@ import pytest
 from tritonclient.grpc import model_config_pb2
 
 from export.errors import ExportError
+from export.io_names import OUTPUT_NAMES
 from export.paths import PROJECT_ROOT
 from export.pipeline import ExportResult
 from export.sources.torchvision_source import VOC_LABELS
@@ -16,12 +17,36 @@ from export.triton_config import (RUNTIMES, ConfigError, ModelSpec, WeightsRecor
 COMMITTED = PROJECT_ROOT / "model_repository"
 
 
+@pytest.mark.parametrize("outputs", [OUTPUT_NAMES, *((name,) for name in OUTPUT_NAMES)], ids=["full", *OUTPUT_NAMES])
 @pytest.mark.parametrize("runtime", RUNTIMES, ids=lambda r: r.name)
-def test_committed_files_are_exactly_the_writers_output(runtime) -> None:
-    spec = ModelSpec("deeplabv3", runtime, VOC_LABELS, (512, 512))
+def test_committed_files_are_exactly_the_writers_output(runtime, outputs) -> None:
+    spec = ModelSpec("deeplabv3", runtime, VOC_LABELS, (512, 512), outputs=outputs)
     folder = COMMITTED / spec.name
     assert (folder / "config.pbtxt").read_text(encoding="utf-8") == render_config(spec)
     assert (folder / "labels.txt").read_text(encoding="utf-8") == render_labels(VOC_LABELS)
+    check_config_file(folder / "config.pbtxt")
+
+
+def test_the_committed_repository_holds_only_the_writers_models() -> None:
+    expected = {ModelSpec("deeplabv3", runtime, VOC_LABELS, (512, 512), outputs=outputs).name
+                for runtime in RUNTIMES for outputs in (OUTPUT_NAMES, *((name,) for name in OUTPUT_NAMES))}
+    assert {path.parent.name for path in COMMITTED.glob("*/config.pbtxt")} == expected
+
+
+@pytest.mark.parametrize("output", OUTPUT_NAMES)
+def test_single_output_configs_are_hidden_from_discovery_and_name_their_full_model(output: str) -> None:
+    spec = ModelSpec("deeplabv3", RUNTIMES[1], VOC_LABELS, (512, 512), outputs=(output,))
+    config = check_config(render_config(spec), "single.pbtxt")
+    assert config.name == f"deeplabv3_onnx__{output}" and [o.name for o in config.output] == [output]
+    parameters = {k: v.string_value for k, v in config.parameters.items()}
+    assert parameters["segmentation.output_of"] == "deeplabv3_onnx"
+    assert "segmentation.family" not in parameters and "segmentation.runtime" not in parameters
+    two = render_config(spec).replace("output [", 'output [\n  {\n    name: "logits"\n    data_type: TYPE_FP32\n'
+                                      '    dims: [ 21, 512, 512 ]\n  },', 1)
+    with pytest.raises(ConfigError, match="exactly one of"):
+        check_config(two, "two.pbtxt")
+    with pytest.raises(ExportError, match="exactly one of them"):
+        render_config(ModelSpec("deeplabv3", RUNTIMES[1], VOC_LABELS, (512, 512), outputs=OUTPUT_NAMES[:2]))
 
 
 @pytest.mark.parametrize("runtime", ["torch", "onnx"])

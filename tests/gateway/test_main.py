@@ -48,7 +48,7 @@ def test_triton_down_is_503_naming_triton(client: TestClient) -> None:
 def test_invalid_input_is_refused_before_triton_is_asked(client: TestClient) -> None:
     response = client.post("/infer/url", data={"infer_model_type": "mxnet", "url_image": "http://x"})
     assert response.status_code == 400
-    assert response.json() == {"detail": "unknown infer_model_type 'mxnet'; allowed: torch, onnx"}
+    assert response.json() == {"detail": "unknown infer_model_type 'mxnet'; allowed: torch, onnx, onnx_int8"}
 
 
 @pytest.mark.parametrize(("path", "data", "missing"), [

@@ -1,0 +1,80 @@
+"""Writes the int8 model of an exported family: `<family>_onnx_int8` and its single-output models.
+
+The fp32 `<family>_onnx` must already be in the repository; its config gives the labels and the size.
+All files appear at once or none do (nothing when the int8 maps disagree with fp32: export/int8.py).
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import progress
+from .atomic import StagedFiles
+from .errors import ExportError
+from .int8 import Int8Result, build_int8, check_outputs
+from .io_names import OUTPUT_NAMES
+from .layout import (
+    MANIFEST_FILENAME,
+    VERSION,
+    model_dir,
+    model_file,
+    single_output_dir,
+    single_output_file,
+)
+from .manifest import file_record, package_versions, render_manifest
+from .onnx_export import extract_outputs
+from .triton_config import (
+    CONFIG_FILENAME,
+    LABELS_FILENAME,
+    ONNX,
+    ONNX_INT8,
+    PARAMETER_LABELS,
+    PARAMETER_WEIGHTS,
+    PARAMETER_WEIGHTS_FILE,
+    PARAMETER_WEIGHTS_SHA256,
+    ModelSpec,
+    WeightsRecord,
+    check_config_file,
+    render_config,
+    render_labels,
+)
+
+
+def export_int8(repository: Path, family: str, calibration: list[Path], holdout: list[Path]) -> Int8Result:
+    fp32_path = model_file(repository, family, ONNX)
+    if not fp32_path.is_file():
+        raise ExportError(f"int8: {fp32_path} does not exist: export the fp32 family first")
+    config = check_config_file(model_dir(repository, family, ONNX) / CONFIG_FILENAME)
+    labels = tuple(config.parameters[PARAMETER_LABELS].string_value.split(","))
+    size = (int(config.input[0].dims[1]), int(config.input[0].dims[2]))
+    parameters = {key: value.string_value for key, value in config.parameters.items()}
+    # The int8 model has the fp32 model's weights, quantised: clients are told the same kind and file.
+    weights = WeightsRecord(parameters.get(PARAMETER_WEIGHTS, "pretrained"), parameters.get(PARAMETER_WEIGHTS_FILE, ""),
+                            parameters.get(PARAMETER_WEIGHTS_SHA256, ""))
+    spec = ModelSpec(family, ONNX_INT8, labels, size, config.max_batch_size, weights=weights)
+    with StagedFiles() as staged:
+        target = model_file(repository, family, ONNX_INT8)
+        result = build_int8(fp32_path, staged.stage(target), calibration, holdout, size, os.cpu_count() or 1)
+        check_outputs(result.path)
+        with progress.step("int8: single-output models"):
+            for output in OUTPUT_NAMES:
+                extract_outputs(result.path, (output,), staged.stage(single_output_file(repository, family, ONNX_INT8, output)))
+                folder = single_output_dir(repository, family, ONNX_INT8, output)
+                staged.write_text(folder / CONFIG_FILENAME, render_config(spec.single_output(output)))
+                staged.write_text(folder / LABELS_FILENAME, render_labels(labels))
+        folder = model_dir(repository, family, ONNX_INT8)
+        staged.write_text(folder / CONFIG_FILENAME, render_config(spec))
+        staged.write_text(folder / LABELS_FILENAME, render_labels(labels))
+        manifest = {
+            "family": family, "model_name": spec.name, "runtime": ONNX_INT8.name, "platform": ONNX_INT8.platform,
+            "quantised_from": {"model": model_file(repository, family, ONNX).relative_to(repository).as_posix(),
+                               **file_record(fp32_path)},
+            "int8": result.summary(), "labels": list(labels), "input_size": list(size),
+            "max_batch_size": config.max_batch_size, "versions": package_versions(),
+            "files": {f"{VERSION}/{ONNX_INT8.model_filename}": file_record(result.path)},
+            "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        staged.write_text(folder / MANIFEST_FILENAME, render_manifest(manifest))
+        staged.commit()
+    return result
