@@ -108,7 +108,7 @@ def _write_family(request: SourceRequest, source: ModelSource, contract: Segment
 
         weights = weights_record(source)
         for runtime in RUNTIMES:
-            spec = ModelSpec(family, runtime, source.labels, source.input_size, max_batch_size, weights)
+            spec = ModelSpec(family, runtime, source.labels, source.input_size, max_batch_size, weights=weights)
             folder = model_dir(repository, family, runtime)
             staged.write_text(folder / CONFIG_FILENAME, render_config(spec))
             staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))
