@@ -15,15 +15,21 @@ from urllib.parse import urlparse
 
 import httpx
 
-from client.gateway_client import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, DEFAULT_MASK_SIZE, GatewayError, \
-    SegmentationClient
+from client.gateway_client import (
+    DEFAULT_BACKEND,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MASK_SIZE,
+    GatewayError,
+    SegmentationClient,
+)
 from client.inputs import is_url
 from client.result import SegmentationResult
+from gateway import defaults
 from gateway.errors import ServiceError
 from gateway.results.png import encode_mask_png
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
-DEFAULT_GATEWAY = "http://127.0.0.1:8080"
+DEFAULT_GATEWAY = f"http://{defaults.HOST}:{defaults.GATEWAY_PORT}"
 OVERLAY_FORMATS = {".jpg": "overlay_jpeg", ".jpeg": "overlay_jpeg", ".png": "overlay"}
 
 EPILOG = f"""\
