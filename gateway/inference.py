@@ -17,8 +17,8 @@ from PIL import Image
 from gateway import images
 from gateway.core.config import Settings
 from gateway.errors import BadRequest, ServiceError, Unavailable
-from gateway.results import RESULT_TO_OUTPUT, RESULT_TYPES, InferenceResult, ModelInfo
 from gateway.request_id import current_request_id
+from gateway.results import RESULT_TO_OUTPUT, RESULT_TYPES, InferenceResult, ModelInfo
 from gateway.triton import ModelCatalogue, TritonClient
 
 T = TypeVar("T")
