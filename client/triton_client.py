@@ -15,7 +15,7 @@ from client.inputs import ImageInput, image_bytes, is_url
 from client.result import SegmentationResult
 from gateway import defaults, images
 from gateway.core.config import Settings
-from gateway.results import RESULT_TO_OUTPUT, ModelInfo
+from gateway.domain import RESULT_TO_OUTPUT, ModelInfo
 from gateway.triton import INPUT_NAME, model_info_from_config
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import anyio
 import numpy as np
@@ -16,14 +16,12 @@ from PIL import Image
 
 from gateway import images
 from gateway.core.config import Settings
+from gateway.domain import RESULT_TO_OUTPUT, RESULT_TYPES, RUNTIMES, ImageType, InferenceResult, ModelInfo
 from gateway.errors import BadRequest, ServiceError, Unavailable
 from gateway.request_id import current_request_id
-from gateway.results import RESULT_TO_OUTPUT, RESULT_TYPES, InferenceResult, ModelInfo
 from gateway.triton import ModelCatalogue, TritonClient
 
 T = TypeVar("T")
-ImageType = Literal["url", "file"]
-RUNTIMES: tuple[str, ...] = ("torch", "onnx")
 
 
 def parse_result_types(values: Iterable[str] | None) -> tuple[str, ...]:

@@ -24,8 +24,8 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
 from gateway.core.config import Settings
+from gateway.domain import ModelInfo
 from gateway.errors import BadRequest, ServiceError, Unavailable, UpstreamTimeout
-from gateway.results import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -300,10 +300,6 @@ class ModelCatalogue:
 
     async def _current(self) -> dict[tuple[str, str], ModelInfo]:
         return self._models if self._models is not None else await self.refresh()
-
-    async def models(self) -> list[ModelInfo]:
-        """The cached catalogue (discovered on first use)."""
-        return self._sorted(await self._current())
 
     async def refresh_models(self) -> list[ModelInfo]:
         """A fresh discovery from Triton."""

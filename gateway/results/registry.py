@@ -11,22 +11,17 @@ from dataclasses import dataclass
 
 from starlette.responses import Response
 
+from gateway.domain import RESULT_TYPES, InferenceResult, RenderOptions
 from gateway.errors import BadRequest
-from gateway.results import RESULT_TYPES, InferenceResult
 from gateway.results import npz as npz_format
 from gateway.results import png as png_format
+from gateway.results.bundle import render_bundle
+from gateway.results.json_format import render_json
 from gateway.results.overlay import MEDIA_TYPES as OVERLAY_MEDIA_TYPES
 from gateway.results.overlay import render_overlay
 from gateway.results.resize import at_mask_size, check_mask_size, original_size, resize_map
 from gateway.results.summary import NEEDED_RESULTS as SUMMARY_RESULTS
 from gateway.results.summary import render_summary
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    response_format: str = "json"  # a key of FORMATS
-    mask_size: str = "model"  # model | original
-    legend: bool = True  # overlay formats only
 
 
 @dataclass(frozen=True)
@@ -40,9 +35,7 @@ class Format:
 
 
 def _render_json(result: InferenceResult, options: RenderOptions) -> Response:
-    from gateway.results.json_format import render_json
-
-    return render_json(at_mask_size(result, options.mask_size), options)
+    return render_json(at_mask_size(result, options.mask_size))
 
 
 def _render_summary(result: InferenceResult, options: RenderOptions) -> Response:
@@ -50,8 +43,6 @@ def _render_summary(result: InferenceResult, options: RenderOptions) -> Response
 
 
 def _render_bundle(result: InferenceResult, options: RenderOptions) -> Response:
-    from gateway.results.bundle import render_bundle
-
     return render_bundle(result, options.mask_size)
 
 

@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 from starlette.responses import JSONResponse
 
-from gateway.results import InferenceResult
-from gateway.results.labels import class_name
+from gateway.domain import InferenceResult, class_name
 from gateway.results.palette import hex_colour
 from gateway.results.resize import original_size, resize_map, resize_plane
 

@@ -15,7 +15,15 @@ import pytest
 
 import gateway.fetch as fetch
 from gateway.core.config import Settings
-from gateway.errors import BadRequest, ServiceError, TooLarge, UnsupportedMedia, UpstreamFetchFailed, UpstreamTimeout, format_size
+from gateway.errors import (
+    BadRequest,
+    ServiceError,
+    TooLarge,
+    UnsupportedMedia,
+    UpstreamFetchFailed,
+    UpstreamTimeout,
+    format_size,
+)
 from gateway.fetch import Allowlist, address_problem, fetch_image_bytes, parse_url
 from tests.gateway.hardening.hostile_server import PNG, HostileServer, serve
 
