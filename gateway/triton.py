@@ -315,8 +315,9 @@ class ModelCatalogue:
         A family that is nowhere in the repository is the caller's mistake (400); one whose models
         exist but are not ready is Triton's state (503). Both name the model.
         """
+        discovered_now = self._models is None
         models = await self._current()
-        if (family, runtime) not in models:
+        if (family, runtime) not in models and not discovered_now:
             models = await self.refresh()
         if (family, runtime) in models:
             return models[(family, runtime)]
