@@ -129,7 +129,7 @@ class TritonClient:
         self._connected_at = time.monotonic()
         self._refreshes = resolves_names(settings.triton_url)
         self._retiring: list[tuple[grpc_aio.InferenceServerClient, asyncio.Task[None]]] = []
-        self._observe = observe_latency or (lambda model, outcome, seconds: None)
+        self._observe = observe_latency or (lambda _model, _outcome, _seconds: None)
 
     def _connect(self) -> grpc_aio.InferenceServerClient:
         return grpc_aio.InferenceServerClient(self.settings.triton_url, channel_args=channel_args(self.settings))

@@ -88,7 +88,7 @@ class RepositoryWatcher:
     """Apply the native repository's changes to the twin and to Triton; `poll()` is one scan."""
 
     def __init__(self, repository: Path, twin_root: Path, triton: TritonRepositoryApi,
-                 served: dict[str, Fingerprint], on_change: Callable[[list[str]], None] = lambda names: None) -> None:
+                 served: dict[str, Fingerprint], on_change: Callable[[list[str]], None] = lambda _names: None) -> None:
         self.repository = repository
         self.twin_root = twin_root
         self.triton = triton

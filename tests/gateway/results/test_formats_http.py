@@ -120,7 +120,7 @@ def test_overlay_legend_is_optional(http, photo_bytes):
 def test_summary_fractions_sum_to_one_and_match_the_map(http, photo_bytes, photo_size, json_map, labels, model_size):
     summary = infer(http, photo_bytes, response_format="summary").json()
     ids, counts = np.unique(json_map, return_counts=True)
-    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist(), strict=True))
     assert sum(entry["pixel_fraction"] for entry in summary["classes"]) == pytest.approx(1.0, abs=1e-9)
     for entry in summary["classes"]:
         assert entry["name"] == labels[entry["id"]]
@@ -148,7 +148,7 @@ def test_summary_names_what_is_in_the_photo(http, photo_bytes):
 def test_summary_at_original_size_matches_the_original_mask(http, photo_bytes, original_png_map):
     summary = infer(http, photo_bytes, response_format="summary", mask_size="original").json()
     ids, counts = np.unique(original_png_map, return_counts=True)
-    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist(), strict=True))
     assert sum(entry["pixel_fraction"] for entry in summary["classes"]) == pytest.approx(1.0, abs=1e-9)
 
 
