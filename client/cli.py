@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+import numpy as np
 
 from client.gateway_client import (
     DEFAULT_BACKEND,
@@ -22,7 +23,7 @@ from client.gateway_client import (
     GatewayError,
     SegmentationClient,
 )
-from client.inputs import is_url
+from client.inputs import ImageInput, is_url
 from client.result import SegmentationResult
 from gateway import defaults
 from gateway.errors import ServiceError
@@ -209,18 +210,23 @@ def write_outputs(result: SegmentationResult, photo: bytes | None, outputs: Sequ
                   legend: bool) -> list[str]:
     """The mask and overlay files of one image, from its one result; returns the paths written."""
     written = []
+    segmentation_map = result.segmentation_map
+    if segmentation_map is None:
+        raise ValueError("the gateway's answer has no segmentation_map")
     for output, path in zip(outputs, paths, strict=True):
         if output.response_format == "png":
-            body = encode_mask_png(result.segmentation_map, result.labels)
+            body = encode_mask_png(segmentation_map, result.labels)
         else:
-            body = paint_overlay(photo or b"", result, legend, "PNG" if output.response_format == "overlay" else "JPEG")
+            image_format = "PNG" if output.response_format == "overlay" else "JPEG"
+            body = paint_overlay(photo or b"", segmentation_map, result.labels, legend, image_format)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
         written.append(str(path))
     return written
 
 
-def paint_overlay(photo: bytes, result: SegmentationResult, legend: bool, image_format: str) -> bytes:
+def paint_overlay(photo: bytes, segmentation_map: np.ndarray, labels: Sequence[str], legend: bool,
+                  image_format: str) -> bytes:
     """The gateway's overlay (same code), painted here on the photo at its own size."""
     from gateway.core.config import Settings
     from gateway.images import decode_image
@@ -228,8 +234,8 @@ def paint_overlay(photo: bytes, result: SegmentationResult, legend: bool, image_
     from gateway.results.resize import resize_map
 
     picture = decode_image(photo, Settings())
-    segmentation_map = resize_map(result.segmentation_map, picture.size)
-    return render_overlay(picture, segmentation_map, result.labels, legend=legend, image_format=image_format)
+    return render_overlay(picture, resize_map(segmentation_map, picture.size), labels, legend=legend,
+                          image_format=image_format)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -252,8 +258,8 @@ def run(args: argparse.Namespace) -> int:
                     except (OSError, httpx.HTTPError) as error:
                         photos[offset] = error
             # A downloaded photo is sent as it is: one download, and the overlay matches the mask.
-            sent = [photos.get(offset, image) if not isinstance(photos.get(offset), Exception) else image
-                    for offset, image in enumerate(chunk)]
+            sent: list[ImageInput] = [photo if isinstance(photo := photos.get(offset), bytes) else image
+                                      for offset, image in enumerate(chunk)]
             try:
                 outcomes = client.segment_many(sent, backend=args.backend, model=args.model,
                                                mask_size=args.mask_size, batch_size=step)
@@ -264,11 +270,12 @@ def run(args: argparse.Namespace) -> int:
             for offset, (image, outcome) in enumerate(zip(chunk, outcomes, strict=True)):
                 index = start + offset + 1
                 try:
-                    if isinstance(photos.get(offset), Exception):
-                        raise photos[offset]
+                    photo = photos.get(offset)
+                    if isinstance(photo, Exception):
+                        raise photo
                     if isinstance(outcome, Exception):
                         raise outcome
-                    done = write_outputs(outcome, photos.get(offset), outputs, plan[index - 1], args.legend)
+                    done = write_outputs(outcome, photo, outputs, plan[index - 1], args.legend)
                     if summary:
                         print(json.dumps({"input": image, **(outcome.summary or {})}), flush=True)
                         done.append("summary")

@@ -30,7 +30,7 @@ def class_statistics(
     counts = np.bincount(flat, minlength=len(labels))
     sums = None if confidence is None else np.bincount(flat, weights=confidence.reshape(-1), minlength=len(labels))
     total = int(flat.size)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for class_id in np.flatnonzero(counts):
         count = int(counts[class_id])
         entries.append(

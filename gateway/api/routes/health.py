@@ -46,12 +46,12 @@ async def ready(triton: TritonDep, catalogue: CatalogueDep, settings: SettingsDe
     still served for a settle time."""
     if DRAIN.draining:
         raise Unavailable("the gateway is shutting down")
-    problem = "Triton is not ready"
+    problem: str | None = "Triton is not ready"
     for _ in range(settings.triton_retries + 1):  # round robin: each round asks the next replica
         problem, states = await _readiness(triton, catalogue, settings)
         if problem is None:
             return Ready(models=states)
-    raise Unavailable(problem)
+    raise Unavailable(problem or "Triton is not ready")
 
 
 async def _readiness(triton: TritonClient, catalogue: ModelCatalogue,
