@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 import requests
 
+from serving.watcher import model_folders
+
 pytestmark = pytest.mark.timeout(120)
 
 VOC_LABELS = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -34,7 +36,7 @@ def test_weights_say_the_test_weights_are_random(catalogue: dict) -> None:
 def test_every_model_of_the_repository_is_listed_with_its_labels(catalogue: dict, stack) -> None:
     listed = {backend["model"]: family for family in catalogue["models"].values()
               for backend in family["backends"].values()}
-    in_repository = {path.name: path for path in stack.repository.iterdir() if (path / "config.pbtxt").is_file()}
+    in_repository = {path.name: path for path in model_folders(stack.repository)}
     assert set(listed) == set(in_repository)
     for name, path in in_repository.items():
         assert listed[name]["labels"] == (path / "labels.txt").read_text().split()
