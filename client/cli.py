@@ -27,7 +27,7 @@ from client.inputs import ImageInput, is_url
 from client.result import SegmentationResult
 from gateway import defaults
 from gateway.errors import ServiceError
-from gateway.results.png import encode_mask_png
+from gateway.results.palette import encode_mask_png
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 DEFAULT_GATEWAY = f"http://{defaults.HOST}:{defaults.GATEWAY_PORT}"
