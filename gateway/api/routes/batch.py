@@ -117,8 +117,7 @@ async def infer_files(
         contents, image_type="file", model=model, requested=form.requested, compute=form.compute,
     )
     items = [
-        await _item(service, index, upload.filename if isinstance(upload, UploadFile) else None, outcome,
-                    form.options)
+        await _item(service, index, None if isinstance(upload, str) else upload.filename, outcome, form.options)
         for index, (upload, outcome) in enumerate(zip(file, outcomes, strict=True))
     ]
     failed = sum(item["status"] != 200 for item in items)
