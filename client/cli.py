@@ -26,6 +26,7 @@ from client.gateway_client import (
 from client.inputs import ImageInput, is_url
 from client.result import SegmentationResult
 from gateway import defaults
+from gateway.domain import RUNTIMES
 from gateway.errors import ServiceError
 from gateway.results.palette import encode_mask_png
 
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="photo files, directories of photos, or http(s) URLs")
     parser.add_argument("--gateway", default=os.environ.get("SEGMENT_GATEWAY", DEFAULT_GATEWAY),
                         help="gateway base URL (default: $SEGMENT_GATEWAY or %(default)s)")
-    parser.add_argument("--backend", choices=("onnx", "torch"), default=DEFAULT_BACKEND, help="model backend (default: %(default)s)")
+    parser.add_argument("--backend", choices=RUNTIMES, default=DEFAULT_BACKEND, help="model backend (default: %(default)s)")
     parser.add_argument("--model", help="model family (see GET /models); default: the gateway's default")
     parser.add_argument("--mask", metavar="PATH", help="write the segmentation map as a palette PNG")
     parser.add_argument("--overlay", metavar="PATH", help="write the photo with the classes painted over it (.jpg or .png)")
