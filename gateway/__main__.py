@@ -18,9 +18,6 @@ from gateway.server import serve
 
 log = logging.getLogger("gateway")
 
-# Arguments KServe passes that are options here (the rest of what it passes is accepted and logged).
-KSERVE_OPTIONS = ("model_name", "predictor_host", "http_port", "workers")
-
 
 def predictor_target(host: str) -> str:
     """KServe's ``--predictor_host HOST[:PORT]`` as a gRPC target naming every address of HOST (Triton's

@@ -26,10 +26,6 @@ class PortSetting:
     host: str
     port: int
 
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
 
 def _port(variable: str, default: int) -> int:
     return Field(default, ge=1, le=65535, validation_alias=variable)
