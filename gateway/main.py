@@ -14,7 +14,6 @@ from starlette.responses import JSONResponse
 
 from gateway.api.deps import ApiKeyDep, MetricsKeyDep
 from gateway.api.routes import batch, health, infer, models, web
-from gateway.api.routes import metrics as metrics_route
 from gateway.core.config import Settings, get_settings
 from gateway.errors import ServiceError
 from gateway.inference import InferenceService
@@ -107,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Who needs an API key (when GATEWAY_API_KEYS is set), in one place: probes, the page and the docs are
     # open; /metrics only with GATEWAY_PROTECT_METRICS; everything that runs or describes a model needs one.
     app.include_router(health.router)
-    app.include_router(metrics_route.router, dependencies=[MetricsKeyDep])
+    app.include_router(health.metrics_router, dependencies=[MetricsKeyDep])
     for module in (models, infer, batch):
         app.include_router(module.router, dependencies=[ApiKeyDep])
     app.include_router(web.router)
