@@ -14,16 +14,24 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+import numpy as np
 
-from client.gateway_client import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, DEFAULT_MASK_SIZE, GatewayError, \
-    SegmentationClient
-from client.inputs import is_url
+from client.gateway_client import (
+    DEFAULT_BACKEND,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MASK_SIZE,
+    GatewayError,
+    SegmentationClient,
+)
+from client.inputs import ImageInput, is_url
 from client.result import SegmentationResult
+from gateway import defaults
+from gateway.domain import RUNTIMES
 from gateway.errors import ServiceError
-from gateway.results.png import encode_mask_png
+from gateway.results.palette import encode_mask_png
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
-DEFAULT_GATEWAY = "http://127.0.0.1:8080"
+DEFAULT_GATEWAY = f"http://{defaults.HOST}:{defaults.GATEWAY_PORT}"
 OVERLAY_FORMATS = {".jpg": "overlay_jpeg", ".jpeg": "overlay_jpeg", ".png": "overlay"}
 
 EPILOG = f"""\
@@ -103,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="photo files, directories of photos, or http(s) URLs")
     parser.add_argument("--gateway", default=os.environ.get("SEGMENT_GATEWAY", DEFAULT_GATEWAY),
                         help="gateway base URL (default: $SEGMENT_GATEWAY or %(default)s)")
-    parser.add_argument("--backend", choices=("onnx", "torch"), default=DEFAULT_BACKEND, help="model backend (default: %(default)s)")
+    parser.add_argument("--backend", choices=RUNTIMES, default=DEFAULT_BACKEND, help="model backend (default: %(default)s)")
     parser.add_argument("--model", help="model family (see GET /models); default: the gateway's default")
     parser.add_argument("--mask", metavar="PATH", help="write the segmentation map as a palette PNG")
     parser.add_argument("--overlay", metavar="PATH", help="write the photo with the classes painted over it (.jpg or .png)")
@@ -203,18 +211,23 @@ def write_outputs(result: SegmentationResult, photo: bytes | None, outputs: Sequ
                   legend: bool) -> list[str]:
     """The mask and overlay files of one image, from its one result; returns the paths written."""
     written = []
+    segmentation_map = result.segmentation_map
+    if segmentation_map is None:
+        raise ValueError("the gateway's answer has no segmentation_map")
     for output, path in zip(outputs, paths, strict=True):
         if output.response_format == "png":
-            body = encode_mask_png(result.segmentation_map, result.labels)
+            body = encode_mask_png(segmentation_map, result.labels)
         else:
-            body = paint_overlay(photo or b"", result, legend, "PNG" if output.response_format == "overlay" else "JPEG")
+            image_format = "PNG" if output.response_format == "overlay" else "JPEG"
+            body = paint_overlay(photo or b"", segmentation_map, result.labels, legend, image_format)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
         written.append(str(path))
     return written
 
 
-def paint_overlay(photo: bytes, result: SegmentationResult, legend: bool, image_format: str) -> bytes:
+def paint_overlay(photo: bytes, segmentation_map: np.ndarray, labels: Sequence[str], legend: bool,
+                  image_format: str) -> bytes:
     """The gateway's overlay (same code), painted here on the photo at its own size."""
     from gateway.core.config import Settings
     from gateway.images import decode_image
@@ -222,8 +235,8 @@ def paint_overlay(photo: bytes, result: SegmentationResult, legend: bool, image_
     from gateway.results.resize import resize_map
 
     picture = decode_image(photo, Settings())
-    segmentation_map = resize_map(result.segmentation_map, picture.size)
-    return render_overlay(picture, segmentation_map, result.labels, legend=legend, image_format=image_format)
+    return render_overlay(picture, resize_map(segmentation_map, picture.size), labels, legend=legend,
+                          image_format=image_format)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -246,8 +259,8 @@ def run(args: argparse.Namespace) -> int:
                     except (OSError, httpx.HTTPError) as error:
                         photos[offset] = error
             # A downloaded photo is sent as it is: one download, and the overlay matches the mask.
-            sent = [photos.get(offset, image) if not isinstance(photos.get(offset), Exception) else image
-                    for offset, image in enumerate(chunk)]
+            sent: list[ImageInput] = [photo if isinstance(photo := photos.get(offset), bytes) else image
+                                      for offset, image in enumerate(chunk)]
             try:
                 outcomes = client.segment_many(sent, backend=args.backend, model=args.model,
                                                mask_size=args.mask_size, batch_size=step)
@@ -258,11 +271,12 @@ def run(args: argparse.Namespace) -> int:
             for offset, (image, outcome) in enumerate(zip(chunk, outcomes, strict=True)):
                 index = start + offset + 1
                 try:
-                    if isinstance(photos.get(offset), Exception):
-                        raise photos[offset]
+                    photo = photos.get(offset)
+                    if isinstance(photo, Exception):
+                        raise photo
                     if isinstance(outcome, Exception):
                         raise outcome
-                    done = write_outputs(outcome, photos.get(offset), outputs, plan[index - 1], args.legend)
+                    done = write_outputs(outcome, photo, outputs, plan[index - 1], args.legend)
                     if summary:
                         print(json.dumps({"input": image, **(outcome.summary or {})}), flush=True)
                         done.append("summary")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 from os import PathLike
 from pathlib import Path
-from typing import Union
+from typing import TypeGuard, Union
 
 import numpy as np
 from PIL import Image
@@ -12,7 +12,7 @@ from PIL import Image
 ImageInput = Union[str, PathLike, bytes, Image.Image, np.ndarray]
 
 
-def is_url(value: object) -> bool:
+def is_url(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from gateway.results.palette import pil_palette
+from gateway.results.palette import mask_image
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,7 @@ class SegmentationResult:
         """The segmentation map as a palette ("P") image in VOC colours; pixel value = class index."""
         if self.segmentation_map is None:
             raise ValueError("segmentation_map was not requested")
-        mask = Image.fromarray(np.ascontiguousarray(self.segmentation_map, dtype=np.uint8), mode="P")
-        mask.putpalette(pil_palette())
-        return mask
+        return mask_image(self.segmentation_map)
 
     def class_fractions(self) -> dict[str, float]:
         """Share of the pixels of each class present in the map, by class name."""

@@ -13,16 +13,16 @@ import tritonclient.grpc as grpcclient
 
 from client.inputs import ImageInput, image_bytes, is_url
 from client.result import SegmentationResult
-from gateway import images
+from gateway import defaults, images
 from gateway.core.config import Settings
-from gateway.results import RESULT_TO_OUTPUT, ModelInfo
+from gateway.domain import RESULT_TO_OUTPUT, ModelInfo
 from gateway.triton import INPUT_NAME, model_info_from_config
 
 
 class TritonSegmentationClient:
     """E.g. ``TritonSegmentationClient("127.0.0.1:8001")``; ``segment()`` works as SegmentationClient's."""
 
-    def __init__(self, grpc_url: str, *, default_model: str = "deeplabv3", timeout: float = 120.0) -> None:
+    def __init__(self, grpc_url: str, *, default_model: str = defaults.DEFAULT_FAMILY, timeout: float = 120.0) -> None:
         self._triton = grpcclient.InferenceServerClient(grpc_url)
         self._settings = Settings()  # the gateway's decoding limits
         self.default_model = default_model

@@ -12,14 +12,11 @@ import sys
 
 from pydantic import ValidationError
 
+from gateway import defaults
 from gateway.core.config import get_settings
 from gateway.server import serve
 
 log = logging.getLogger("gateway")
-
-TRITON_GRPC_PORT = 8001
-# Arguments KServe passes that are options here (the rest of what it passes is accepted and logged).
-KSERVE_OPTIONS = ("model_name", "predictor_host", "http_port", "workers")
 
 
 def predictor_target(host: str) -> str:
@@ -28,7 +25,7 @@ def predictor_target(host: str) -> str:
     if host.startswith(("dns:", "ipv4:", "ipv6:", "unix:")):
         return host
     name, _, port = host.partition(":")
-    return f"dns:///{name}:{port or TRITON_GRPC_PORT}"
+    return f"dns:///{name}:{port or defaults.TRITON_GRPC_PORT}"
 
 
 def kserve_environment(args: argparse.Namespace) -> dict[str, str]:
@@ -67,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"model family served by default (GATEWAY_DEFAULT_FAMILY, now {settings.default_family})")
     kserve.add_argument("--predictor_host", default=None, metavar="HOST[:PORT]",
                         help=f"Triton's service: GATEWAY_TRITON_URL becomes dns:///HOST:PORT, every address of "
-                        f"HOST, PORT {TRITON_GRPC_PORT} (gRPC) when absent (now {settings.triton_url})")
+                        f"HOST, PORT {defaults.TRITON_GRPC_PORT} (gRPC) when absent (now {settings.triton_url})")
     kserve.add_argument("--http_port", type=int, default=None, help="same as --port")
     kserve.add_argument("--workers", type=int, default=None,
                         help=f"uvicorn worker processes (GATEWAY_WORKERS, now {settings.workers})")

@@ -44,10 +44,6 @@ class UnsupportedMedia(ServiceError):  # bytes are not an allowed image format
     status_code = 415
 
 
-class Unprocessable(ServiceError):
-    status_code = 422
-
-
 class UpstreamFetchFailed(ServiceError):  # url_image could not be fetched
     status_code = 502
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import anyio
 import numpy as np
@@ -16,15 +16,12 @@ from PIL import Image
 
 from gateway import images
 from gateway.core.config import Settings
+from gateway.domain import RESULT_TO_OUTPUT, RESULT_TYPES, RUNTIMES, ImageType, InferenceResult, ModelInfo
 from gateway.errors import BadRequest, ServiceError, Unavailable
-from gateway.results import RESULT_TO_OUTPUT, RESULT_TYPES, InferenceResult, ModelInfo
 from gateway.request_id import current_request_id
 from gateway.triton import ModelCatalogue, TritonClient
 
 T = TypeVar("T")
-ImageType = Literal["url", "file"]
-# onnx_int8: the int8 CPU model, served only when exported with --int8-calibration (docs/performance.md).
-RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx_int8")
 # The export writes, beside each full model, one model per output that computes only that output
 # (export/io_names.py, docs/performance.md): a map-only request then pays for no softmax.
 SINGLE_OUTPUT_SEPARATOR = "__"

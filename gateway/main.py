@@ -14,7 +14,6 @@ from starlette.responses import JSONResponse
 
 from gateway.api.deps import ApiKeyDep, MetricsKeyDep
 from gateway.api.routes import batch, health, infer, models, web
-from gateway.api.routes import metrics as metrics_route
 from gateway.core.config import Settings, get_settings
 from gateway.errors import ServiceError
 from gateway.inference import InferenceService
@@ -46,17 +45,17 @@ def _describe_validation_error(exc: RequestValidationError) -> str:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # A text detail, not FastAPI's list: existing clients print `detail` as a message.
         # (A body that is not a form at all never gets here: Starlette answers it 400 itself.)
         return JSONResponse({"detail": _describe_validation_error(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -107,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Who needs an API key (when GATEWAY_API_KEYS is set), in one place: probes, the page and the docs are
     # open; /metrics only with GATEWAY_PROTECT_METRICS; everything that runs or describes a model needs one.
     app.include_router(health.router)
-    app.include_router(metrics_route.router, dependencies=[MetricsKeyDep])
+    app.include_router(health.metrics_router, dependencies=[MetricsKeyDep])
     for module in (models, infer, batch):
         app.include_router(module.router, dependencies=[ApiKeyDep])
     app.include_router(web.router)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator
+from types import ModuleType
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -35,7 +36,7 @@ REPLICA_METRIC = "gateway_triton_requests"
 _CHANNELZ_MAX_PAGES = 10
 
 
-def _channelz() -> object | None:
+def _channelz() -> ModuleType | None:
     try:
         from grpc._cython import cygrpc  # channelz: grpc's own per-address call counts
     except ImportError:  # pragma: no cover - every grpcio build has it

@@ -68,7 +68,7 @@ class DrainingServer(uvicorn.Server):
         self._settle_until: float | None = None
         self._announced = False
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:  # noqa: ARG002 - uvicorn's signature
         # Unlike uvicorn's, this does not raise the signal again once stopped: that would make the exit
         # status 143 (killed by SIGTERM) instead of 0. Only flags here: this runs inside a signal handler.
         self.drain.begin()

@@ -24,8 +24,8 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
 from gateway.core.config import Settings
+from gateway.domain import ModelInfo
 from gateway.errors import BadRequest, ServiceError, Unavailable, UpstreamTimeout
-from gateway.results import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class TritonClient:
         self._connected_at = time.monotonic()
         self._refreshes = resolves_names(settings.triton_url)
         self._retiring: list[tuple[grpc_aio.InferenceServerClient, asyncio.Task[None]]] = []
-        self._observe = observe_latency or (lambda model, outcome, seconds: None)
+        self._observe = observe_latency or (lambda _model, _outcome, _seconds: None)
 
     def _connect(self) -> grpc_aio.InferenceServerClient:
         return grpc_aio.InferenceServerClient(self.settings.triton_url, channel_args=channel_args(self.settings))
@@ -306,10 +306,6 @@ class ModelCatalogue:
     async def _current(self) -> dict[tuple[str, str], ModelInfo]:
         return self._models if self._models is not None else await self.refresh()
 
-    async def models(self) -> list[ModelInfo]:
-        """The cached catalogue (discovered on first use)."""
-        return self._sorted(await self._current())
-
     async def refresh_models(self) -> list[ModelInfo]:
         """A fresh discovery from Triton."""
         return self._sorted(await self.refresh())
@@ -324,8 +320,9 @@ class ModelCatalogue:
         A family that is nowhere in the repository is the caller's mistake (400); one whose models
         exist but are not ready is Triton's state (503). Both name the model.
         """
+        discovered_now = self._models is None
         models = await self._current()
-        if (family, runtime) not in models:
+        if (family, runtime) not in models and not discovered_now:
             models = await self.refresh()
         if (family, runtime) in models:
             return models[(family, runtime)]

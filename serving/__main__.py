@@ -16,7 +16,7 @@ Ctrl-C or SIGTERM stops everything. If tritonserver dies it is restarted (SERVIN
 Models exported into (or removed from) MODEL_REPOSITORY while serving are loaded (unloaded) without a restart.
 """
 EPILOG = """\
-environment (defaults):
+environment (defaults; every variable: docs/architecture.md):
   MODEL_REPOSITORY=model_repository    SERVING_RUN_DIR=.run (twin, tritonserver.log, gateway.log, *.pid)
   TRITON_HOST=127.0.0.1   TRITON_HTTP_PORT=8000   TRITON_GRPC_PORT=8001   TRITON_METRICS_PORT=8002
   GATEWAY_HOST=127.0.0.1  GATEWAY_PORT=8080       (other GATEWAY_* settings pass through to the gateway)

@@ -6,7 +6,6 @@ import logging
 import subprocess
 import sys
 import threading
-import time
 
 from serving.errors import ServingError
 from serving.settings import ServingSettings

@@ -46,7 +46,7 @@ def installed_binary() -> Path | None:
         return None
     for file in distribution.files or []:
         if file.name == "perf_analyzer":
-            path = Path(distribution.locate_file(file)).resolve()
+            path = Path(str(distribution.locate_file(file))).resolve()
             if path.is_file():
                 return path
     return None

@@ -1,6 +1,6 @@
 """Prepare the Triton 2.51 server shipped in the nvidia-pytriton wheel so it runs outside PyTriton.
 
-Why each step is needed (see ../shared/docs/triton-embedded.md):
+Why each step is needed:
 - the Python backend looks for `triton_python_backend_stub` next to `libtriton_python.so`; the wheel keeps
   one stub per Python version elsewhere, so the tree is copied to a writable place with the right stub;
 - the copied binary no longer finds the wheel's libraries through its RPATH, and the stub must load this

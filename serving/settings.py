@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gateway import defaults
 from serving.errors import ServingError
 
 SHM_REGION_PREFIX = "triton_python_backend_shm_region_"
@@ -21,50 +26,57 @@ class PortSetting:
     host: str
     port: int
 
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
+
+def _port(variable: str, default: int) -> int:
+    return Field(default, ge=1, le=65535, validation_alias=variable)
 
 
-@dataclass(frozen=True)
-class ServingSettings:
-    model_repository: Path
-    run_dir: Path
-    triton_host: str
-    triton_http_port: int
-    triton_grpc_port: int
-    triton_metrics_port: int
-    gateway_host: str
-    gateway_port: int
-    ready_timeout_s: float
-    max_restarts: int
-    watch_interval_s: float = 2.0
-    extra_triton_args: tuple[str, ...] = ()
+class ServingSettings(BaseSettings):
+    """The launcher's variables have no common prefix: each field is read from the variable it names."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    model_repository: Path = Field(Path(defaults.MODEL_REPOSITORY), validation_alias="MODEL_REPOSITORY")
+    run_dir: Path = Field(Path(defaults.RUN_DIR), validation_alias="SERVING_RUN_DIR")
+    triton_host: str = Field(defaults.HOST, validation_alias="TRITON_HOST")
+    triton_http_port: int = _port("TRITON_HTTP_PORT", defaults.TRITON_HTTP_PORT)
+    triton_grpc_port: int = _port("TRITON_GRPC_PORT", defaults.TRITON_GRPC_PORT)
+    triton_metrics_port: int = _port("TRITON_METRICS_PORT", defaults.TRITON_METRICS_PORT)
+    gateway_host: str = Field(defaults.HOST, validation_alias="GATEWAY_HOST")
+    gateway_port: int = _port("GATEWAY_PORT", defaults.GATEWAY_PORT)
+    # Loading the torch model on 2 busy cores can take a minute; a hung load must not wait forever.
+    ready_timeout_s: float = Field(300.0, ge=0, validation_alias="SERVING_READY_TIMEOUT_S")
+    max_restarts: int = Field(5, ge=0, validation_alias="SERVING_MAX_RESTARTS")
+    # How often the native repository is scanned for exported / removed models (0: never).
+    watch_interval_s: float = Field(2.0, ge=0, validation_alias="SERVING_WATCH_INTERVAL_S")
+    # More tritonserver options, split like a shell would.
+    extra_triton_args: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="SERVING_TRITON_ARGS")
+
+    @field_validator("model_repository", "run_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.resolve()
+
+    @field_validator("extra_triton_args", mode="before")
+    @classmethod
+    def _shell_words(cls, value: object) -> object:
+        return tuple(shlex.split(value)) if isinstance(value, str) else value
 
     @classmethod
-    def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> "ServingSettings":
-        env = os.environ if environ is None else environ
-        return cls(
-            model_repository=Path(env.get("MODEL_REPOSITORY", "model_repository")).resolve(),
-            run_dir=Path(env.get("SERVING_RUN_DIR", ".run")).resolve(),
-            triton_host=env.get("TRITON_HOST", "127.0.0.1"),
-            triton_http_port=_port(env, "TRITON_HTTP_PORT", 8000),
-            triton_grpc_port=_port(env, "TRITON_GRPC_PORT", 8001),
-            triton_metrics_port=_port(env, "TRITON_METRICS_PORT", 8002),
-            gateway_host=env.get("GATEWAY_HOST", "127.0.0.1"),
-            gateway_port=_port(env, "GATEWAY_PORT", 8080),
-            # Loading the torch model on 2 busy cores can take a minute; a hung load must not wait forever.
-            ready_timeout_s=_number(env, "SERVING_READY_TIMEOUT_S", 300.0, float),
-            max_restarts=_number(env, "SERVING_MAX_RESTARTS", 5, int),
-            # How often the native repository is scanned for exported / removed models (0: never).
-            watch_interval_s=_number(env, "SERVING_WATCH_INTERVAL_S", 2.0, float),
-            extra_triton_args=tuple(shlex.split(env.get("SERVING_TRITON_ARGS", ""))),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
+        """The settings from the process environment, or from ``environ`` alone when given (tests).
+
+        A bad value raises ServingError naming the variable, e.g. ``TRITON_HTTP_PORT='http': ...``.
+        """
+        try:
+            return cls() if environ is None else cls.model_validate(dict(environ))
+        except ValidationError as exc:
+            raise ServingError("; ".join(_describe(error) for error in exc.errors())) from None
 
     @property
     def client_host(self) -> str:
         """Where local clients reach Triton: a wildcard bind address is not a destination."""
-        return "127.0.0.1" if self.triton_host in ("0.0.0.0", "::", "") else self.triton_host
+        return defaults.reachable_host(self.triton_host)
 
     @property
     def triton_http_url(self) -> str:
@@ -76,8 +88,7 @@ class ServingSettings:
 
     @property
     def gateway_url(self) -> str:
-        host = "127.0.0.1" if self.gateway_host in ("0.0.0.0", "::", "") else self.gateway_host
-        return f"http://{host}:{self.gateway_port}"
+        return f"http://{defaults.reachable_host(self.gateway_host)}:{self.gateway_port}"
 
     def triton_ports(self) -> list[PortSetting]:
         return [
@@ -124,23 +135,7 @@ def shm_region_prefix(run_dir: Path) -> str:
     return f"{SHM_REGION_PREFIX}{digest}_"
 
 
-def _port(env: os._Environ[str] | dict[str, str], variable: str, default: int) -> int:
-    raw = env.get(variable, str(default))
-    try:
-        port = int(raw)
-    except ValueError:
-        raise ServingError(f"{variable}={raw!r} is not a port number") from None
-    if not 1 <= port <= 65535:
-        raise ServingError(f"{variable}={port} is outside 1-65535")
-    return port
-
-
-def _number(env: os._Environ[str] | dict[str, str], variable: str, default: float, kind: type) -> Any:
-    raw = env.get(variable, str(default))
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ServingError(f"{variable}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
-    if value < 0:
-        raise ServingError(f"{variable}={raw!r} must not be negative")
-    return value
+def _describe(error: ErrorDetails) -> str:
+    """One validation error as ``VARIABLE='value': what is wrong``."""
+    variable = str(error["loc"][0]) if error.get("loc") else "settings"
+    return f"{variable}={error.get('input')!r}: {error['msg']}"

@@ -1,8 +1,8 @@
 """One tritonserver process on the twin repository: start, wait until every model is READY, stop, clean."""
 from __future__ import annotations
 
-import time
 import threading
+import time
 import urllib.error
 from pathlib import Path
 

@@ -61,13 +61,18 @@ def is_complete(model_dir: Path) -> bool:
     return bool(versions) and all((version / artifact).is_file() for version in versions)
 
 
+def model_folders(repository: Path) -> list[Path]:
+    """The model folders of a repository (those with a config.pbtxt; hidden ones left out), sorted by name."""
+    return sorted(p for p in repository.iterdir() if (p / "config.pbtxt").is_file() and not p.name.startswith("."))
+
+
 def scan(repository: Path) -> dict[str, Fingerprint]:
-    """Every model folder (one with a config.pbtxt) by name: its fingerprint, or INCOMPLETE."""
+    """Every model folder by name: its fingerprint, or INCOMPLETE."""
     try:
-        folders = [p for p in repository.iterdir() if (p / "config.pbtxt").is_file() and not p.name.startswith(".")]
+        folders = model_folders(repository)
     except OSError:
         return {}
-    return {p.name: fingerprint(p) if is_complete(p) else INCOMPLETE for p in sorted(folders)}
+    return {p.name: fingerprint(p) if is_complete(p) else INCOMPLETE for p in folders}
 
 
 class TritonRepositoryApi:
@@ -88,7 +93,7 @@ class RepositoryWatcher:
     """Apply the native repository's changes to the twin and to Triton; `poll()` is one scan."""
 
     def __init__(self, repository: Path, twin_root: Path, triton: TritonRepositoryApi,
-                 served: dict[str, Fingerprint], on_change: Callable[[list[str]], None] = lambda names: None) -> None:
+                 served: dict[str, Fingerprint], on_change: Callable[[list[str]], None] = lambda _names: None) -> None:
         self.repository = repository
         self.twin_root = twin_root
         self.triton = triton

@@ -14,7 +14,6 @@ import pytest
 from tests.support.exported_repository import exported_repository_copy
 from tests.support.stack import EmbeddedStack, StackError
 
-
 # Session fixtures that take minutes the first time (export, stack start) and bound themselves.
 _SLOW_SESSION_FIXTURES = {"exported_repository", "stack"}
 _set_up: set[str] = set()
@@ -23,14 +22,14 @@ _set_up: set[str] = set()
 _STACK_FIXTURES = _SLOW_SESSION_FIXTURES | {"exported", "repository", "random_source"}
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+def pytest_runtest_protocol(item: pytest.Item):
     """The first test that needs a slow session fixture gets its per-test timeout on its call only.
 
     Otherwise whichever test happens to come first (with, say, a 60 s timeout of its own) would be

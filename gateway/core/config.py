@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gateway import defaults
+
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
@@ -21,13 +23,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=None, extra="ignore")
 
     # --- where it listens -------------------------------------------------------------------
-    host: str = Field("127.0.0.1", description="Address the gateway binds to.")
-    port: int = Field(8080, ge=1, le=65535, description="Port the gateway listens on.")
+    host: str = Field(defaults.HOST, description="Address the gateway binds to.")
+    port: int = Field(defaults.GATEWAY_PORT, ge=1, le=65535, description="Port the gateway listens on.")
     workers: int = Field(1, ge=1, description="Uvicorn worker processes.")
 
     # --- Triton ------------------------------------------------------------------------------
     triton_url: str = Field(
-        "127.0.0.1:8001",
+        f"{defaults.HOST}:{defaults.TRITON_GRPC_PORT}",
         description="Triton's gRPC target: host:port, dns:///name:port (every address of the name, re-resolved),"
         " or ipv4:a:port,b:port (a fixed list).",
     )
@@ -39,7 +41,7 @@ class Settings(BaseSettings):
     )
     triton_timeout_s: float = Field(30.0, gt=0, description="Deadline of one inference call to Triton; past it → 504.")
     triton_ready_timeout_s: float = Field(1.0, gt=0, description="Deadline of readiness/metadata calls; Triton down → 503 within it.")
-    default_family: str = Field("deeplabv3", description="Model family served when a request names no `model`.")
+    default_family: str = Field(defaults.DEFAULT_FAMILY, description="Model family served when a request names no `model`.")
 
     # --- URL fetching ------------------------------------------------------------------------
     fetch_connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout for url_image.")

@@ -12,8 +12,8 @@ import base64
 
 from starlette.responses import JSONResponse
 
-from gateway.results import InferenceResult
-from gateway.results.png import encode_mask_png
+from gateway.domain import InferenceResult
+from gateway.results.palette import encode_mask_png
 from gateway.results.resize import check_mask_size, original_size, resize_map
 from gateway.results.summary import build_summary
 

@@ -5,16 +5,11 @@ straight from the numpy buffers: no ``tolist()`` (millions of Python floats) and
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import orjson
 from starlette.responses import Response
 
-from gateway.results import InferenceResult
-
-if TYPE_CHECKING:  # registry imports this module lazily; avoid the cycle at runtime
-    from gateway.results.registry import RenderOptions
+from gateway.domain import InferenceResult
 
 
 def json_body(result: InferenceResult) -> dict:
@@ -32,5 +27,5 @@ def encode_json(body: dict) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def render_json(result: InferenceResult, options: RenderOptions | None = None) -> Response:
+def render_json(result: InferenceResult) -> Response:
     return Response(encode_json(json_body(result)), media_type="application/json")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from gateway.results.labels import class_name
+from gateway.domain import class_name
 from gateway.results.palette import colour_of, pil_palette
 
 OPACITY = 0.5  # weight of the class colour in a blended pixel

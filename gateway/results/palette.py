@@ -1,15 +1,25 @@
-"""The standard PASCAL VOC colour map: class index → RGB, the colours every VOC tool draws masks in.
+"""The standard PASCAL VOC colour map, and masks as palette PNGs (``response_format=png``).
 
-VOC's devkit builds it by spreading the bits of the class index over the high bits of R, G and B
-(``bitget`` in VOCdevkit's ``labelcolormap.m``); index 0 (background) is black, 255 is the "void" colour.
+The colour map: class index → RGB, the colours every VOC tool draws masks in. VOC's devkit builds it by
+spreading the bits of the class index over the high bits of R, G and B (``bitget`` in VOCdevkit's
+``labelcolormap.m``); index 0 (background) is black, 255 is the "void" colour.
+
+The mask PNG: the segmentation map as a palette image (pixel value = class index). Any image viewer shows it
+in the VOC colours; any program reads the class ids straight from the pixel values (``np.asarray(Image.open(f))``).
+The class names ride along in a ``labels`` text chunk.
 """
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 PALETTE_SIZE = 256
+PNG_MEDIA_TYPE = "image/png"
 
 
 @lru_cache(maxsize=1)
@@ -45,3 +55,19 @@ def hex_colour(class_id: int) -> str:
 def colourise(segmentation_map: np.ndarray) -> np.ndarray:
     """uint8 [H, W] class map → uint8 [H, W, 3] RGB picture."""
     return voc_palette()[segmentation_map]
+
+
+def mask_image(segmentation_map: np.ndarray) -> Image.Image:
+    """The map as a "P" image in the VOC colours; pixel value = class index."""
+    # putpalette turns an "L" image into "P" keeping the pixel values, i.e. the class ids.
+    picture = Image.fromarray(np.ascontiguousarray(segmentation_map, dtype=np.uint8))
+    picture.putpalette(pil_palette())
+    return picture
+
+
+def encode_mask_png(segmentation_map: np.ndarray, labels: Sequence[str]) -> bytes:
+    text = PngInfo()
+    text.add_text("labels", ",".join(labels))
+    buffer = io.BytesIO()
+    mask_image(segmentation_map).save(buffer, format="PNG", pnginfo=text)
+    return buffer.getvalue()

@@ -6,27 +6,23 @@ The core infer routes do, per request:
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from starlette.responses import Response
 
+from gateway.domain import RESULT_TYPES, InferenceResult, RenderOptions
 from gateway.errors import BadRequest
-from gateway.results import RESULT_TYPES, InferenceResult
-from gateway.results import npz as npz_format
-from gateway.results import png as png_format
+from gateway.results.bundle import render_bundle
+from gateway.results.json_format import render_json
 from gateway.results.overlay import MEDIA_TYPES as OVERLAY_MEDIA_TYPES
 from gateway.results.overlay import render_overlay
+from gateway.results.palette import PNG_MEDIA_TYPE, encode_mask_png
 from gateway.results.resize import at_mask_size, check_mask_size, original_size, resize_map
 from gateway.results.summary import NEEDED_RESULTS as SUMMARY_RESULTS
 from gateway.results.summary import render_summary
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    response_format: str = "json"  # a key of FORMATS
-    mask_size: str = "model"  # model | original
-    legend: bool = True  # overlay formats only
 
 
 @dataclass(frozen=True)
@@ -40,9 +36,7 @@ class Format:
 
 
 def _render_json(result: InferenceResult, options: RenderOptions) -> Response:
-    from gateway.results.json_format import render_json
-
-    return render_json(at_mask_size(result, options.mask_size), options)
+    return render_json(at_mask_size(result, options.mask_size))
 
 
 def _render_summary(result: InferenceResult, options: RenderOptions) -> Response:
@@ -50,8 +44,6 @@ def _render_summary(result: InferenceResult, options: RenderOptions) -> Response
 
 
 def _render_bundle(result: InferenceResult, options: RenderOptions) -> Response:
-    from gateway.results.bundle import render_bundle
-
     return render_bundle(result, options.mask_size)
 
 
@@ -59,8 +51,8 @@ def _render_png(result: InferenceResult, options: RenderOptions) -> Response:
     segmentation_map = result.arrays["segmentation_map"]
     if check_mask_size(options.mask_size) == "original":
         segmentation_map = resize_map(segmentation_map, original_size(result))
-    body = png_format.encode_mask_png(segmentation_map, result.model.labels)
-    return _attachment(body, png_format.MEDIA_TYPE, "mask.png")
+    body = encode_mask_png(segmentation_map, result.model.labels)
+    return _attachment(body, PNG_MEDIA_TYPE, "mask.png")
 
 
 def _overlay_renderer(image_format: str, filename: str) -> Callable[[InferenceResult, RenderOptions], Response]:
@@ -76,10 +68,23 @@ def _overlay_renderer(image_format: str, filename: str) -> Callable[[InferenceRe
     return render_overlay_response
 
 
+# ``response_format=npz``: ``np.load(io.BytesIO(body))`` gives one array per requested result type (``logits`` /
+# ``pixels_distribution`` FP32 [C, H, W], ``segmentation_map`` uint8 [H, W]) plus ``labels`` (the class names, a
+# unicode array: no pickle needed). Stored uncompressed: logits barely compress, and zlib on 22 MB would cost more
+# time than the transfer it saves on a LAN.
+NPZ_MEDIA_TYPE = "application/x-npz"
+
+
+def _encode_npz(arrays: Mapping[str, np.ndarray], order: Sequence[str], labels: Sequence[str]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: arrays[name] for name in order}, labels=np.asarray(labels, dtype=str))
+    return buffer.getvalue()
+
+
 def _render_npz(result: InferenceResult, options: RenderOptions) -> Response:
     resized = at_mask_size(result, options.mask_size)
-    body = npz_format.encode_npz(resized.arrays, result.requested, result.model.labels)
-    return _attachment(body, npz_format.MEDIA_TYPE, "segmentation.npz")
+    body = _encode_npz(resized.arrays, result.requested, result.model.labels)
+    return _attachment(body, NPZ_MEDIA_TYPE, "segmentation.npz")
 
 
 def _attachment(body: bytes, media_type: str, filename: str) -> Response:
@@ -98,13 +103,13 @@ FORMATS: dict[str, Format] = {
                "the summary plus `labels` and `mask_png` (the png format's mask, base64): mask, overlay and "
                "summary from one inference",
                _render_bundle, fixed_results=SUMMARY_RESULTS, json_body=True),
-        Format("png", png_format.MEDIA_TYPE, "the segmentation map as a VOC-palette PNG, pixel value = class index",
+        Format("png", PNG_MEDIA_TYPE, "the segmentation map as a VOC-palette PNG, pixel value = class index",
                _render_png, fixed_results=("segmentation_map",)),
         Format("overlay", OVERLAY_MEDIA_TYPES["PNG"], "the photo with the classes blended in, PNG, at the photo's size",
                _overlay_renderer("PNG", "overlay.png"), fixed_results=("segmentation_map",)),
         Format("overlay_jpeg", OVERLAY_MEDIA_TYPES["JPEG"], "the same overlay as JPEG",
                _overlay_renderer("JPEG", "overlay.jpg"), fixed_results=("segmentation_map",)),
-        Format("npz", npz_format.MEDIA_TYPE, "the requested arrays, exact, as a NumPy .npz archive (plus `labels`)",
+        Format("npz", NPZ_MEDIA_TYPE, "the requested arrays, exact, as a NumPy .npz archive (plus `labels`)",
                _render_npz),
     )
 }

@@ -10,16 +10,12 @@ How each array is brought to the photo's size (also said in the OpenAPI text of 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 import numpy as np
 from PIL import Image
 
+from gateway.domain import MASK_SIZES, InferenceResult, MaskSize
 from gateway.errors import BadRequest, TooLarge
-from gateway.results import InferenceResult
-
-MaskSize = Literal["model", "original"]
-MASK_SIZES: tuple[str, ...] = ("model", "original")
 
 # Logits of a 12-megapixel photo at its own size are 1 GB of FP32 (and several GB of JSON): refuse
 # score arrays past this many values instead of exhausting the gateway's memory.

@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 from starlette.responses import JSONResponse
 
-from gateway.results import InferenceResult
-from gateway.results.labels import class_name
+from gateway.domain import InferenceResult, class_name
 from gateway.results.palette import hex_colour
 from gateway.results.resize import original_size, resize_map, resize_plane
 
@@ -31,7 +30,7 @@ def class_statistics(
     counts = np.bincount(flat, minlength=len(labels))
     sums = None if confidence is None else np.bincount(flat, weights=confidence.reshape(-1), minlength=len(labels))
     total = int(flat.size)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for class_id in np.flatnonzero(counts):
         count = int(counts[class_id])
         entries.append(

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ def test_one_photo_writes_mask_and_overlay_and_prints_a_summary(stack, tmp_path)
     summary = json.loads(run.stdout)
     assert summary["input"] == str(photo)
     ids, counts = np.unique(np.asarray(decoded_mask), return_counts=True)
-    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist(), strict=True))
 
 
 def test_many_photos_use_patterns_report_progress_and_fail_alone(stack, tmp_path):
@@ -80,12 +79,12 @@ def test_a_directory_of_photos_takes_one_inference_per_batch_whatever_is_asked(s
         mask = Image.open(tmp_path / "out" / f"{stem}.png")
         assert mask.size == (512, 512)  # the default mask size is the model's, as in the API
         ids, counts = np.unique(np.asarray(mask), return_counts=True)
-        assert {c["id"]: c["pixel_count"] for c in entry["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+        assert {c["id"]: c["pixel_count"] for c in entry["classes"]} == dict(zip(ids.tolist(), counts.tolist(), strict=True))
         overlay = Image.open(tmp_path / "out" / f"{stem}-overlay.png")
         assert (overlay.format, overlay.size) == ("PNG", Image.open(shared_image(f"{stem}.jpg")).size)
 
 
-def test_unreachable_gateway_exits_3(tmp_path):
+def test_unreachable_gateway_exits_3():
     (port,) = free_ports(1)
     run = segment(str(shared_image("dog1.jpg")), "--gateway", f"http://127.0.0.1:{port}", timeout=60)
     assert run.returncode == EXIT_UNREACHABLE

@@ -9,7 +9,7 @@ import typing
 from client.cli import build_parser
 from client.gateway_client import SegmentationClient
 from gateway.api.routes.infer import infer_request
-from gateway.results.registry import RenderOptions
+from gateway.domain import RenderOptions
 from tests.support.paths import REPO_ROOT
 
 PAGE = (REPO_ROOT / "gateway" / "static" / "index.html").read_text()

@@ -88,7 +88,7 @@ def test_a_map_only_result_carries_the_summary_and_says_the_weights_are_random(
     assert {"weights", "classes", "image_size", "mask_size"} <= set(result.summary)
     counts = {entry["id"]: entry["pixel_count"] for entry in result.summary["classes"]}
     ids, pixels = np.unique(result.segmentation_map, return_counts=True)
-    assert counts == dict(zip(ids.tolist(), pixels.tolist()))
+    assert counts == dict(zip(ids.tolist(), pixels.tolist(), strict=True))
     real = gateway_client.segment(shared_image(PHOTO), model="voc_mnv2")
     assert real.weights_random is False and real.model == "voc_mnv2"
     assert "dog" in real.class_fractions()

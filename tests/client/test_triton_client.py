@@ -1,7 +1,6 @@
 """TritonSegmentationClient: straight to Triton over gRPC, same preprocessing and result type as the gateway."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from client import SegmentationClient, TritonSegmentationClient

@@ -25,7 +25,7 @@ def _compose() -> dict:
     class ComposeLoader(yaml.SafeLoader):
         pass
 
-    ComposeLoader.add_constructor("!reset", lambda loader, node: None)
+    ComposeLoader.add_constructor("!reset", lambda _loader, _node: None)
     return yaml.load((REPO_ROOT / "docker-compose.yml").read_text(), Loader=ComposeLoader)
 
 

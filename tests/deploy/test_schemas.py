@@ -33,13 +33,13 @@ CUSTOM = _objects(custom=True)
 
 
 @pytest.mark.parametrize("version", manifests.K8S_VERSIONS)
-@pytest.mark.parametrize(("label", "obj"), CORE, ids=[label for label, _ in CORE])
-def test_core_object_validates_strictly(label: str, obj: dict, version: str) -> None:
+@pytest.mark.parametrize("obj", [pytest.param(obj, id=label) for label, obj in CORE])
+def test_core_object_validates_strictly(obj: dict, version: str) -> None:
     manifests.validate_core(obj, version)
 
 
-@pytest.mark.parametrize(("label", "obj"), CUSTOM, ids=[label for label, _ in CUSTOM])
-def test_custom_resource_validates_against_its_strict_crd(label: str, obj: dict) -> None:
+@pytest.mark.parametrize("obj", [pytest.param(obj, id=label) for label, obj in CUSTOM])
+def test_custom_resource_validates_against_its_strict_crd(obj: dict) -> None:
     manifests.validate_custom_resource(obj)
 
 

@@ -15,7 +15,15 @@ import pytest
 
 import gateway.fetch as fetch
 from gateway.core.config import Settings
-from gateway.errors import BadRequest, ServiceError, TooLarge, UnsupportedMedia, UpstreamFetchFailed, UpstreamTimeout, format_size
+from gateway.errors import (
+    BadRequest,
+    ServiceError,
+    TooLarge,
+    UnsupportedMedia,
+    UpstreamFetchFailed,
+    UpstreamTimeout,
+    format_size,
+)
 from gateway.fetch import Allowlist, address_problem, fetch_image_bytes, parse_url
 from tests.gateway.hardening.hostile_server import PNG, HostileServer, serve
 
@@ -94,7 +102,7 @@ def test_internationalised_host_is_resolved_and_dialled_in_ascii(
 ) -> None:
     asked: list[str] = []
 
-    async def resolver(host: str, port: int) -> list[ipaddress.IPv4Address]:
+    async def resolver(host: str, _port: int) -> list[ipaddress.IPv4Address]:
         asked.append(host)
         return [ipaddress.ip_address("127.0.0.1")]
 
@@ -147,7 +155,7 @@ def test_a_name_resolving_to_a_private_address_is_refused_before_connecting(
 ) -> None:
     asked: list[str] = []
 
-    async def resolver(host: str, port: int) -> list[ipaddress.IPv4Address]:
+    async def resolver(host: str, _port: int) -> list[ipaddress.IPv4Address]:
         asked.append(host)
         return [ipaddress.ip_address("203.0.113.9"), ipaddress.ip_address("10.9.9.9")]  # any bad one refuses
 
@@ -168,7 +176,7 @@ def test_dns_is_resolved_once_and_the_checked_address_is_dialled(
 ) -> None:
     answers = iter([[ipaddress.ip_address("127.0.0.1")]])  # a second lookup would raise StopIteration
 
-    async def rebinding_resolver(host: str, port: int) -> list[ipaddress.IPv4Address]:
+    async def rebinding_resolver(_host: str, _port: int) -> list[ipaddress.IPv4Address]:
         return next(answers)
 
     monkeypatch.setattr(fetch, "resolve", rebinding_resolver)
@@ -192,12 +200,12 @@ def test_https_keeps_sni_and_certificate_check_on_the_name(
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)
     sni: list[str | None] = []
-    server_context.sni_callback = lambda sock, name, ctx: sni.append(name)
+    server_context.sni_callback = lambda _sock, name, _ctx: sni.append(name)
     with serve("127.0.0.1", tls=server_context) as httpd:
         client_context = ssl.create_default_context(cafile=str(cert))
         monkeypatch.setattr(fetch, "_ssl_context", lambda: client_context)
 
-        async def resolver(host: str, port: int) -> list[ipaddress.IPv4Address]:
+        async def resolver(_host: str, _port: int) -> list[ipaddress.IPv4Address]:
             return [ipaddress.ip_address("127.0.0.1")]
 
         monkeypatch.setattr(fetch, "resolve", resolver)

@@ -49,7 +49,7 @@ def pixel(image: Image.Image) -> tuple[int, int, int]:
 def test_every_mode_becomes_rgb(name: str, data: bytes, expected: tuple[int, int, int]) -> None:
     image = decode_image(data, SETTINGS)
     assert image.mode == "RGB"
-    assert pixel(image) == expected
+    assert pixel(image) == expected, name
     assert image.info["original_size"] == (3, 2)
 
 
@@ -119,7 +119,7 @@ def test_bad_data_is_refused_naming_the_problem(data: bytes, error: type, words:
 def test_pixel_limit_is_checked_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     small = encode(Image.new("L", (100, 100)), "PNG")
 
-    def no_decoding(self: Image.Image) -> None:
+    def no_decoding(_self: Image.Image) -> None:
         raise AssertionError("pixels were decoded")
 
     monkeypatch.setattr(Image.Image, "load", no_decoding)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import threading
+from typing import Annotated
 
 import anyio
 import pytest
-from fastapi import FastAPI, File, Form, UploadFile
+from fastapi import FastAPI, File, UploadFile
 from starlette.testclient import TestClient
 
 from gateway.core.config import Settings
@@ -22,7 +23,7 @@ def make_app(settings: Settings) -> FastAPI:
     seen: dict[str, int] = {"bytes": 0}
 
     @app.post("/infer/file")
-    async def infer_file(file: UploadFile = File(...), infer_model_type: str = Form(...)) -> dict:
+    async def infer_file(file: Annotated[UploadFile, File()]) -> dict:
         data = await file.read()
         seen["bytes"] = len(data)
         return {"size": len(data)}

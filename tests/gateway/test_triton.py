@@ -114,7 +114,7 @@ def test_unreachable_replicas_are_tried_again_within_the_deadline_then_503() -> 
     async def call() -> float:
         target = f"ipv4:127.0.0.1:{_closed_port()},127.0.0.1:{_closed_port()}"
         client = TritonClient(Settings(triton_url=target, triton_retries=2),
-                              observe_latency=lambda model, outcome, seconds: retried.append(outcome))
+                              observe_latency=lambda _model, outcome, _seconds: retried.append(outcome))
         started = anyio.current_time()
         try:
             with pytest.raises(Unavailable, match="Triton is not reachable"):

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(600)
 ONNX_MODEL = f"{DEFAULT_FAMILY}_onnx"
 
 
-def single_model_repository(exported_repository: Path, target: Path, name: str = ONNX_MODEL) -> Path:
+def single_model_repository(exported_repository: Path, target: Path) -> Path:
     """A repository with one small model, for stacks of their own (the ONNX stub loads fastest)."""
     target.mkdir()
     shutil.copytree(exported_repository / ONNX_MODEL, target / ONNX_MODEL, symlinks=True)

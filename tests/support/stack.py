@@ -17,6 +17,7 @@ import httpx
 
 from serving.embedded import SUPERVISING_MESSAGE
 from serving.settings import shm_region_prefix
+from serving.watcher import model_folders
 from tests.support.paths import REPO_ROOT
 from tests.support.ports import free_ports
 
@@ -62,7 +63,7 @@ class EmbeddedStack:
 
     @property
     def model_names(self) -> list[str]:
-        return sorted(p.name for p in self.repository.iterdir() if (p / "config.pbtxt").is_file())
+        return [folder.name for folder in model_folders(self.repository)]
 
     @property
     def launcher_log(self) -> Path:

@@ -19,9 +19,10 @@ from starlette.responses import Response
 
 from gateway.api.deps import InferenceDep, label_family
 from gateway.api.routes.infer import InferRequestDep
+from gateway.domain import InferenceResult, ModelInfo, RenderOptions
 from gateway.errors import BadRequest, ServiceError, TooLarge, error_responses
 from gateway.inference import InferenceService, file_schema, upload_bytes, weights_headers
-from gateway.results import InferenceResult, ModelInfo, registry
+from gateway.results import registry
 from gateway.results.resize import SCORE_RESULTS
 
 # One answer holds every item in memory at once: logits and distributions of 8 photos would be ~1.8 GB
@@ -74,7 +75,7 @@ def _check_answer_size(format_name: str, requested: tuple[str, ...], model: Mode
 
 async def _item(
     service: InferenceService, index: int, filename: str | None, outcome: InferenceResult | ServiceError,
-    options: registry.RenderOptions,
+    options: RenderOptions,
 ) -> dict[str, Any]:
     if not isinstance(outcome, ServiceError):
         try:
@@ -116,7 +117,7 @@ async def infer_files(
         contents, image_type="file", model=model, requested=form.requested, compute=form.compute,
     )
     items = [
-        await _item(service, index, upload.filename, outcome, form.options)
+        await _item(service, index, None if isinstance(upload, str) else upload.filename, outcome, form.options)
         for index, (upload, outcome) in enumerate(zip(file, outcomes, strict=True))
     ]
     failed = sum(item["status"] != 200 for item in items)

@@ -1,16 +1,19 @@
-"""Liveness (no Triton call) and readiness (Triton and every model), open for probes."""
+"""Probes and monitoring: liveness (no Triton call) and readiness (Triton and every model), open for probes;
+GET /metrics, Prometheus metrics of the gateway (its own router: open unless GATEWAY_PROTECT_METRICS)."""
 from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
-from gateway.api.deps import CatalogueDep, SettingsDep, TritonDep
+from gateway.api.deps import CatalogueDep, MetricsDep, SettingsDep, TritonDep
 from gateway.core.config import Settings
 from gateway.errors import Unavailable, error_responses
 from gateway.server import DRAIN
 from gateway.triton import ModelCatalogue, TritonClient
 
 router = APIRouter(tags=["health"])
+metrics_router = APIRouter(tags=["health"])  # app.include_router adds the key check where configured
 
 
 class Live(BaseModel):
@@ -46,12 +49,12 @@ async def ready(triton: TritonDep, catalogue: CatalogueDep, settings: SettingsDe
     still served for a settle time."""
     if DRAIN.draining:
         raise Unavailable("the gateway is shutting down")
-    problem = "Triton is not ready"
+    problem: str | None = "Triton is not ready"
     for _ in range(settings.triton_retries + 1):  # round robin: each round asks the next replica
         problem, states = await _readiness(triton, catalogue, settings)
         if problem is None:
             return Ready(models=states)
-    raise Unavailable(problem)
+    raise Unavailable(problem or "Triton is not ready")
 
 
 async def _readiness(triton: TritonClient, catalogue: ModelCatalogue,
@@ -71,3 +74,11 @@ async def _readiness(triton: TritonClient, catalogue: ModelCatalogue,
     if settings.default_family not in families:
         return f"default model '{settings.default_family}' is not served", states
     return None, states
+
+
+@metrics_router.get("/metrics", summary="Prometheus metrics of the gateway", response_class=Response,
+                    responses={200: {"content": {"text/plain": {}}}})
+async def metrics(metrics: MetricsDep) -> Response:
+    """Requests and latency by endpoint, backend and status; requests in flight; Triton call latency;
+    gRPC calls per Triton address (`gateway_triton_requests_total{target, outcome}`)."""
+    return metrics.response()

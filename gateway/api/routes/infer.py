@@ -14,9 +14,9 @@ from starlette.types import Message
 
 from gateway import fetch
 from gateway.api.deps import InferenceDep, label_backend, label_family, label_format
+from gateway.domain import RESULT_TYPES, RUNTIMES, RenderOptions
 from gateway.errors import error_responses
 from gateway.inference import (
-    RUNTIMES,
     ImageType,
     InferenceService,
     check_runtime,
@@ -26,7 +26,7 @@ from gateway.inference import (
     upload_bytes,
     weights_headers,
 )
-from gateway.results import RESULT_TYPES, registry
+from gateway.results import registry
 from gateway.results.resize import check_mask_size
 
 router = APIRouter(tags=["inference"])
@@ -40,7 +40,7 @@ class InferRequest:
     requested: tuple[str, ...]  # what the answer reports
     compute: tuple[str, ...]  # what Triton must compute for the answer's format
     model: str | None
-    options: registry.RenderOptions
+    options: RenderOptions
 
 
 def infer_request(
@@ -77,7 +77,7 @@ def infer_request(
         requested=requested,
         compute=registry.required_results(response_format, requested),
         model=model or None,
-        options=registry.RenderOptions(
+        options=RenderOptions(
             response_format=response_format, mask_size=check_mask_size(mask_size),
             legend=parse_flag("legend", legend, default=True),
         ),

@@ -5,8 +5,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import CatalogueDep, SettingsDep
+from gateway.domain import ModelInfo
 from gateway.errors import error_responses
-from gateway.results import ModelInfo
 
 router = APIRouter(tags=["models"])
 

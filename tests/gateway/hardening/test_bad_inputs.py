@@ -22,8 +22,8 @@ from tests.gateway.hardening.conftest import (
     STRICT_FETCH_TOTAL_TIMEOUT_S,
     STRICT_MAX_UPLOAD_BYTES,
 )
-from tests.support.paths import shared_image
 from tests.support.images import encode, png_claiming
+from tests.support.paths import shared_image
 
 pytestmark = pytest.mark.timeout(300)
 

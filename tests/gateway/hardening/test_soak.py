@@ -45,7 +45,7 @@ def test_soak_map_only(stack, capsys: pytest.CaptureFixture[str]) -> None:
     photo = shared_image(PHOTO).read_bytes()
     local = threading.local()
 
-    def one(index: int) -> tuple[int, str]:
+    def one(_index: int) -> tuple[int, str]:
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
         try:

@@ -19,13 +19,13 @@ def test_round_robin_spreads_calls_over_both_replicas(replicas, start_gateway) -
     statuses = load(gateway.url, REQUESTS, CONCURRENCY)
 
     assert statuses == [200] * REQUESTS, f"{statuses}\n{gateway.log()}"
-    served = [stack.successes() - count for stack, count in zip(replicas, before)]
+    served = [stack.successes() - count for stack, count in zip(replicas, before, strict=True)]
     assert sum(served) == REQUESTS, served
     for count in served:
         assert count >= 0.3 * REQUESTS, f"uneven split {served}"
     # The gateway's own per-address counts show the same split (they also count its status calls).
     calls = gateway.replica_calls("ok")
-    for stack, count in zip(replicas, served):
+    for stack, count in zip(replicas, served, strict=True):
         assert calls.get(stack.triton_grpc_url, 0) >= count, calls
     print(f"split of {REQUESTS} requests over {[s.triton_grpc_url for s in replicas]}: {served}; gateway: {calls}")
 
@@ -38,5 +38,5 @@ def test_pick_first_sends_everything_to_one_replica(replicas, start_gateway) -> 
 
     assert load(gateway.url, 8, 2) == [200] * 8
 
-    served = sorted(stack.successes() - count for stack, count in zip(replicas, before))
+    served = sorted(stack.successes() - count for stack, count in zip(replicas, before, strict=True))
     assert served == [0, 8]

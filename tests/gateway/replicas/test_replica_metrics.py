@@ -16,7 +16,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def _server(address: str, fail: bool) -> grpc.Server:
-    def answer(request: bytes, context: grpc.ServicerContext) -> bytes:
+    def answer(_request: bytes, context: grpc.ServicerContext) -> bytes:
         if fail:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no")
         return b"ok"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gateway.results import InferenceResult, ModelInfo
+from gateway.domain import InferenceResult, ModelInfo
 
 VOC_LABELS = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",

@@ -50,11 +50,11 @@ def test_batch_results_equal_single_results_in_order(http, form):
     assert body["response_format"] == form["response_format"]
     assert [item["filename"] for item in body["results"]] == list(PHOTOS)
     assert [item["index"] for item in body["results"]] == [0, 1]
-    for name, item in zip(PHOTOS, body["results"]):
+    for name, item in zip(PHOTOS, body["results"], strict=True):
         assert item["status"] == 200
         expected = single(http, name, **form)
         if "classes" in expected:  # confidences are floats summed in another order: compare them approximately
-            for got, want in zip(item["result"]["classes"], expected["classes"]):
+            for got, want in zip(item["result"]["classes"], expected["classes"], strict=True):
                 assert got["mean_confidence"] == pytest.approx(want.pop("mean_confidence"), rel=1e-5)
                 got.pop("mean_confidence")
         assert item["result"] == expected

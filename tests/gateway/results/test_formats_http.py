@@ -1,8 +1,8 @@
 """Every response format and mask size over real HTTP against the embedded stack, on a real photo.
 
-They run on the real PASCAL VOC model of the test repository (family voc_mnv2, ../shared/models), so
-the photo really holds several classes. Frugal: score arrays (22 MB as npz, ~110 MB as JSON) are
-fetched once each, everything else asks only for the segmentation map.
+They run on the real PASCAL VOC model of the test repository (family voc_mnv2, from the shared models
+folder: tests/support/paths.py), so the photo really holds several classes. Frugal: score arrays (22 MB as
+npz, ~110 MB as JSON) are fetched once each, everything else asks only for the segmentation map.
 """
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def test_overlay_legend_is_optional(http, photo_bytes):
 def test_summary_fractions_sum_to_one_and_match_the_map(http, photo_bytes, photo_size, json_map, labels, model_size):
     summary = infer(http, photo_bytes, response_format="summary").json()
     ids, counts = np.unique(json_map, return_counts=True)
-    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist(), strict=True))
     assert sum(entry["pixel_fraction"] for entry in summary["classes"]) == pytest.approx(1.0, abs=1e-9)
     for entry in summary["classes"]:
         assert entry["name"] == labels[entry["id"]]
@@ -136,7 +136,7 @@ def test_summary_fractions_sum_to_one_and_match_the_map(http, photo_bytes, photo
 
 
 def test_summary_names_what_is_in_the_photo(http, photo_bytes):
-    # ../shared/models/voc-deeplabv3-mnv2/SOURCE.md measured background 0.55, person 0.24, dog 0.21.
+    # The model's SOURCE.md (shared models folder) measured background 0.55, person 0.24, dog 0.21.
     summary = infer(http, photo_bytes, response_format="summary").json()
     fractions = {entry["name"]: entry["pixel_fraction"] for entry in summary["classes"]}
     assert fractions["background"] == pytest.approx(0.55, abs=0.06)
@@ -148,7 +148,7 @@ def test_summary_names_what_is_in_the_photo(http, photo_bytes):
 def test_summary_at_original_size_matches_the_original_mask(http, photo_bytes, original_png_map):
     summary = infer(http, photo_bytes, response_format="summary", mask_size="original").json()
     ids, counts = np.unique(original_png_map, return_counts=True)
-    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist()))
+    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist(), strict=True))
     assert sum(entry["pixel_fraction"] for entry in summary["classes"]) == pytest.approx(1.0, abs=1e-9)
 
 

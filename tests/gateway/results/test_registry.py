@@ -6,9 +6,10 @@ import orjson
 import pytest
 from PIL import Image
 
+from gateway.domain import RenderOptions
 from gateway.errors import BadRequest
 from gateway.results import registry
-from gateway.results.registry import RenderOptions, negotiate, render, required_results
+from gateway.results.registry import negotiate, render, required_results
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ def test_ready_lists_every_model_of_the_repository(gateway_url: str, stack) -> N
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ready"
-    served = sorted(path.name for path in stack.repository.iterdir() if (path / "config.pbtxt").is_file())
+    served = stack.model_names
     assert body["models"] == {name: "READY" for name in served}
 
 

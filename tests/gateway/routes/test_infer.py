@@ -279,9 +279,9 @@ def test_raw_body_errors_name_the_problem(gateway_url: str, case: str, content, 
                                           status: int, words: list[str]) -> None:
     data = shared_image(PHOTO).read_bytes() if content == "photo" else content
     response = _post_raw(gateway_url, data, content_type, **params)
-    assert response.status_code == status, response.text
+    assert response.status_code == status, f"{case}: {response.text}"
     for word in words:
-        assert word in response.json()["detail"]
+        assert word in response.json()["detail"], case
 
 
 def test_openapi_documents_the_raw_body_upload(gateway_url: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 import requests
 
+from serving.watcher import model_folders
+
 pytestmark = pytest.mark.timeout(120)
 
 VOC_LABELS = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -35,8 +37,7 @@ def test_every_model_of_the_repository_is_listed_with_its_labels(catalogue: dict
     listed = {backend["model"]: family for family in catalogue["models"].values()
               for backend in family["backends"].values()}
     # `<model>__<output>` computes one output of <model> (docs/performance.md): not a model of its own to list.
-    in_repository = {path.name: path for path in stack.repository.iterdir()
-                     if (path / "config.pbtxt").is_file() and "__" not in path.name}
+    in_repository = {path.name: path for path in model_folders(stack.repository) if "__" not in path.name}
     assert set(listed) == set(in_repository)
     singles = {path.name for path in stack.repository.iterdir() if "__" in path.name}
     assert singles and {name.rsplit("__", 1)[0] for name in singles} <= set(listed)

@@ -1,0 +1,66 @@
+"""The gateway's domain types: served models, runtimes, result types, one inference's result, render options.
+
+Every other gateway module (and the clients) take these from here; this module imports no other gateway module.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+# The runtimes a model family can be served with (``infer_model_type``), each a Triton model of its own.
+# onnx_int8: the int8 CPU model, served only when exported with --int8-calibration (docs/performance.md).
+RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx_int8")
+
+# The gateway's result names (the API's) → the model contract's output names (docs/architecture.md).
+RESULT_TO_OUTPUT: dict[str, str] = {
+    "logits": "logits",
+    "pixels_distribution": "probabilities",
+    "segmentation_map": "segmentation_map",
+}
+RESULT_TYPES: tuple[str, ...] = tuple(RESULT_TO_OUTPUT)
+
+ImageType = Literal["url", "file"]
+MaskSize = Literal["model", "original"]
+MASK_SIZES: tuple[str, ...] = ("model", "original")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One served model, as discovered from its Triton config."""
+
+    name: str  # Triton model name, e.g. deeplabv3_onnx
+    family: str  # e.g. deeplabv3
+    runtime: str  # one of RUNTIMES
+    labels: tuple[str, ...]
+    input_size: tuple[int, int]  # (H, W)
+    max_batch_size: int
+    weights: dict = field(default_factory=dict)  # kind, weights_are_random, file, sha256: gateway.triton.weights_from_config
+
+
+@dataclass
+class InferenceResult:
+    """Arrays for ONE image, at the model's size ([C,H,W] / [H,W]), plus what is needed to render them."""
+
+    model: ModelInfo
+    image_type: ImageType
+    requested: tuple[str, ...]  # result types in the order the caller asked for them
+    arrays: dict[str, np.ndarray]  # keyed by result type (logits / pixels_distribution / segmentation_map)
+    original: Image.Image | None = None  # the decoded RGB photo, at its own size
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How a result is answered: ``response_format`` (a key of gateway.results.registry.FORMATS) and its options."""
+
+    response_format: str = "json"
+    mask_size: str = "model"  # one of MASK_SIZES
+    legend: bool = True  # overlay formats only
+
+
+def class_name(labels: Sequence[str], class_id: int) -> str:
+    """The label of ``class_id``; ids past the labels (e.g. VOC's 255 "void") get a readable stand-in."""
+    return labels[class_id] if 0 <= class_id < len(labels) else f"class_{class_id}"

@@ -1,0 +1,100 @@
+"""Which served model a request gets: gateway.triton.ModelCatalogue.resolve, in process.
+
+The catalogue is given a stand-in for TritonClient's ``discover()`` (the models READY, the state of the
+others), so each answer of Triton's repository can be set up exactly; tests/gateway/routes checks it live.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from gateway.domain import ModelInfo
+from gateway.errors import BadRequest, Unavailable
+from gateway.triton import ModelCatalogue
+
+
+def model(family: str, runtime: str) -> ModelInfo:
+    return ModelInfo(f"{family}_{runtime}", family, runtime, ("background", "person"), (512, 512), 8)
+
+
+class StandInTriton:
+    """``discover()`` answers the next of ``answers`` (the last one again once they run out) and counts calls."""
+
+    def __init__(self, *answers: tuple[list[ModelInfo], dict[str, str]]) -> None:
+        self.answers = list(answers)
+        self.discoveries = 0
+
+    async def discover(self) -> tuple[list[ModelInfo], dict[str, str]]:
+        self.discoveries += 1
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def resolve(catalogue: ModelCatalogue, family: str, runtime: str) -> ModelInfo:
+    return anyio.run(catalogue.resolve, family, runtime)
+
+
+def catalogue_of(triton: StandInTriton) -> ModelCatalogue:
+    stand_in: Any = triton
+    return ModelCatalogue(stand_in)
+
+
+def test_a_served_model_is_found_and_cached() -> None:
+    triton = StandInTriton(([model("deeplabv3", "onnx"), model("deeplabv3", "torch")], {}))
+    catalogue = catalogue_of(triton)
+    assert resolve(catalogue, "deeplabv3", "torch").name == "deeplabv3_torch"
+    assert resolve(catalogue, "deeplabv3", "onnx").name == "deeplabv3_onnx"
+    assert triton.discoveries == 1
+
+
+def test_an_unknown_family_is_400_listing_the_served_ones() -> None:
+    catalogue = catalogue_of(StandInTriton(([model("deeplabv3", "onnx"), model("fcn", "onnx")], {})))
+    with pytest.raises(BadRequest, match="unknown model 'unet'; served models: deeplabv3, fcn") as caught:
+        resolve(catalogue, "unet", "onnx")
+    assert caught.value.status_code == 400
+
+
+def test_an_unknown_family_with_nothing_served_says_none() -> None:
+    with pytest.raises(BadRequest, match="served models: none"):
+        resolve(catalogue_of(StandInTriton(([], {}))), "deeplabv3", "onnx")
+
+
+def test_a_missing_runtime_is_400_listing_the_family_s_runtimes() -> None:
+    catalogue = catalogue_of(StandInTriton(([model("deeplabv3", "onnx")], {})))
+    with pytest.raises(BadRequest, match="model 'deeplabv3' has no 'torch' backend; it has: onnx") as caught:
+        resolve(catalogue, "deeplabv3", "torch")
+    assert caught.value.status_code == 400
+
+
+def test_a_family_still_loading_is_503_naming_its_models() -> None:
+    triton = StandInTriton(([model("deeplabv3", "onnx")], {"fcn_onnx": "LOADING", "fcnet_onnx": "LOADING"}))
+    with pytest.raises(Unavailable, match=r"model 'fcn' is not ready on Triton \(fcn_onnx\)") as caught:
+        resolve(catalogue_of(triton), "fcn", "onnx")
+    assert caught.value.status_code == 503
+
+
+def test_a_miss_discovers_again_and_finds_a_model_loaded_since() -> None:
+    triton = StandInTriton(([model("deeplabv3", "onnx")], {"deeplabv3_torch": "LOADING"}),
+                           ([model("deeplabv3", "onnx"), model("deeplabv3", "torch")], {}))
+    catalogue = catalogue_of(triton)
+    assert resolve(catalogue, "deeplabv3", "onnx").name == "deeplabv3_onnx"
+    assert resolve(catalogue, "deeplabv3", "torch").name == "deeplabv3_torch"
+    assert triton.discoveries == 2
+
+
+def test_invalidate_makes_the_next_request_discover_again() -> None:
+    triton = StandInTriton(([model("deeplabv3", "onnx")], {}), ([], {"deeplabv3_onnx": "UNAVAILABLE"}))
+    catalogue = catalogue_of(triton)
+    resolve(catalogue, "deeplabv3", "onnx")
+    catalogue.invalidate()
+    with pytest.raises(Unavailable, match="deeplabv3_onnx"):
+        resolve(catalogue, "deeplabv3", "onnx")
+    assert triton.discoveries == 2
+
+
+def test_a_miss_right_after_a_discovery_does_not_ask_triton_twice() -> None:
+    triton = StandInTriton(([model("deeplabv3", "onnx")], {}))
+    with pytest.raises(BadRequest):
+        resolve(catalogue_of(triton), "unet", "onnx")
+    assert triton.discoveries == 1
