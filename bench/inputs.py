@@ -2,12 +2,14 @@
 reference and Triton receive: the same photo already decoded and resized to the model's size)."""
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from gateway.core.config import Settings
+from gateway.images import decode_image
+from gateway.images import to_model_input as gateway_to_model_input
 
 
 @dataclass(frozen=True)
@@ -27,15 +29,5 @@ def load_photo(path: Path, size_hw: tuple[int, int]) -> Photo:
 
 
 def to_model_input(data: bytes, size_hw: tuple[int, int]) -> np.ndarray:
-    """The gateway's own preprocessing when it is importable, so both paths see the same pixels."""
-    try:
-        from gateway.core.config import Settings
-        from gateway.images import decode_image
-        from gateway.images import to_model_input as gateway_to_model_input
-
-        return np.ascontiguousarray(gateway_to_model_input(decode_image(data, Settings()), size_hw))
-    except (ImportError, NotImplementedError):
-        # The gateway is not installed beside the harness (or not built yet): the plain equivalent.
-        # The reference's cost does not depend on the pixel values, only on the shape.
-        image = Image.open(io.BytesIO(data)).convert("RGB").resize(size_hw[::-1], Image.BILINEAR)
-        return np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
+    """The gateway's own preprocessing, so the reference, Triton and the gateway see the same pixels."""
+    return np.ascontiguousarray(gateway_to_model_input(decode_image(data, Settings()), size_hw))

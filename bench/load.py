@@ -6,6 +6,7 @@ client through ``make_sender`` because neither httpx nor tritonclient promise th
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -44,7 +45,7 @@ def run_load(make_sender: SenderFactory, plan: LoadPlan) -> tuple[Figures, list[
                 with lock:
                     errors.append(_describe(exc))
 
-    _run_threads([lambda s=s: warm(s) for s in senders])
+    _run_threads([functools.partial(warm, s) for s in senders])
 
     latencies: list[float] = []
     sizes: list[int] = []
@@ -77,7 +78,7 @@ def run_load(make_sender: SenderFactory, plan: LoadPlan) -> tuple[Figures, list[
                 sizes.append(size)
 
     started = time.perf_counter()
-    _run_threads([lambda s=s: work(s) for s in senders])
+    _run_threads([functools.partial(work, s) for s in senders])
     wall = time.perf_counter() - started
     figures = summarise(latencies, failures, plan.concurrency, wall, sizes[-1] if sizes else None)
     return figures, sorted(set(errors))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import tritonclient.grpc as grpcclient
 
-
 # The export's single-output models (export/io_names.py): `<full model>__<output>`, computing only that output.
 SINGLE_OUTPUT_SEPARATOR = "__"
 
@@ -44,7 +43,7 @@ def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
         single = tuple(output for output in ("logits", "probabilities", "segmentation_map")
                        if f"{name}{SINGLE_OUTPUT_SEPARATOR}{output}" in ready)
         found[params["segmentation.runtime"]] = ServedModel(name, params["segmentation.runtime"],
-                                                            tuple(int(d) for d in dims), single)
+                                                            (int(dims[0]), int(dims[1]), int(dims[2])), single)
     if "onnx" not in found:
         raise LookupError(f"Triton serves no onnx model of family {family!r}; it serves: {', '.join(seen) or 'nothing'}")
     return found

@@ -51,7 +51,7 @@ class ReferencePath:
 
     def run(self, outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         names = list(outputs) if outputs else [o.name for o in self.session.get_outputs()]
-        return dict(zip(names, self.session.run(names, self.feed)))
+        return dict(zip(names, self.session.run(names, self.feed), strict=True))
 
     def make_sender(self) -> Send:
         def send() -> int:

@@ -6,8 +6,8 @@ stacks (tests, other people's experiments) may run on the same machine at the sa
 from __future__ import annotations
 
 import os
-from collections import Counter
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 

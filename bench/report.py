@@ -21,8 +21,8 @@ def add_ratios(runs: list[dict]) -> None:
     """Each run's p50 and throughput relative to the network alone (in-process) on the same photo."""
     for run in runs:
         reference = find(runs, REFERENCE, run["photo"], 1)
-        run["p50_ratio"] = ratio(run["p50_ms"], reference and reference["p50_ms"])
-        run["throughput_ratio"] = ratio(run["throughput_rps"], reference and reference["throughput_rps"])
+        run["p50_ratio"] = ratio(run["p50_ms"], reference["p50_ms"] if reference else None)
+        run["throughput_ratio"] = ratio(run["throughput_rps"], reference["throughput_rps"] if reference else None)
 
 
 def _get(run: dict | None, key: str) -> float | None:
@@ -123,8 +123,8 @@ COLUMNS = (
 def output_set_table(results: dict) -> list[str]:
     """Triton's cost per output set (concurrency 1, primary photo), against the network alone."""
     runs, photo = results["runs"], results["primary_photo"]
-    rows = [(label, find(runs, f"{COST_PREFIX}/{label}", photo, 1)) for label in (*OUTPUT_SETS, "map-on-full-model")]
-    rows = [(label, run) for label, run in rows if run is not None]
+    found = [(label, find(runs, f"{COST_PREFIX}/{label}", photo, 1)) for label in (*OUTPUT_SETS, "map-on-full-model")]
+    rows = [(label, run) for label, run in found if run is not None]
     if not rows:
         return []
     lines = [f"Triton's cost per output set ({photo}, concurrency 1; ratio to the network alone in-process):",

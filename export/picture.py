@@ -45,7 +45,7 @@ def colour_map(segmentation_map: np.ndarray, size: tuple[int, int]) -> Image.Ima
 
 
 @lru_cache(maxsize=None)
-def font(size: int) -> ImageFont.ImageFont:
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
@@ -72,7 +72,7 @@ def draw_comparison(report: ParityReport, rows: list[PhotoRow], labels: tuple[st
     draw = ImageDraw.Draw(canvas)
 
     y = _draw_lines(draw, header, GAP, width)
-    for row, cell_width in zip(rows, cell_widths):
+    for row, cell_width in zip(rows, cell_widths, strict=True):
         _draw_row(canvas, draw, row, cell_width, y, labels)
         y += row_block
     _draw_lines(draw, footer, y, width)

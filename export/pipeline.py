@@ -8,12 +8,11 @@ from typing import Any
 
 import torch
 
-from . import progress
+from . import progress, single_outputs
 from .atomic import StagedFiles
 from .contract import SegmentationContract
 from .defaults import DEFAULT_FAMILY, DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
-from . import single_outputs
 from .io_names import OUTPUT_NAMES
 from .layout import MANIFEST_FILENAME, VERSION, model_dir, model_file, single_output_dir, single_output_file
 from .manifest import build_manifest, file_record, render_manifest
@@ -21,9 +20,17 @@ from .onnx_export import export_onnx
 from .sources.base import ModelSource
 from .sources.request import SourceRequest, request_to_dict
 from .torchscript import save_torchscript, to_torchscript
-from .triton_config import (CONFIG_FILENAME, LABELS_FILENAME, ONNX, RUNTIMES, TORCH,
-                            ModelSpec, WeightsRecord, render_config, render_labels)
-
+from .triton_config import (
+    CONFIG_FILENAME,
+    LABELS_FILENAME,
+    ONNX,
+    RUNTIMES,
+    TORCH,
+    ModelSpec,
+    WeightsRecord,
+    render_config,
+    render_labels,
+)
 
 
 @dataclass(frozen=True)

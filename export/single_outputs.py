@@ -37,7 +37,7 @@ def check_agreement(full: dict[str, Path], single: dict[str, dict[str, Path]], b
     score moves by more than float noise."""
     found: dict[str, float] = {}
     for runtime, path in full.items():
-        reference = dict(zip(OUTPUT_NAMES, _run(runtime, path, OUTPUT_NAMES, batch)))
+        reference = dict(zip(OUTPUT_NAMES, _run(runtime, path, OUTPUT_NAMES, batch), strict=True))
         for output, single_path in single[runtime].items():
             (value,) = _run(runtime, single_path, (output,), batch)
             difference = float(np.abs(value.astype(np.float64) - reference[output].astype(np.float64)).max())

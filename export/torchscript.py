@@ -45,4 +45,5 @@ def load_torchscript(path: Path) -> torch.jit.ScriptModule:
 
 def forward_argument_names(module: torch.jit.ScriptModule) -> list[str]:
     """Triton's libtorch backend binds inputs by these names, so the first must be `image`."""
-    return [argument.name for argument in module.forward.schema.arguments if argument.name != "self"]
+    schema = module.forward.schema  # type: ignore[attr-defined]  # a ScriptMethod; typed as a plain callable
+    return [argument.name for argument in schema.arguments if argument.name != "self"]

@@ -24,8 +24,11 @@ class AffineNormalize(nn.Module):
         """Mean/std given for pixels scaled to [0, 1] (torchvision's convention)."""
         return cls(
             scale=[1.0 / (pixel_max * s) for s in std],
-            offset=[-m / s for m, s in zip(mean, std)],
+            offset=[-m / s for m, s in zip(mean, std, strict=True)],
         )
+
+    scale: torch.Tensor  # buffers, registered in __init__
+    offset: torch.Tensor
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return image.to(torch.float32) * self.scale + self.offset

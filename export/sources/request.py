@@ -26,7 +26,7 @@ class TorchvisionRequest:
 
         labels = read_labels_file(Path(self.labels_file)) if self.labels_file else None
         return build_torchvision_source(weights=self.weights, arch=self.arch, num_classes=self.num_classes,
-                                        labels=labels, input_size=tuple(self.input_size))
+                                        labels=labels, input_size=(self.input_size[0], self.input_size[1]))
 
 
 @dataclass(frozen=True)

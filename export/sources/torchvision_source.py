@@ -88,7 +88,7 @@ def build_torchvision_source(
     return ModelSource(
         logits_model=logits_model.eval(),
         labels=tuple(labels),
-        input_size=tuple(input_size),
+        input_size=(input_size[0], input_size[1]),
         weights=weights if source_file is None else str(source_file.resolve()),
         weights_are_random=weights == "random",
         provenance={"source": "torchvision", "arch": arch, "num_classes": num_classes,

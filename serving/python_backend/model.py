@@ -58,7 +58,7 @@ class TorchRunner:
             result = self._module(*args)
             if isinstance(result, torch.Tensor):
                 result = (result,)
-            named = dict(result) if isinstance(result, dict) else dict(zip(self._output_names, result))
+            named = dict(result) if isinstance(result, dict) else dict(zip(self._output_names, result, strict=True))
             missing = [name for name in outputs if name not in named]
             if missing:
                 raise RuntimeError(f"the TorchScript module returned no {missing} (got {sorted(named)})")
@@ -89,7 +89,7 @@ class OnnxRunner:
             raise RuntimeError(f"{path.name} has no graph output {missing} (it has {sorted(graph_outputs)})")
 
     def run(self, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-        return dict(zip(outputs, self._session.run(outputs, inputs)))
+        return dict(zip(outputs, self._session.run(outputs, inputs), strict=True))
 
 
 class TritonPythonModel:
@@ -149,7 +149,7 @@ class TritonPythonModel:
                 responses[index] = _error_response(f"{self._name}: inference failed: {exc}")
             return
         offsets = np.cumsum([0] + sizes)
-        for (index, _, requested), start, stop in zip(batch, offsets[:-1], offsets[1:]):
+        for (index, _, requested), start, stop in zip(batch, offsets[:-1], offsets[1:], strict=True):
             tensors = [
                 pb_utils.Tensor(name, np.ascontiguousarray(results[name][start:stop], dtype=self._outputs[name]))
                 for name in requested

@@ -140,7 +140,7 @@ def test_int8_model_agrees_with_fp32_on_held_out_photos_and_is_served_as_its_own
                       / "config.pbtxt")
 
 
-def test_int8_without_held_out_photos_is_refused_and_writes_nothing(voc, tmp_path: Path) -> None:
+def test_int8_without_held_out_photos_is_refused_and_writes_nothing(voc) -> None:
     from export.int8_export import export_int8
 
     _, result, _ = voc

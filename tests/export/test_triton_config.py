@@ -11,8 +11,17 @@ from export.io_names import OUTPUT_NAMES
 from export.paths import PROJECT_ROOT
 from export.pipeline import ExportResult
 from export.sources.torchvision_source import VOC_LABELS
-from export.triton_config import (RUNTIMES, ConfigError, ModelSpec, WeightsRecord, check_config, check_config_file,
-                                  render_config, render_labels, validate_labels)
+from export.triton_config import (
+    RUNTIMES,
+    ConfigError,
+    ModelSpec,
+    WeightsRecord,
+    check_config,
+    check_config_file,
+    render_config,
+    render_labels,
+    validate_labels,
+)
 
 COMMITTED = PROJECT_ROOT / "model_repository"
 
