@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.stack import Endpoints
 from export.paths import default_images_dir
+from gateway.core.config import Settings as GatewaySettings
+from serving.settings import ServingSettings
 
 DEFAULT_PHOTOS = ("dog1.jpg", "people.jpg")
 
@@ -39,6 +40,7 @@ class Options:
 
 def parser() -> argparse.ArgumentParser:
     env = Endpoints.from_env()
+    gateway_settings = GatewaySettings()
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark every serving path against onnxruntime in-process on the same photos. "
@@ -49,8 +51,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gateway-url", default=env.gateway_url, help="gateway base URL")
     p.add_argument("--triton-url", default=env.triton_grpc_url, help="Triton gRPC host:port")
-    p.add_argument("--family", default=os.environ.get("GATEWAY_DEFAULT_FAMILY", "deeplabv3"), help="model family under test")
-    p.add_argument("--repository", type=Path, default=Path(os.environ.get("MODEL_REPOSITORY", "model_repository")),
+    p.add_argument("--family", default=gateway_settings.default_family, help="model family under test")
+    p.add_argument("--repository", type=Path, default=ServingSettings.from_env().model_repository,
                    help="model repository holding <family>_onnx/<version>/model.onnx for the reference")
     p.add_argument("--photos", nargs="+", default=list(DEFAULT_PHOTOS),
                    help="photos (paths, or names in the shared images folder); the first one also gets the "
@@ -108,7 +110,7 @@ def parse(argv: list[str] | None = None) -> Options:
 
 
 def _first_api_key() -> str | None:
-    keys = [key.strip() for key in os.environ.get("GATEWAY_API_KEYS", "").split(",") if key.strip()]
+    keys = GatewaySettings().api_keys
     return keys[0] if keys else None
 
 

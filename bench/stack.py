@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import tritonclient.grpc as grpcclient
 
+from serving.settings import ServingSettings
+
 
 @dataclass(frozen=True)
 class Endpoints:
@@ -26,11 +28,9 @@ class Endpoints:
 
     @classmethod
     def from_env(cls) -> Endpoints:
-        gateway = f"http://{os.environ.get('GATEWAY_HOST', '127.0.0.1')}:{os.environ.get('GATEWAY_PORT', '8080')}"
-        triton = os.environ.get("GATEWAY_TRITON_URL") or (
-            f"{os.environ.get('TRITON_HOST', '127.0.0.1')}:{os.environ.get('TRITON_GRPC_PORT', '8001')}"
-        )
-        return cls(gateway, triton)
+        """Where `make serve` (the launcher, from the same environment) puts the gateway and Triton."""
+        settings = ServingSettings.from_env()
+        return cls(settings.gateway_url, settings.triton_grpc_url)
 
     @property
     def gateway_port(self) -> int:

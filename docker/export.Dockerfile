@@ -14,6 +14,8 @@ COPY requirements.txt /app/requirements.txt
 COPY gateway/requirements.txt /app/gateway/requirements.txt
 RUN pip install -r /app/requirements.txt
 COPY export/ /app/export/
+# the defaults the export shares with the launcher and the gateway (model repository path); nothing else of it
+COPY gateway/__init__.py gateway/defaults.py /app/gateway/
 
 ENTRYPOINT ["python", "-m", "export"]
 CMD ["--if-missing", "--fallback-random", "--skip-parity", "--repository", "/models"]

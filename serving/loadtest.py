@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from serving import perf_analyzer
 from serving.errors import ServingError
+from serving.settings import ServingSettings
 
 PERCENTILES = ("p50", "p90", "p95", "p99")
 
@@ -30,10 +30,10 @@ class Measurement:
 
 
 def default_url(protocol: str) -> str:
-    host = os.environ.get("TRITON_HOST", "127.0.0.1")
-    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    port = os.environ.get("TRITON_GRPC_PORT", "8001") if protocol == "grpc" else os.environ.get("TRITON_HTTP_PORT", "8000")
-    return f"{host}:{port}"
+    """Where the launcher's Triton listens, from the launcher's own settings (the same environment)."""
+    settings = ServingSettings.from_env()
+    url = settings.triton_grpc_url if protocol == "grpc" else settings.triton_http_url
+    return url.removeprefix("http://")
 
 
 def _client(protocol: str, url: str):
@@ -172,7 +172,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        tool = perf_analyzer.prepare(Path(os.environ.get("SERVING_RUN_DIR", ".run")).resolve())
+        tool = perf_analyzer.prepare(ServingSettings.from_env().run_dir)
         models = args.models.split(",") if args.models else ready_models(args.protocol, args.url)
         if not models:
             raise ServingError(f"no READY model on {args.url}")

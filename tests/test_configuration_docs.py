@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from export.paths import ExportSettings
 from gateway.core.config import Settings
 from serving.settings import ServingSettings
 from tests.support.paths import REPO_ROOT
@@ -35,9 +36,15 @@ def test_every_launcher_setting_is_in_the_table() -> None:
     assert expected - _documented() == set()
 
 
+def test_every_export_setting_is_in_the_table() -> None:
+    expected = {str(field.validation_alias) for field in ExportSettings.model_fields.values()}
+    assert expected - _documented() == set()
+
+
 def test_the_table_names_nothing_that_is_not_read() -> None:
     read = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
     read |= {str(field.validation_alias) for field in ServingSettings.model_fields.values()}
+    read |= {str(field.validation_alias) for field in ExportSettings.model_fields.values()}
     others = {"SERVING_INTRA_OP_THREADS", "SERVING_INTER_OP_THREADS", "SEGMENT_GATEWAY", "SEGMENT_API_KEY",
-              "TRITON_PUBLISH_ADDRESS", "SHARED_DIR"}  # the Python backend, the CLI, compose, the export
+              "TRITON_PUBLISH_ADDRESS"}  # the Python backend, the CLI, compose
     assert _documented() - read - others == set()
