@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import orjson
 
 # The model contract's output names → today's result names (same mapping as the gateway's).
 RESULT_NAMES = {"logits": "logits", "probabilities": "pixels_distribution", "segmentation_map": "segmentation_map"}
@@ -23,12 +22,9 @@ def encode_with_tolist(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def gateway_encoder() -> tuple[str, Callable[[dict[str, np.ndarray]], bytes]]:
-    """The gateway's JSON renderer when it exists, else the orjson call it is expected to make."""
-    try:
-        from gateway.results import RESULT_TYPES, InferenceResult, ModelInfo
-        from gateway.results.json_format import render_json
-    except ImportError:
-        return "orjson OPT_SERIALIZE_NUMPY (gateway.results.json_format not importable)", _encode_with_orjson
+    """The gateway's own JSON renderer, as it answers `/infer/*` with today's contract."""
+    from gateway.domain import RESULT_TYPES, InferenceResult, ModelInfo
+    from gateway.results.json_format import render_json
 
     model = ModelInfo("deeplabv3_onnx", "deeplabv3", "onnx", tuple(f"class{i}" for i in range(256)), (0, 0), 8)
 
@@ -37,10 +33,6 @@ def gateway_encoder() -> tuple[str, Callable[[dict[str, np.ndarray]], bytes]]:
         return bytes(render_json(result).body)
 
     return "gateway.results.json_format.render_json", encode
-
-
-def _encode_with_orjson(arrays: dict[str, np.ndarray]) -> bytes:
-    return orjson.dumps(envelope(arrays), option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def compare(model_outputs: dict[str, np.ndarray], fast_repeats: int = 3, slow_repeats: int = 1) -> dict:

@@ -11,7 +11,7 @@ MANIFEST_FILENAME = "manifest.json"
 
 
 def model_dir(repository: Path, family: str, runtime: Runtime) -> Path:
-    return Path(repository) / f"{family}_{runtime.model_suffix}"
+    return Path(repository) / model_name(family, runtime)
 
 
 def model_file(repository: Path, family: str, runtime: Runtime) -> Path:

@@ -28,6 +28,7 @@ from .triton_config import (
     TORCH,
     ModelSpec,
     WeightsRecord,
+    model_name,
     render_config,
     render_labels,
 )
@@ -143,7 +144,7 @@ def _write_family(request: SourceRequest, source: ModelSource, contract: Segment
 
         for runtime in RUNTIMES:
             folder = model_dir(repository, family, runtime)
-            spec_name = f"{family}_{runtime.model_suffix}"
+            spec_name = model_name(family, runtime)
             files = {f"{VERSION}/{runtime.model_filename}": staged.temp_for(model_file(repository, family, runtime)),
                      CONFIG_FILENAME: staged.temp_for(folder / CONFIG_FILENAME),
                      LABELS_FILENAME: staged.temp_for(folder / LABELS_FILENAME)}

@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.paths import REPO_ROOT
 
-PACKAGES = ("gateway", "client", "serving")
+PACKAGES = ("gateway", "client", "serving", "export", "bench")
 FIRST_PARTY = ("gateway", "client", "serving", "export", "bench")
 
 

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import ExportError
 
 if TYPE_CHECKING:  # only annotations: the CLI imports this module before deciding whether torch is needed
     import numpy as np
@@ -33,3 +36,14 @@ class ModelSource:
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+
+def read_labels_file(path: Path) -> tuple[str, ...]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise ExportError(f"cannot read labels file {path}: {error}") from error
+    labels = tuple(line.strip() for line in lines if line.strip())
+    if not labels:
+        raise ExportError(f"labels file {path} has no class names")
+    return labels

@@ -13,10 +13,9 @@ from torch import nn
 
 from ..errors import ExportError
 from .adapters import AffineNormalize
-from .base import ModelSource
+from .base import ModelSource, read_labels_file
 from .input_spec import InputSpec, MeanStd, ScaleOffset, read_input_spec, resolve_path
 from .onnx_graph import prepare_graph
-from .request import read_labels_file
 
 
 class InputAdapter(nn.Module):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ExportError
+from .base import read_labels_file
 
 if TYPE_CHECKING:
     from .base import ModelSource
@@ -57,14 +58,3 @@ def request_from_dict(data: dict[str, Any]) -> SourceRequest:
     if "input_size" in fields:
         fields["input_size"] = tuple(fields["input_size"])
     return kinds[kind](**fields)
-
-
-def read_labels_file(path: Path) -> tuple[str, ...]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise ExportError(f"cannot read labels file {path}: {error}") from error
-    labels = tuple(line.strip() for line in lines if line.strip())
-    if not labels:
-        raise ExportError(f"labels file {path} has no class names")
-    return labels
