@@ -7,8 +7,9 @@ from pathlib import Path
 
 import tritonclient.grpc as grpcclient
 
+from gateway.defaults import single_output_model_name
+
 # The export's single-output models (export/io_names.py): `<full model>__<output>`, computing only that output.
-SINGLE_OUTPUT_SEPARATOR = "__"
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class ServedModel:
     def for_outputs(self, outputs: tuple[str, ...]) -> str:
         """The model the gateway asks for these outputs: the output's own model, else the full one."""
         if len(outputs) == 1 and outputs[0] in self.single_outputs:
-            return f"{self.name}{SINGLE_OUTPUT_SEPARATOR}{outputs[0]}"
+            return single_output_model_name(self.name, outputs[0])
         return self.name
 
 
@@ -41,7 +42,7 @@ def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
             continue
         dims = next(tensor["dims"] for tensor in config["input"] if tensor["name"] == "image")
         single = tuple(output for output in ("logits", "probabilities", "segmentation_map")
-                       if f"{name}{SINGLE_OUTPUT_SEPARATOR}{output}" in ready)
+                       if single_output_model_name(name, output) in ready)
         found[params["segmentation.runtime"]] = ServedModel(name, params["segmentation.runtime"],
                                                             (int(dims[0]), int(dims[1]), int(dims[2])), single)
     if "onnx" not in found:

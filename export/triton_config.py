@@ -13,9 +13,11 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
+from gateway.defaults import single_output_model_name
+
 from .defaults import DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
-from .io_names import INPUT_NAME, MAX_CLASSES, OUTPUT_NAMES, single_output_model_name
+from .io_names import INPUT_NAME, MAX_CLASSES, OUTPUT_NAMES
 
 LABELS_FILENAME = "labels.txt"
 CONFIG_FILENAME = "config.pbtxt"

@@ -16,19 +16,13 @@ from PIL import Image
 
 from gateway import images
 from gateway.core.config import Settings
+from gateway.defaults import single_output_model_name
 from gateway.domain import RESULT_TO_OUTPUT, RESULT_TYPES, RUNTIMES, ImageType, InferenceResult, ModelInfo
 from gateway.errors import BadRequest, ServiceError, Unavailable
 from gateway.request_id import current_request_id
 from gateway.triton import ModelCatalogue, TritonClient
 
 T = TypeVar("T")
-# The export writes, beside each full model, one model per output that computes only that output
-# (export/io_names.py, docs/performance.md): a map-only request then pays for no softmax.
-SINGLE_OUTPUT_SEPARATOR = "__"
-
-
-def single_output_model(model_name: str, output: str) -> str:
-    return f"{model_name}{SINGLE_OUTPUT_SEPARATOR}{output}"
 
 
 def parse_result_types(values: Iterable[str] | None) -> tuple[str, ...]:
@@ -190,7 +184,7 @@ class InferenceService:
         if len(outputs) != 1 or model.name in self.without_single_output:
             return await self.triton.infer(model.name, batch, outputs, request_id=request_id)
         try:
-            return await self.triton.infer(single_output_model(model.name, outputs[0]), batch, outputs,
+            return await self.triton.infer(single_output_model_name(model.name, outputs[0]), batch, outputs,
                                            request_id=request_id)
         except Unavailable:
             # raises if Triton itself is away
