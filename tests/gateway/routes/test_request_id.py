@@ -5,11 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,9 +17,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gateway.request_id import REQUEST_ID_HEADER, RequestIdMiddleware, current_request_id
-from tests.gateway.hardening.conftest import GatewayProcess, _wait_healthy
-from tests.support.paths import REPO_ROOT, shared_image
-from tests.support.ports import free_ports
+from tests.support.gateway import GatewayProcess
+from tests.support.paths import shared_image
 
 pytestmark = pytest.mark.timeout(600)
 TIMEOUT_S = 120
@@ -88,30 +83,19 @@ def test_the_gateways_own_log_lines_carry_the_id() -> None:
 
 @pytest.fixture(scope="module")
 def json_gateway(stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    (port,) = free_ports(1)
-    log = tmp_path_factory.mktemp("json-gateway") / "gateway.log"
-    env = {**os.environ, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
-           "GATEWAY_TRITON_URL": stack.triton_grpc_url, "GATEWAY_LOG_FORMAT": "json", "GATEWAY_LOG_LEVEL": "info"}
-    with log.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "gateway"], cwd=REPO_ROOT, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
-    gateway = GatewayProcess(url=f"http://127.0.0.1:{port}", log=log, process=process)
+    gateway = GatewayProcess(stack.triton_grpc_url, tmp_path_factory.mktemp("json-gateway") / "gateway.log",
+                             {"GATEWAY_LOG_FORMAT": "json"}, ready_path="/healthcheck")
+    gateway.start()
     try:
-        _wait_healthy(gateway)
         yield gateway
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        gateway.stop()
 
 
 def test_json_log_lines_carry_the_id(json_gateway: GatewayProcess) -> None:
     request_id = f"json-{uuid.uuid4().hex[:12]}"
     assert _infer(json_gateway.url, {REQUEST_ID_HEADER: request_id}).status_code == 200
-    lines = _lines_with(json_gateway.log, request_id)
+    lines = _lines_with(json_gateway.log_file, request_id)
     entries = [json.loads(line) for line in lines]
     assert entries and all(entry["request_id"] == request_id for entry in entries)
     assert any("POST /infer/file" in entry["message"] for entry in entries), entries
