@@ -4,7 +4,7 @@ from __future__ import annotations
 from bench.scenarios import COST_PREFIX, GRAPH, OUTPUT_SETS, REFERENCE
 from bench.stats import ratio
 
-# The old service, measured on this kind of machine (issue 6): what the new one is compared with.
+# The old service, measured on this kind of machine: what the new one is compared with.
 OLD_MAP_ONLY_MS = 720.0
 OLD_ALL_JSON_MS = 12_100.0
 OLD_C4_RPS = 1.38
