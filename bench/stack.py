@@ -6,7 +6,6 @@ stack that ``make serve`` started with the same environment.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import tritonclient.grpc as grpcclient
 
+from serving.child import LauncherProcess
 from serving.settings import ServingSettings
 
 
@@ -84,41 +84,30 @@ def running_stack(
         raise StackUnavailable(
             f"only part of a stack answers at {endpoints}: start both with `make serve` (or stop the part that runs)"
         )
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        # Its own session so that a stop reaches the launcher and everything it started.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serving"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
+    log_path.unlink(missing_ok=True)
+    # Its own session, so that a forced stop reaches the launcher and everything it started.
+    launcher = LauncherProcess({**os.environ, **(env or {})}, log_path, own_session=True)
+    launcher.start()
+    try:
+        _wait_until_ready(launcher, endpoints, log_path, start_timeout_s)
+        yield True
+    finally:
         try:
-            _wait_until_ready(process, endpoints, log_path, start_timeout_s)
-            yield True
-        finally:
-            _stop(process)
+            launcher.stop()  # SIGTERM: the launcher's clean stop of Triton, stubs and gateway
+        except subprocess.TimeoutExpired:
+            launcher.kill()
 
 
-def _wait_until_ready(process: subprocess.Popen, endpoints: Endpoints, log_path: Path, timeout_s: float) -> None:
+def _wait_until_ready(launcher: LauncherProcess, endpoints: Endpoints, log_path: Path, timeout_s: float) -> None:
     print(f"bench: no stack at {endpoints.gateway_url}; starting `python -m serving` (log: {log_path})", file=sys.stderr)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackUnavailable(f"`python -m serving` exited with {process.returncode}:\n{_tail(log_path)}")
+        if (code := launcher.exit_code()) is not None:
+            raise StackUnavailable(f"`python -m serving` exited with {code}:\n{_tail(log_path)}")
         if stack_ready(endpoints):
             return
         time.sleep(1.0)
     raise StackUnavailable(f"the stack was not ready within {timeout_s:.0f} s:\n{_tail(log_path)}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)  # the launcher's clean stop: Triton, stubs and gateway
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from serving.child import LauncherProcess
 from serving.embedded import SUPERVISING_MESSAGE
 from serving.settings import shm_region_prefix
 from serving.watcher import model_folders
@@ -36,6 +36,7 @@ class EmbeddedStack:
     gateway: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    launcher: LauncherProcess | None = None
 
     def __post_init__(self) -> None:
         self.run_dir = self.run_dir.resolve()
@@ -92,10 +93,10 @@ class EmbeddedStack:
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "serving", "--skip-export"] + ([] if self.gateway else ["--no-gateway"])
-        with self.launcher_log.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self.environment(),
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        args = ["--skip-export"] + ([] if self.gateway else ["--no-gateway"])
+        self.launcher = LauncherProcess(self.environment(), self.launcher_log, args, cwd=REPO_ROOT)
+        self.launcher.start()
+        self.process = self.launcher.process
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
         """Until every model is READY on Triton and (with a gateway) /healthcheck answers 200."""
@@ -154,12 +155,10 @@ class EmbeddedStack:
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int | None:
         """Stop the launcher like a user would; force-kill everything of this run if it does not comply."""
-        if self.process is None:
+        if self.launcher is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
         try:
-            return self.process.wait(timeout=STOP_TIMEOUT_S)
+            return self.launcher.stop(sig, STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.force_cleanup()
             raise StackError(f"the launcher did not stop within {STOP_TIMEOUT_S} s\n{self.logs()}") from None
