@@ -153,3 +153,16 @@ def test_pretrained_comes_from_torchvisions_cache_without_network(tmp_path: Path
     manifest = (repository / "deeplabv3_torchscript" / "manifest.json").read_text()
     assert '"weights": "pretrained"' in manifest and '"weights_are_random": false' in manifest
     assert (repository / "deeplabv3_torchscript" / "labels.txt").read_text().split()[:2] == ["background", "aeroplane"]
+
+
+def test_help_and_the_cli_module_need_no_torch() -> None:
+    """Why export keeps its small light modules (errors, defaults, io_names, compare_tolerances): `--help` and
+    `--if-missing` on an exported repository answer without importing torch (seconds on a busy machine)."""
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['export', '--help']\n"
+             "try:\n    runpy.run_module('export', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "assert 'torch' not in sys.modules, 'python -m export --help imported torch'\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--weights" in result.stdout
