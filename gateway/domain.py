@@ -39,6 +39,9 @@ class ModelInfo:
     input_size: tuple[int, int]  # (H, W)
     max_batch_size: int
     weights: dict = field(default_factory=dict)  # kind, weights_are_random, file, sha256: gateway.triton.weights_from_config
+    # Outputs that Triton also serves alone, as `<name>__<output>` (READY at discovery): a request for just
+    # one of them goes there and pays for nothing else (docs/architecture.md, "The repository").
+    single_outputs: frozenset[str] = frozenset()
 
 
 @dataclass

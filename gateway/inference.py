@@ -7,7 +7,7 @@ event loop keeps answering health checks and other requests.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import anyio
@@ -94,9 +94,6 @@ class InferenceService:
     catalogue: ModelCatalogue
     settings: Settings
     cpu: anyio.CapacityLimiter
-    # Full models whose single-output models Triton does not serve (a repository exported before they
-    # existed): their requests go to the full model without trying first.
-    without_single_output: set[str] = field(default_factory=set)
 
     async def run_cpu(self, func: Callable[..., T], *args: object) -> T:
         """Run blocking ``func(*args)`` on one of settings.cpu_workers threads."""
@@ -174,20 +171,12 @@ class InferenceService:
             outputs = await self._infer(model, batch, names)
         except Unavailable:
             self.catalogue.invalidate()  # Triton restarted or dropped the model: discover afresh next time
-            self.without_single_output.clear()  # ... and may serve another repository
             raise
         return {name: outputs[RESULT_TO_OUTPUT[name]] for name in wanted}
 
     async def _infer(self, model: ModelInfo, batch: np.ndarray, outputs: list[str]) -> dict[str, np.ndarray]:
-        """One output: its own model, which computes nothing else; several: the full model."""
-        request_id = current_request_id()
-        if len(outputs) != 1 or model.name in self.without_single_output:
-            return await self.triton.infer(model.name, batch, outputs, request_id=request_id)
-        try:
-            return await self.triton.infer(single_output_model_name(model.name, outputs[0]), batch, outputs,
-                                           request_id=request_id)
-        except Unavailable:
-            # raises if Triton itself is away
-            answer = await self.triton.infer(model.name, batch, outputs, request_id=request_id)
-            self.without_single_output.add(model.name)
-            return answer
+        """One output that Triton serves alone: its own model, which computes nothing else; else the full model
+        (several outputs, or a repository exported before single-output models existed)."""
+        alone = len(outputs) == 1 and outputs[0] in model.single_outputs
+        name = single_output_model_name(model.name, outputs[0]) if alone else model.name
+        return await self.triton.infer(name, batch, outputs, request_id=current_request_id())

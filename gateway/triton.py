@@ -12,6 +12,7 @@ and an UNAVAILABLE call has given no answer, so a retry never doubles one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 import time
@@ -24,7 +25,8 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
 from gateway.core.config import Settings
-from gateway.domain import ModelInfo
+from gateway.defaults import SINGLE_OUTPUT_SEPARATOR, single_output_model_name
+from gateway.domain import RESULT_TO_OUTPUT, ModelInfo
 from gateway.errors import BadRequest, ServiceError, Unavailable, UpstreamTimeout
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,15 @@ def model_info_from_config(config: Mapping[str, Any]) -> ModelInfo | None:
     )
 
 
+OUTPUT_NAMES: tuple[str, ...] = tuple(RESULT_TO_OUTPUT.values())
+
+
+def _single_output_of(name: str) -> str | None:
+    """The output a `<model>__<output>` model computes alone, or None for any other model."""
+    _, separator, output = name.rpartition(SINGLE_OUTPUT_SEPARATOR)
+    return output if separator and output in OUTPUT_NAMES else None
+
+
 class TritonClient:
     """One async gRPC channel to Triton (one replica or many), with failures mapped to gateway errors."""
 
@@ -197,10 +208,14 @@ class TritonClient:
         """Segmentation models that are READY, and the state of every model that is not."""
         infos: list[ModelInfo] = []
         not_ready: dict[str, str] = {}
-        for entry in await self.repository_index():
+        index = await self.repository_index()
+        ready = {entry["name"] for entry in index if (entry.get("state") or "UNKNOWN") == "READY"}
+        for entry in index:
             name, state = entry["name"], entry.get("state") or "UNKNOWN"
             if state != "READY":
                 not_ready[name] = state
+                continue
+            if _single_output_of(name) is not None:  # one output of a full model: recorded on that model below
                 continue
             try:
                 config = await self.model_config(name)
@@ -209,7 +224,8 @@ class TritonClient:
                 continue
             info = model_info_from_config(config)
             if info is not None:
-                infos.append(info)
+                singles = frozenset(output for output in OUTPUT_NAMES if single_output_model_name(name, output) in ready)
+                infos.append(dataclasses.replace(info, single_outputs=singles))
         return infos, not_ready
 
     async def _status(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
