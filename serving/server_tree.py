@@ -18,6 +18,9 @@ from pathlib import Path
 
 from serving.errors import ServingError
 
+# Spin iterations a libgomp thread waits for more work before it sleeps (libgomp's own default: 300,000).
+GOMP_SPINCOUNT = "100000"
+
 
 @dataclass(frozen=True)
 class ServerTree:
@@ -37,9 +40,12 @@ class ServerTree:
         env = dict(os.environ if base is None else base)
         env["LD_LIBRARY_PATH"] = _prepend(env.get("LD_LIBRARY_PATH"), [str(d) for d in self.library_dirs])
         env["PATH"] = _prepend(env.get("PATH"), [str(Path(sys.executable).parent)])
-        # torch's OpenMP threads sleep when idle rather than busy-wait (same reason as onnxruntime's
-        # allow_spinning=0 in the adapter; measured in docs/performance.md). An explicit setting wins.
-        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # torch's OpenMP threads (libgomp) wait for the next op by spinning a bounded while, then sleep: they
+        # neither busy-wait for ever (libgomp's OMP_WAIT_POLICY=ACTIVE) nor sleep after every op (PASSIVE,
+        # which made the torch map model 1.6-1.7x slower on a quiet machine: docs/performance.md). An explicit
+        # OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+        if "OMP_WAIT_POLICY" not in env:
+            env.setdefault("GOMP_SPINCOUNT", GOMP_SPINCOUNT)
         return env
 
 
