@@ -123,7 +123,7 @@ def decode_image(data: bytes, settings: Settings, *, draft_size: tuple[int, int]
         raise _decode_error(fmt, exc) from None
     if orientation in _SWAPPING_ORIENTATIONS:
         width, height = height, width
-    rgb = to_rgb(_exif_transpose(image))
+    rgb = to_rgb(_exif_transpose(image) if orientation != 1 else image)  # exif_transpose copies even when upright
     rgb.info["original_size"] = (width, height)
     return rgb
 

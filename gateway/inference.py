@@ -153,7 +153,9 @@ class InferenceService:
         step = max(model.max_batch_size, 1)
         for start in range(0, len(ready), step):
             chunk = ready[start:start + step]
-            arrays = await self._run_batch(model, np.stack([prepared[index][1] for index in chunk]), wanted)
+            tensors = [prepared[index][1] for index in chunk]
+            batch = tensors[0][np.newaxis] if len(tensors) == 1 else np.stack(tensors)  # one image: no copy
+            arrays = await self._run_batch(model, batch, wanted)
             for position, index in enumerate(chunk):
                 outcomes[index] = InferenceResult(
                     model=model,
