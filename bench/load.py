@@ -94,3 +94,44 @@ def _run_threads(jobs: list[Callable[[], None]]) -> None:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def run_paired(make_sender: SenderFactory, make_reference: SenderFactory, plan: LoadPlan) -> tuple[Figures, Figures, list[str]]:
+    """One request at a time, alternating with the reference: reference, path, reference, path, ...
+
+    On a shared machine the speed drifts by tens of percent within minutes; measured in turn, the path and
+    the reference see the same drift, so their ratio holds where two separate blocks would not. Returns the
+    path's figures, the reference's figures over the same window, and the path's errors. Throughputs are
+    each side's own (requests ÷ the time spent in its requests), not the window's.
+    """
+    send, reference = make_sender(), make_reference()
+    errors: list[str] = []
+    for _ in range(plan.warmup):
+        reference()
+        try:
+            send()
+        except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+            errors.append(_describe(exc))
+    latencies: list[float] = []
+    reference_latencies: list[float] = []
+    sizes: list[int] = []
+    reference_size: int | None = None
+    failures = 0
+    deadline = time.perf_counter() + plan.max_seconds
+    for _ in range(plan.requests):
+        if time.perf_counter() > deadline:
+            break
+        started = time.perf_counter()
+        reference_size = reference()
+        reference_latencies.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        try:
+            sizes.append(send())
+        except Exception as exc:  # noqa: BLE001
+            failures += 1
+            errors.append(_describe(exc))
+            continue
+        latencies.append(time.perf_counter() - started)
+    figures = summarise(latencies, failures, 1, sum(latencies), sizes[-1] if sizes else None)
+    reference_figures = summarise(reference_latencies, 0, 1, sum(reference_latencies), reference_size)
+    return figures, reference_figures, sorted(set(errors))

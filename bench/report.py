@@ -18,11 +18,14 @@ def find(runs: list[dict], scenario: str, photo: str, concurrency: int) -> dict 
 
 
 def add_ratios(runs: list[dict]) -> None:
-    """Each run's p50 and throughput relative to the network alone (in-process) on the same photo."""
+    """Each run's p50 and throughput relative to the network alone (in-process) on the same photo: to the
+    reference measured in turn with it when there is one (concurrency 1), else to the reference's own run."""
     for run in runs:
         reference = find(runs, REFERENCE, run["photo"], 1)
-        run["p50_ratio"] = ratio(run["p50_ms"], reference["p50_ms"] if reference else None)
-        run["throughput_ratio"] = ratio(run["throughput_rps"], reference["throughput_rps"] if reference else None)
+        p50 = run.get("paired_reference_p50_ms", reference["p50_ms"] if reference else None)
+        throughput = run.get("paired_reference_throughput_rps", reference["throughput_rps"] if reference else None)
+        run["p50_ratio"] = ratio(run["p50_ms"], p50)
+        run["throughput_ratio"] = ratio(run["throughput_rps"], throughput)
 
 
 def _get(run: dict | None, key: str) -> float | None:

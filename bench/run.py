@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench import decoding, encoding, machine, report
 from bench.inputs import load_photo
-from bench.load import LoadPlan, run_load
+from bench.load import LoadPlan, SenderFactory, run_load, run_paired
 from bench.models import discover, onnx_file
 from bench.options import Options
 from bench.paths import ReferencePath, network_alone
@@ -91,7 +91,7 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
                 scenarios = for_photo(photo, reference, graph, models, endpoints, index == 0, options.api_key)
                 for scenario in scenarios:
                     if scenario.name == REFERENCE or options.selects(scenario.name):
-                        run_scenario(scenario, options, results)
+                        run_scenario(scenario, options, results, reference.make_sender)
                 # The reference again after the serving paths: on a shared machine the load drifts, so its
                 # p50 is the mean of a measurement before and one after everything it is compared with.
                 remeasure_reference(next(s for s in scenarios if s.name == REFERENCE), options, results)
@@ -109,7 +109,10 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
     return results
 
 
-def run_scenario(scenario: Scenario, options: Options, results: dict) -> None:
+def run_scenario(scenario: Scenario, options: Options, results: dict, reference: SenderFactory | None = None) -> None:
+    """Run one scenario at each concurrency level. At concurrency 1 each request alternates with one of
+    ``reference`` (the network alone), and the run records that reference's p50 over the same window:
+    its ratio is to that (bench.load.run_paired)."""
     if scenario.probe is not None:
         reason = scenario.probe.probe()
         if reason is not None:
@@ -120,15 +123,23 @@ def run_scenario(scenario: Scenario, options: Options, results: dict) -> None:
     for concurrency in levels:
         plan = plan_for(scenario, concurrency, options)
         started = time.perf_counter()
-        figures, errors = run_load(scenario.make_sender, plan)
+        paired = None
+        if concurrency == 1 and reference is not None and scenario.name != REFERENCE:
+            figures, paired, errors = run_paired(scenario.make_sender, reference, plan)
+        else:
+            figures, errors = run_load(scenario.make_sender, plan)
         run = {"scenario": scenario.name, "photo": scenario.photo.name, **figures.as_dict()}
+        if paired is not None:
+            run["paired_reference_p50_ms"] = paired.p50_ms
+            run["paired_reference_throughput_rps"] = paired.throughput_rps
         if scenario.model is not None:
             run["model"] = scenario.model
         if errors:
             run["errors_seen"] = errors
         results["runs"].append(run)
+        beside = f", reference beside it {paired.p50_ms} ms" if paired is not None else ""
         log(f"{scenario.name:<20} {scenario.photo.name:<11} c={concurrency} n={figures.requests} "
-            f"p50={figures.p50_ms} ms ({time.perf_counter() - started:.1f} s)")
+            f"p50={figures.p50_ms} ms{beside} ({time.perf_counter() - started:.1f} s)")
 
 
 def remeasure_reference(scenario: Scenario, options: Options, results: dict) -> None:

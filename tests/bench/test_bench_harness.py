@@ -70,6 +70,11 @@ def test_results_file_has_every_path_at_every_concurrency(bench_run) -> None:
         assert run["errors"] == 0 and run["requests"] >= 1, run
         assert run["p50_ms"] <= run["p95_ms"], run
         assert run["response_bytes"] > 0 and run["p50_ratio"] > 0 and run["throughput_ratio"] > 0, run
+        # concurrency 1: measured in turn with the network alone, and its ratio is to that
+        paired = run["concurrency"] == 1 and run["scenario"] != "network/onnx"
+        assert ("paired_reference_p50_ms" in run) == paired, run
+        if paired:
+            assert run["p50_ratio"] == pytest.approx(run["p50_ms"] / run["paired_reference_p50_ms"], abs=0.001)
 
 
 def test_all_results_json_and_npz_carry_the_same_arrays_in_different_sizes(bench_run) -> None:

@@ -1,0 +1,54 @@
+"""bench.load.run_paired and the ratios it feeds (bench.report.add_ratios): the harness's own logic, in-process."""
+from __future__ import annotations
+
+import time
+
+from bench.load import LoadPlan, run_paired
+from bench.report import add_ratios
+from bench.scenarios import REFERENCE
+
+
+def sleeper(calls: list[str], name: str, seconds: float, size: int):
+    def make():
+        def send() -> int:
+            calls.append(name)
+            time.sleep(seconds)
+            return size
+        return send
+    return make
+
+
+def test_paired_run_alternates_with_the_reference_and_times_each_side_alone() -> None:
+    calls: list[str] = []
+    plan = LoadPlan(concurrency=1, requests=6, warmup=1, max_seconds=30)
+    figures, reference, errors = run_paired(sleeper(calls, "path", 0.02, 7), sleeper(calls, "ref", 0.01, 3), plan)
+    assert calls == ["ref", "path"] * 7  # one warm-up pair, then six
+    assert (figures.requests, reference.requests, errors) == (6, 6, [])
+    assert 18 <= figures.p50_ms < 40 and 8 <= reference.p50_ms < 20
+    assert 1.5 < reference.p50_ms and figures.p50_ms / reference.p50_ms > 1.5
+    # Each side's throughput is its own (1 / its mean), not the shared window's.
+    assert 25 < figures.throughput_rps <= 50 and 50 < reference.throughput_rps <= 100
+    assert (figures.response_bytes, reference.response_bytes) == (7, 3)
+
+
+def test_a_failing_path_is_counted_and_the_reference_still_measured() -> None:
+    def failing():
+        def send() -> int:
+            raise RuntimeError("HTTP 503")
+        return send
+    figures, reference, errors = run_paired(failing, sleeper([], "ref", 0.001, 1), LoadPlan(1, 4, 0, 30))
+    assert (figures.requests, figures.errors, reference.requests) == (0, 4, 4)
+    assert errors == ["RuntimeError: HTTP 503"]
+
+
+def test_ratio_is_to_the_reference_beside_the_run_when_there_is_one() -> None:
+    runs = [
+        {"scenario": REFERENCE, "photo": "a.jpg", "concurrency": 1, "p50_ms": 100.0, "throughput_rps": 10.0},
+        {"scenario": "triton/onnx", "photo": "a.jpg", "concurrency": 1, "p50_ms": 90.0, "throughput_rps": 11.0,
+         "paired_reference_p50_ms": 80.0, "paired_reference_throughput_rps": 12.5},
+        {"scenario": "triton/onnx", "photo": "a.jpg", "concurrency": 4, "p50_ms": 300.0, "throughput_rps": 13.0},
+    ]
+    add_ratios(runs)
+    assert (runs[1]["p50_ratio"], runs[1]["throughput_ratio"]) == (1.125, 0.88)
+    assert (runs[2]["p50_ratio"], runs[2]["throughput_ratio"]) == (3.0, 1.3)  # concurrency 4: the reference's run
+    assert runs[0]["p50_ratio"] == 1.0
