@@ -65,9 +65,14 @@ def mask_image(segmentation_map: np.ndarray) -> Image.Image:
     return picture
 
 
+# zlib level 1: a 512x512 mask in 0.6-1 ms instead of 3 ms (level 6, Pillow's default), for 4-15 KB instead
+# of 3-9 KB: on any network the 2 ms weigh more than the few KB.
+MASK_PNG_COMPRESS_LEVEL = 1
+
+
 def encode_mask_png(segmentation_map: np.ndarray, labels: Sequence[str]) -> bytes:
     text = PngInfo()
     text.add_text("labels", ",".join(labels))
     buffer = io.BytesIO()
-    mask_image(segmentation_map).save(buffer, format="PNG", pnginfo=text)
+    mask_image(segmentation_map).save(buffer, format="PNG", pnginfo=text, compress_level=MASK_PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
