@@ -33,7 +33,7 @@ def plan_for(scenario: Scenario, concurrency: int, options: Options) -> LoadPlan
     return LoadPlan(concurrency, requests, warmup, options.max_seconds)
 
 
-SERVING_ENV_PREFIXES = ("SERVING_", "GATEWAY_", "TRITON_", "OMP_")
+SERVING_ENV_PREFIXES = ("SERVING_", "GATEWAY_", "TRITON_", "OMP_", "GOMP_")
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 
 
