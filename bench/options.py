@@ -43,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
     gateway_settings = GatewaySettings()
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark every serving path against onnxruntime in-process on the same photos. "
+        description="Benchmark every serving path against the network alone (onnxruntime in-process) on the same "
+        "photos; at concurrency 1 each path's requests alternate with the network's, and its ratio is to those. "
         "Uses the stack at the addresses of the environment (docs/architecture.md); starts "
         "`python -m serving` for the run if none answers. Writes JSON results, prints a table, and "
         "prints one JSON object of headline figures as its last line.",
