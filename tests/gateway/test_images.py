@@ -154,6 +154,14 @@ def test_to_model_input_layout() -> None:
     assert tensor[:, 60, 5].tolist() == [0, 0, 255]
 
 
+def test_to_model_input_is_the_resized_pixels_channel_first() -> None:
+    pixels = np.random.default_rng(5).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    resized = np.asarray(image.resize((48, 64), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(to_model_input(image, (64, 48)), resized.transpose(2, 0, 1))
+    np.testing.assert_array_equal(to_model_input(image, (37, 53)), pixels.transpose(2, 0, 1))  # no resize
+
+
 def test_large_jpeg_is_drafted_but_keeps_its_original_size() -> None:
     photo = Image.radial_gradient("L").resize((2048, 1536)).convert("RGB")
     data = encode(photo, "JPEG", quality=90)
