@@ -11,7 +11,6 @@ from torch import nn
 
 from .errors import ExportError
 from .io_names import INPUT_NAME, OUTPUT_NAMES
-from .map_layout import argmax_channels_last
 
 OPSET = 17
 BATCH_AXIS_NAME = "batch"
@@ -36,9 +35,6 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
                 dynamic_axes={name: {0: BATCH_AXIS_NAME} for name in (INPUT_NAME, *OUTPUT_NAMES)},
                 opset_version=OPSET, do_constant_folding=True, dynamo=False,
             )
-    exported = onnx.load(str(path))
-    if argmax_channels_last(exported):  # the map from channels-last upsampling (export/map_layout.py)
-        onnx.save(exported, str(path))
     check_onnx_contract(path)
 
 

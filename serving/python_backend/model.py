@@ -81,7 +81,9 @@ class OnnxRunner:
         providers: list = ["CPUExecutionProvider"]
         if use_gpu and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
-        self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        # On CPU the map is computed from channels-last upsampling (map_layout.py; never on CUDA).
+        model, self.rewritten = (str(path), 0) if len(providers) > 1 else _map_channels_last(path)
+        self._session = ort.InferenceSession(model, sess_options=options, providers=providers)
         self.device = self._session.get_providers()[0]
         graph_outputs = {o.name for o in self._session.get_outputs()}
         missing = [name for name in output_names if name not in graph_outputs]
@@ -90,6 +92,22 @@ class OnnxRunner:
 
     def run(self, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
         return dict(zip(outputs, self._session.run(outputs, inputs), strict=True))
+
+
+def _map_channels_last(path: Path) -> tuple[str | bytes, int]:
+    """The graph at `path` with its map computed from channels-last upsampling, as bytes, and how many maps
+    were rewritten; the path itself when there was nothing to rewrite."""
+    import importlib.util
+
+    import onnx
+
+    spec = importlib.util.spec_from_file_location("map_layout", Path(__file__).resolve().with_name("map_layout.py"))
+    assert spec is not None and spec.loader is not None
+    map_layout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(map_layout)
+    model = onnx.load(str(path))
+    rewritten = map_layout.argmax_channels_last(model)
+    return (model.SerializeToString(), rewritten) if rewritten else (str(path), 0)
 
 
 class TritonPythonModel:
@@ -118,8 +136,9 @@ class TritonPythonModel:
         else:
             self._runner = TorchRunner(path, list(self._inputs), list(self._outputs), use_gpu, device_id,
                                        intra_op, inter_op)
+        layout = " (map from channels-last upsampling)" if getattr(self._runner, "rewritten", 0) else ""
         pb_utils.Logger.log_info(
-            f"{self._name}: serving {path.name} on {self._runner.device} "
+            f"{self._name}: serving {path.name} on {self._runner.device}{layout} "
             f"(intra-op threads {intra_op}, inter-op threads {inter_op})"
         )
 

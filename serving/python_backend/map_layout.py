@@ -1,19 +1,24 @@
-"""The segmentation map computed from channels-last upsampled logits (an ONNX graph rewrite).
+"""The segmentation map from channels-last upsampled logits: an ONNX rewrite for onnxruntime on CPU.
 
-The exported graph ends `low-res logits [N,C,h,w] -> Resize -> logits [N,C,H,W] -> ArgMax(axis=1)`.
-onnxruntime's ArgMax over axis 1 of an NCHW tensor walks C strided planes per pixel; over the last axis of
-an NHWC tensor it reads C neighbouring floats. So the map gets its own branch:
+An exported graph ends `low-res logits [N,C,h,w] -> Resize -> logits [N,C,H,W] -> ArgMax(axis=1)`.
+onnxruntime's CPU ArgMax over axis 1 of an NCHW tensor walks C strided planes per pixel; over the last axis
+of an NHWC tensor it reads C neighbouring floats. So the map gets its own branch:
 
-    low-res logits -> Transpose(0,2,3,1) -> Resize (sizes permuted the same way) -> ArgMax(axis=3)
+    low-res logits -> Transpose(0,2,3,1) -> Resize (sizes or scales permuted alike) -> ArgMax(axis=3)
 
-onnxruntime upsamples NHWC tensors with its own channels-last kernel, which computes every value with the
-same arithmetic as the NCHW one (bit for bit: checked on every export by the single-output and parity
-checks, and in tests/export/test_map_layout.py), so the map is exactly argmax(logits). On 2 CPU cores,
-Resize + ArgMax for 21x512x512 took 12-18 ms as NCHW and 5 ms as NHWC (docs/performance.md).
+onnxruntime's CPU kernel for channels-last upsampling computes every value with the same arithmetic as its
+NCHW one, so the map is bit for bit argmax(logits) (tests/serving/test_map_layout.py, on small graphs, the
+exported models and through the served stack). On 2 CPU cores, Resize + ArgMax over 21x512x512 took 12-18 ms
+as NCHW and 5 ms as NHWC; a map-only model runs about 1 ms over the network alone instead of about 10 ms
+(docs/performance.md).
 
-The full graph keeps its NCHW Resize for the logits and probabilities; the map-only graph cut out of it
-(export/single_outputs.py) has only the channels-last branch. The int8 model is quantised from this graph and
-keeps Transpose, Resize and ArgMax in float (export/int8.py).
+Why at load time, on CPU only, and not in the exported file: onnxruntime's CUDA kernel for linear Resize
+takes the last two axes as height and width (its resize_impl.cu), so the rewritten graph is not safe on a GPU, and
+Triton's native onnxruntime backend (compose) loads one file for CPU and GPU instances alike. The exported
+files stay plain; the embedded adapter (model.py, beside this file) rewrites the graph it hands to a CPU
+session. Nodes left without a consumer (the map model's own NCHW Resize) are dropped.
+
+This file is imported by path from the Triton Python stub (see model.py): onnx and numpy only.
 """
 from __future__ import annotations
 
@@ -25,7 +30,9 @@ from onnx import helper, numpy_helper
 _SAME_ARITHMETIC = {"mode": {b"linear"},
                     "coordinate_transformation_mode": {b"half_pixel", b"pytorch_half_pixel", b"align_corners",
                                                        b"asymmetric"}}
-_IGNORED_FOR_LINEAR = {"cubic_coeff_a", "nearest_mode"}
+_IGNORED_FOR_LINEAR = {"cubic_coeff_a", "nearest_mode", "extrapolation_value"}  # for other modes only
+# Attributes allowed at their default (onnxruntime's quantisation pre-processing writes them out).
+_DEFAULTS = {"exclude_outside": 0, "antialias": 0, "keep_aspect_ratio_policy": b"stretch"}
 _TO_CHANNELS_LAST = [0, 2, 3, 1]
 
 
@@ -67,7 +74,31 @@ def argmax_channels_last(model: onnx.ModelProto) -> int:
         node.input[0] = new_nodes[-1].output[0]
         _set_axis(node, 3)
         rewritten += 1
+    if rewritten:
+        _drop_unused_nodes(graph)
     return rewritten
+
+
+def _drop_unused_nodes(graph: onnx.GraphProto) -> None:
+    """Removes nodes none of whose outputs is read (by a node, a subgraph or the graph's outputs)."""
+    while True:
+        used = ({o.name for o in graph.output} | _names_read(graph)) - {""}  # "": an omitted optional input
+        dead = [node for node in graph.node if not any(output in used for output in node.output)]
+        if not dead:
+            return
+        for node in dead:
+            graph.node.remove(node)
+
+
+def _names_read(graph: onnx.GraphProto) -> set[str]:
+    names: set[str] = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attribute in node.attribute:
+            for subgraph in [attribute.g, *attribute.graphs] if attribute.type in (
+                    onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) else []:
+                names |= _names_read(subgraph)
+    return names
 
 
 def _casts_then_producer(name: str, producers: dict[str, onnx.NodeProto]
@@ -95,7 +126,7 @@ def _rewritable(resize: onnx.NodeProto, ranks: dict[str, int]) -> bool:
         return False  # a 4-D tensor, and exactly one of output sizes and scales (permuted like the tensor)
     for attribute in resize.attribute:
         value = helper.get_attribute_value(attribute)
-        if attribute.name in _IGNORED_FOR_LINEAR:
+        if attribute.name in _IGNORED_FOR_LINEAR or _DEFAULTS.get(attribute.name, ...) == value:
             continue
         if attribute.name not in _SAME_ARITHMETIC or value not in _SAME_ARITHMETIC[attribute.name]:
             return False

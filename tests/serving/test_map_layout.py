@@ -1,4 +1,5 @@
-"""The map from channels-last upsampling: rewritten only where it is exact, and then exactly argmax(logits)."""
+"""The map from channels-last upsampling (serving/python_backend/map_layout.py): rewritten only where it is
+exact, and then exactly argmax(logits): on small graphs, on the exported models, and through the served stack."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,10 +8,10 @@ import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from export.layout import model_file, single_output_file
-from export.map_layout import argmax_channels_last
-from export.pipeline import ExportResult
-from export.triton_config import ONNX
+from export.io_names import INPUT_NAME
+from serving.python_backend.map_layout import argmax_channels_last
+from tests.support.exported_repository import DEFAULT_FAMILY, VOC_FAMILY
+from tests.support.paths import shared_image
 
 CLASSES = 21
 
@@ -62,9 +63,11 @@ LINEAR = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
     ((2, CLASSES, 33, 17), (132, 68), {"sizes": False, "cast": True, "mode": "align_corners"}),
     ((1, CLASSES, 16, 16), (64, 64), {"sizes": False, "mode": "asymmetric"}),
     ((1, CLASSES, 16, 16), (120, 130), {"mode": "pytorch_half_pixel"}),
+    ((1, CLASSES, 16, 16), (64, 64), {"defaults": {"exclude_outside": 0, "extrapolation_value": 0.0}}),
 ])
 def test_the_rewritten_map_is_exactly_the_argmax_of_the_logits(shape, hw, options) -> None:
-    attributes = {**LINEAR, "coordinate_transformation_mode": options.get("mode", "half_pixel")}
+    attributes = {**LINEAR, "coordinate_transformation_mode": options.get("mode", "half_pixel"),
+                  **options.get("defaults", {})}
     model = _graph(attributes, sizes=options.get("sizes", True), cast=options.get("cast", False))
     before = _run(model, x := (np.random.default_rng(0).standard_normal(shape) * 8).astype(np.float32), hw)
     assert argmax_channels_last(model) == 1
@@ -95,14 +98,67 @@ def test_other_graphs_are_left_as_they_are(variant) -> None:
     assert model.SerializeToString() == before
 
 
-def test_the_exported_map_model_upsamples_channels_last_only(exported: ExportResult) -> None:
-    repository = exported.model_dirs["onnx"].parent
-    full = onnx.load(str(model_file(repository, exported.family, ONNX))).graph
-    only_map = onnx.load(str(single_output_file(repository, exported.family, ONNX, "segmentation_map"))).graph
-    def channels_last(graph: onnx.GraphProto) -> list[str]:
-        return [n.name for n in graph.node if n.op_type == "Resize" and n.name.endswith("/channels_last/Resize")]
+def test_a_graph_that_returns_only_the_map_loses_its_nchw_resize() -> None:
+    model = _graph(LINEAR)
+    del model.graph.output[0]  # only `map`: the NCHW Resize's output is read by nothing after the rewrite
+    x = np.random.default_rng(1).standard_normal((1, CLASSES, 16, 16)).astype(np.float32)
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (before,) = session.run(None, {"x": x, "hw": np.array([64, 64], np.int64)})
+    assert argmax_channels_last(model) == 1
+    assert [n.op_type for n in model.graph.node].count("Resize") == 1
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"x": x, "hw": np.array([64, 64], np.int64)})[0], before)
 
-    assert len(channels_last(full)) == 1
-    assert any(n.op_type == "Resize" and n.output == ["logits"] for n in full.node)  # NCHW, for logits and softmax
-    assert channels_last(only_map) == channels_last(full)
-    assert not any("logits" in n.output for n in only_map.node)  # the map model upsamples channels-last only
+
+def _photo(name: str, size: int) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(shared_image(name)) as image:
+        resized = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(resized).transpose(2, 0, 1)[np.newaxis].copy()
+
+
+# The exported graphs as Triton serves them: random-weights DeepLabV3 (Resize given sizes) and the real VOC
+# model converted from TensorFlow (Resize given scales, align_corners, a Cast behind it).
+EXPORTED = [(f"{DEFAULT_FAMILY}_onnx", 512), (f"{DEFAULT_FAMILY}_onnx__segmentation_map", 512),
+            (f"{VOC_FAMILY}_onnx", 513), (f"{VOC_FAMILY}_onnx__segmentation_map", 513)]
+
+
+@pytest.mark.parametrize("model_name,size", EXPORTED)
+def test_exported_maps_are_unchanged_bit_for_bit(exported_repository, model_name: str, size: int) -> None:
+    path = exported_repository / model_name / "1" / "model.onnx"
+    if not path.is_file():
+        pytest.skip(f"{model_name} is not in the exported repository (needs ../shared)")
+    model = onnx.load(str(path))
+    assert argmax_channels_last(model) == 1
+    plain = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rewritten = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    if model_name.endswith("__segmentation_map"):
+        assert not any(n.op_type == "Resize" and n.output == ["logits"] for n in model.graph.node)
+    batch = np.concatenate([_photo("dog1.jpg", size), _photo("people.jpg", size),
+                            np.random.default_rng(2).integers(0, 256, (1, 3, size, size), dtype=np.uint8)])
+    expected = plain.run(["segmentation_map"], {INPUT_NAME: batch})[0]
+    np.testing.assert_array_equal(rewritten.run(["segmentation_map"], {INPUT_NAME: batch})[0], expected)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("family,size", [(DEFAULT_FAMILY, 512), (VOC_FAMILY, 513)])
+def test_the_served_map_is_the_exported_graphs_map(stack, family: str, size: int) -> None:
+    """The embedded adapter rewrites every ONNX model it runs on CPU (its log says so), and Triton's maps are
+    the exported file's maps, computed in-process without the rewrite."""
+    import tritonclient.grpc as grpcclient
+
+    model_name = f"{family}_onnx__segmentation_map"
+    path = stack.repository / model_name / "1" / "model.onnx"
+    if not path.is_file():
+        pytest.skip(f"{model_name} is not served (needs ../shared)")
+    log = stack.triton_log.read_text(errors="replace")
+    for name in (f"{family}_onnx", model_name):
+        assert f'"{name}: serving model.onnx on CPUExecutionProvider (map from channels-last upsampling)' in log
+    image = _photo("dog2.jpg", size)
+    client = grpcclient.InferenceServerClient(stack.triton_grpc_url)
+    request = grpcclient.InferInput(INPUT_NAME, list(image.shape), "UINT8")
+    request.set_data_from_numpy(image)
+    served = client.infer(model_name, [request]).as_numpy("segmentation_map")
+    plain = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(served, plain.run(["segmentation_map"], {INPUT_NAME: image})[0])
