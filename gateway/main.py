@@ -18,6 +18,7 @@ from gateway.core.config import Settings, get_settings
 from gateway.errors import ServiceError
 from gateway.inference import InferenceService
 from gateway.limits import BodySizeLimitMiddleware, InFlightLimitMiddleware
+from gateway.memory import keep_freed_memory
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.request_id import RequestIdMiddleware
 from gateway.triton import ModelCatalogue, TritonClient
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info(keep_freed_memory(settings.keep_freed_mb).describe())
         triton = TritonClient(settings, observe_latency=metrics.observe_triton)
         app.state.inference = InferenceService(
             triton=triton,

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         False, description="With api_keys set, /metrics needs a key too (off: Prometheus scrapers have none)."
     )
     cpu_workers: int = Field(2, ge=1, description="Threads for decoding/encoding work off the event loop.")
+    keep_freed_mb: int = Field(
+        64, ge=0, le=2047,
+        description="Freed buffers (MiB) kept mapped for the next request instead of page-faulted in anew "
+                    "(glibc malloc + Pillow; gateway/memory.py); 0 = the allocators' defaults.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text or one JSON object per line; both carry the request's X-Request-ID.",

@@ -149,6 +149,7 @@ def test_gateway_started_with_kserve_arguments_answers_and_drains_on_sigterm(tmp
         assert _get(f"{base}/ready") == 503  # no Triton behind it
         assert httpx.get(f"{base}/healthcheck", timeout=2, trust_env=False).headers.get("connection") != "close"
         assert "(accepted for KServe): --protocol v2 --enable_docs_url True" in log.read_text()
+        assert "memory: keeping up to 64 MiB of freed buffers for reuse" in log.read_text()  # gateway/memory.py
 
         process.send_signal(signal.SIGTERM)
         stopped_at = time.monotonic()
