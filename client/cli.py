@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -47,15 +48,20 @@ output paths (--mask, --overlay):
 fractions, mean confidence; sizes; model; weights). Without --mask/--overlay, --summary is implied.
 Progress goes to stderr.
 
-One inference per photo whatever is asked: the gateway answers the mask and the summary together
-(response_format=bundle), photo files go --batch-size at a time through /infer/files, and the overlay
-is painted here on the photo (a URL is then downloaded by this machine). A 503 is retried --retries
-times after its Retry-After.
+Photo files: one inference per photo whatever is asked. The gateway answers the mask and the summary
+together (response_format=bundle), files go --batch-size at a time through /infer/files, and the
+overlay is painted here on the photo file.
+URLs are never downloaded by this machine: the gateway fetches each one (POST /infer/url, under its URL
+policy: private and loopback addresses are refused unless allowlisted), answering the bundle for --mask
+and --summary and its own overlay (response_format=overlay or overlay_jpeg) for --overlay. A URL with
+--overlay and --mask or --summary therefore takes two requests (two fetches, two inferences). A URL the
+gateway refuses fails alike whatever is asked: its answer is reported and the exit code is 1.
+A 503 is retried --retries times after its Retry-After.
 
 exit codes:
   0  every image segmented and every file written
   1  some images failed (each failure is reported on stderr; the others are still done)
-  2  usage error (bad option, output paths that would overwrite each other or an input photo)
+  2  usage error (bad option or value, output paths that would overwrite each other or an input photo)
   3  the gateway is unreachable (nothing was done)
 
 environment: SEGMENT_GATEWAY (default {DEFAULT_GATEWAY}), SEGMENT_API_KEY.
@@ -100,6 +106,32 @@ def _input_name(image: str) -> str:
     return Path(urlparse(image).path).name if is_url(image) else Path(image).name
 
 
+def integer_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type=``: a whole number >= ``minimum``; anything else is a usage error (exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse ``type=``: a finite number of seconds > 0; anything else is a usage error (exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segment",
@@ -114,17 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=RUNTIMES, default=DEFAULT_BACKEND, help="model backend (default: %(default)s)")
     parser.add_argument("--model", help="model family (see GET /models); default: the gateway's default")
     parser.add_argument("--mask", metavar="PATH", help="write the segmentation map as a palette PNG")
-    parser.add_argument("--overlay", metavar="PATH", help="write the photo with the classes painted over it (.jpg or .png)")
+    parser.add_argument("--overlay", metavar="PATH",
+                        help="write the photo with the classes painted over it (.jpg or .png); for a URL the "
+                             "gateway paints it: one more request when --mask or --summary is asked too")
     parser.add_argument("--summary", action="store_true", help="print a JSON summary per image on stdout")
     parser.add_argument("--mask-size", choices=("model", "original"), default=DEFAULT_MASK_SIZE,
                         help="mask (and summary) at the model's input size or the photo's (default: %(default)s)")
     parser.add_argument("--no-legend", dest="legend", action="store_false", help="overlays without the class legend")
     parser.add_argument("--api-key", default=os.environ.get("SEGMENT_API_KEY"), help="API key (default: $SEGMENT_API_KEY)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help="photos per request to /infer/files (default: %(default)s, the gateway's default limit)")
-    parser.add_argument("--retries", type=int, default=3,
-                        help="retries of a request answered 503, waiting its Retry-After (default: %(default)s)")
+    parser.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="SECONDS",
+                        help="seconds per request, > 0 (default: %(default)s)")
+    parser.add_argument("--batch-size", type=integer_at_least(1), default=DEFAULT_BATCH_SIZE, metavar="N",
+                        help="photos per request to /infer/files, >= 1 (default: %(default)s, the gateway's default "
+                             "limit GATEWAY_MAX_BATCH_FILES; a larger batch than the gateway allows fails)")
+    parser.add_argument("--retries", type=integer_at_least(0), default=3, metavar="N",
+                        help="retries of a request answered 503, waiting its Retry-After, >= 0 (default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parser
 
@@ -198,28 +234,25 @@ def expand_inputs(images: Sequence[str]) -> list[str]:
     return expanded
 
 
-def photo_bytes(image: str, timeout: float) -> bytes:
-    """The photo itself, for painting an overlay here (a URL is downloaded once, by this machine)."""
-    if is_url(image):
-        response = httpx.get(image, timeout=timeout, follow_redirects=True)
-        response.raise_for_status()
-        return response.content
-    return Path(image).read_bytes()
+def write_outputs(result: SegmentationResult | None, outputs: Sequence[Output], paths: Sequence[Path], legend: bool,
+                  *, photo: bytes | None = None, overlay: bytes | None = None) -> list[str]:
+    """The mask and overlay files of one image; returns the paths written.
 
-
-def write_outputs(result: SegmentationResult, photo: bytes | None, outputs: Sequence[Output], paths: Sequence[Path],
-                  legend: bool) -> list[str]:
-    """The mask and overlay files of one image, from its one result; returns the paths written."""
+    The mask comes from ``result`` (the bundle). The overlay is ``overlay`` when the gateway painted it (a URL),
+    else it is painted here from ``photo`` (a photo file) and the result's map.
+    """
     written = []
-    segmentation_map = result.segmentation_map
-    if segmentation_map is None:
-        raise ValueError("the gateway's answer has no segmentation_map")
     for output, path in zip(outputs, paths, strict=True):
-        if output.response_format == "png":
-            body = encode_mask_png(segmentation_map, result.labels)
+        if output.response_format != "png" and overlay is not None:
+            body = overlay
         else:
-            image_format = "PNG" if output.response_format == "overlay" else "JPEG"
-            body = paint_overlay(photo or b"", segmentation_map, result.labels, legend, image_format)
+            if result is None or result.segmentation_map is None:
+                raise ValueError("the gateway's answer has no segmentation_map")
+            if output.response_format == "png":
+                body = encode_mask_png(result.segmentation_map, result.labels)
+            else:
+                image_format = "PNG" if output.response_format == "overlay" else "JPEG"
+                body = paint_overlay(photo or b"", result.segmentation_map, result.labels, legend, image_format)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
         written.append(str(path))
@@ -244,43 +277,58 @@ def run(args: argparse.Namespace) -> int:
     summary = args.summary or not outputs
     images = expand_inputs(args.images)
     plan = plan_paths(outputs, images)
-    needs_photo = any(output.response_format != "png" for output in outputs)
+    overlay_format = next((output.response_format for output in outputs if output.response_format != "png"), None)
+    # A URL needs the bundle only for a mask or a summary; its overlay is the gateway's own.
+    url_bundle = summary or any(output.response_format == "png" for output in outputs)
     total, failed = len(images), 0
     client = SegmentationClient(args.gateway, timeout=args.timeout, api_key=args.api_key, retries=args.retries)
-    step = max(args.batch_size, 1)
+    step = args.batch_size
     try:
         for start in range(0, total, step):
             chunk = images[start:start + step]
-            photos: dict[int, bytes | Exception] = {}
-            if needs_photo:
+            photos: dict[int, bytes | Exception] = {}  # photo files that an overlay is painted on here
+            if overlay_format is not None:
                 for offset, image in enumerate(chunk):
-                    try:
-                        photos[offset] = photo_bytes(image, args.timeout)
-                    except (OSError, httpx.HTTPError) as error:
-                        photos[offset] = error
-            # A downloaded photo is sent as it is: one download, and the overlay matches the mask.
-            sent: list[ImageInput] = [photo if isinstance(photo := photos.get(offset), bytes) else image
-                                      for offset, image in enumerate(chunk)]
-            try:
-                outcomes = client.segment_many(sent, backend=args.backend, model=args.model,
-                                               mask_size=args.mask_size, batch_size=step)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-                raise GatewayUnreachable(f"cannot reach the gateway at {args.gateway}: {error}") from error
-            except (GatewayError, httpx.HTTPError) as error:  # the whole batch failed
-                outcomes = [error] * len(chunk)
-            for offset, (image, outcome) in enumerate(zip(chunk, outcomes, strict=True)):
+                    if not is_url(image):
+                        try:
+                            photos[offset] = Path(image).read_bytes()
+                        except OSError as error:
+                            photos[offset] = error
+            # A photo file read here is sent as it is: one read, and the overlay matches the mask.
+            asked = [offset for offset, image in enumerate(chunk)
+                     if (url_bundle or not is_url(image)) and not isinstance(photos.get(offset), Exception)]
+            sent: list[ImageInput] = [photo if isinstance(photo := photos.get(offset), bytes) else chunk[offset]
+                                      for offset in asked]
+            bundles: dict[int, SegmentationResult | Exception] = {}
+            if sent:
+                try:
+                    outcomes = client.segment_many(sent, backend=args.backend, model=args.model,
+                                                   mask_size=args.mask_size, batch_size=step)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                    raise GatewayUnreachable(f"cannot reach the gateway at {args.gateway}: {error}") from error
+                except (GatewayError, httpx.HTTPError) as error:  # the whole batch failed
+                    outcomes = [error] * len(sent)
+                bundles = dict(zip(asked, outcomes, strict=True))
+            for offset, image in enumerate(chunk):
                 index = start + offset + 1
                 try:
                     photo = photos.get(offset)
                     if isinstance(photo, Exception):
                         raise photo
-                    if isinstance(outcome, Exception):
-                        raise outcome
-                    done = write_outputs(outcome, photo, outputs, plan[index - 1], args.legend)
+                    bundle = bundles.get(offset)
+                    if isinstance(bundle, Exception):
+                        raise bundle
+                    overlay = None
+                    if overlay_format is not None and is_url(image):  # the gateway fetches the URL and paints it
+                        overlay = client.overlay(image, backend=args.backend, model=args.model, legend=args.legend,
+                                                 image_format="PNG" if overlay_format == "overlay" else "JPEG")
+                    done = write_outputs(bundle, outputs, plan[index - 1], args.legend, photo=photo, overlay=overlay)
                     if summary:
-                        print(json.dumps({"input": image, **(outcome.summary or {})}), flush=True)
+                        print(json.dumps({"input": image, **((bundle.summary if bundle else None) or {})}), flush=True)
                         done.append("summary")
                     status = "ok: " + ", ".join(done)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                    raise GatewayUnreachable(f"cannot reach the gateway at {args.gateway}: {error}") from error
                 except (OSError, ValueError, GatewayError, ServiceError, httpx.HTTPError) as error:
                     failed += 1
                     status = f"FAILED: {error}"

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+import numbers
 import time
 from collections.abc import Iterator, Sequence
 
@@ -36,16 +38,38 @@ class SegmentationClient:
     A map-only request (the default) travels as ``response_format=bundle``: the map as a small PNG plus the
     summary, so the result has both. Score arrays travel as an npz archive (exact float32, ~20× smaller and far
     faster than today's JSON lists). A 503 (overloaded, or Triton not ready) is retried up to ``retries`` times,
-    waiting what ``Retry-After`` says (at most ``max_retry_wait`` seconds, 1 s when absent).
+    waiting what ``Retry-After`` says (at most ``max_retry_wait`` seconds, 1 s when absent). ``retries`` must be an
+    integer >= 0 and ``timeout`` a finite number of seconds > 0: anything else is a ValueError at construction.
     """
 
     def __init__(self, base_url: str, *, timeout: float = 120.0, api_key: str | None = None, retries: int = 3,
                  max_retry_wait: float = 30.0) -> None:
+        check_seconds("timeout", timeout, zero_ok=False)
+        self.retries = retries  # checked by the setters: a ValueError here, not a failure at the first request
+        self.max_retry_wait = max_retry_wait
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
         self._default_model: str | None = None
-        self.retries = retries
-        self.max_retry_wait = max_retry_wait
+
+    @property
+    def retries(self) -> int:
+        """Retries of a request answered 503: an integer >= 0 (0: none)."""
+        return self._retries
+
+    @retries.setter
+    def retries(self, value: int) -> None:
+        check_retries(value)
+        self._retries = value
+
+    @property
+    def max_retry_wait(self) -> float:
+        """The longest wait before a retry, in seconds (>= 0), whatever Retry-After says."""
+        return self._max_retry_wait
+
+    @max_retry_wait.setter
+    def max_retry_wait(self, value: float) -> None:
+        check_seconds("max_retry_wait", value, zero_ok=True)
+        self._max_retry_wait = value
 
     @property
     def base_url(self) -> str:
@@ -96,6 +120,30 @@ class SegmentationClient:
         return SegmentationResult.from_arrays(
             arrays, labels=labels, model=model_name, backend=backend, weights_random=weights_random,
         )
+
+    def overlay(
+        self,
+        image: ImageInput,
+        *,
+        backend: str = DEFAULT_BACKEND,
+        model: str | None = None,
+        image_format: str = "PNG",
+        legend: bool = True,
+    ) -> bytes:
+        """The gateway's own overlay (``response_format=overlay`` or ``overlay_jpeg``): the photo at its size with
+        the classes painted over it, as PNG or JPEG bytes. A URL is fetched by the gateway (``POST /infer/url``,
+        under its URL policy), never by this machine; anything else is uploaded to ``/infer/file``."""
+        formats = {"PNG": "overlay", "JPEG": "overlay_jpeg"}
+        if image_format not in formats:
+            raise ValueError(f"image_format must be PNG or JPEG, got {image_format!r}")
+        form = self._form(backend, model, DEFAULT_MASK_SIZE, formats[image_format])
+        form["legend"] = "true" if legend else "false"
+        if is_url(image):
+            response = self._post("/infer/url", data={**form, "url_image": image})
+        else:
+            response = self._post("/infer/file", data=form, files={"file": ("image", image_bytes(image))})
+        self._raise_for_error(response)
+        return response.content
 
     def segment_many(self, images: Sequence[ImageInput], **options: object) -> list[SegmentationResult | Exception]:
         """Like ``segment`` (map and summary) for several images; see ``iter_segment``."""
@@ -195,6 +243,20 @@ class SegmentationClient:
         except ValueError:
             detail = response.text
         raise GatewayError(response.status_code, detail)
+
+
+def check_retries(retries: object) -> None:
+    """``retries`` is a whole number >= 0 (0: no retry); anything else is a ValueError now, not a failure later."""
+    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
+        raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
+
+
+def check_seconds(name: str, value: object, *, zero_ok: bool) -> None:
+    """A duration in seconds: a finite number, > 0 (or >= 0 where ``zero_ok``)."""
+    bound = ">= 0" if zero_ok else "> 0"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < 0 or (value == 0 and not zero_ok):
+        raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
 
 
 def retry_delay(retry_after: str | None, cap: float) -> float:

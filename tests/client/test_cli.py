@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -140,12 +141,71 @@ def test_an_output_that_is_an_input_photo_is_refused_before_any_request(count, o
     assert [photo.read_bytes() for photo in photos] == before
 
 
-def test_a_url_with_an_overlay_is_downloaded_once_and_painted_here(stack, photos_url, tmp_path):
+GATEWAY_USER_AGENT = "segmentation-gateway"  # gateway/fetch.py: how a fetch by the gateway introduces itself
+
+
+@pytest.mark.parametrize(("extra", "calls"), [
+    (["--overlay", "o.png", "--no-legend"], 1),  # only the overlay: one request, the gateway's overlay
+    (["--overlay", "o.png", "--mask", "m.png", "--summary"], 2),  # the bundle, then the overlay
+])
+def test_a_url_with_an_overlay_is_fetched_and_painted_by_the_gateway_never_here(extra, calls, stack, recording_photos,
+                                                                               tmp_path):
+    url = f"{recording_photos.url}/dog2.jpg"
     before = inference_calls(stack.gateway_url)
-    run = segment(f"{photos_url}/dog2.jpg", "--gateway", stack.gateway_url, "--overlay", str(tmp_path / "o.png"),
-                  "--summary")
+    run = segment(url, "--gateway", stack.gateway_url, *(str(tmp_path / arg) if "." in arg else arg for arg in extra))
     assert run.returncode == EXIT_OK, run.stderr
     after = inference_calls(stack.gateway_url)
-    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
-    assert Image.open(tmp_path / "o.png").size == Image.open(shared_image("dog2.jpg")).size
-    assert json.loads(run.stdout)["input"] == f"{photos_url}/dog2.jpg"
+    assert (after[0] - before[0], after[1] - before[1]) == (calls, calls)
+    # Every fetch of the photo was the gateway's, one per request: this machine downloaded nothing.
+    assert recording_photos.requests == [("/dog2.jpg", GATEWAY_USER_AGENT)] * calls
+    overlay = Image.open(tmp_path / "o.png")
+    assert (overlay.format, overlay.size) == ("PNG", Image.open(shared_image("dog2.jpg")).size)
+    legend = "false" if "--no-legend" in extra else "true"
+    direct = httpx.post(f"{stack.gateway_url}/infer/url", trust_env=False, timeout=120, data={
+        "url_image": url, "infer_model_type": "onnx", "response_format": "overlay", "legend": legend})
+    assert (tmp_path / "o.png").read_bytes() == direct.content  # the gateway's own overlay, legend as asked
+    if "--mask" in extra:
+        assert Image.open(tmp_path / "m.png").size == (512, 512)
+        assert json.loads(run.stdout)["input"] == url
+    else:
+        assert run.stdout == ""
+
+
+def test_a_url_the_gateway_refuses_fails_alike_whatever_is_asked(stack, refused_photos, tmp_path):
+    url = f"{refused_photos.url}/dog2.jpg"
+    for extra in (["--summary"], ["--mask", "m.png"], ["--overlay", "o.png"], ["--overlay", "o.jpg", "--mask", "m.png"]):
+        run = segment(url, "--gateway", stack.gateway_url, *(str(tmp_path / arg) if "." in arg else arg for arg in extra))
+        assert run.returncode == EXIT_SOME_FAILED, (extra, run.stderr)
+        # The gateway's 400 and its reason, reported as for any failed image.
+        assert f"[1/1] {url}: FAILED: 400: " in run.stderr and "loopback" in run.stderr, (extra, run.stderr)
+        assert "Traceback" not in run.stderr and run.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+    assert refused_photos.requests == []  # nobody fetched it: the gateway refused, this machine did not try
+    assert httpx.get(url, trust_env=False, timeout=10).status_code == 200  # and yet it is there to be fetched
+
+
+@pytest.mark.parametrize(("option", "value", "allowed"), [
+    ("--retries", "-5", "an integer >= 0"),
+    ("--retries", "1.5", "an integer >= 0"),
+    ("--timeout", "-1", "a finite number of seconds > 0"),
+    ("--timeout", "0", "a finite number of seconds > 0"),
+    ("--timeout", "nan", "a finite number of seconds > 0"),
+    ("--timeout", "inf", "a finite number of seconds > 0"),
+    ("--batch-size", "0", "an integer >= 1"),
+    ("--batch-size", "-1", "an integer >= 1"),
+])
+def test_a_bad_numeric_option_is_a_usage_error_naming_it(option, value, allowed, capsys):
+    # A real photo and a gateway that answers nothing (port 9): without the check the CLI would get as far as
+    # a request and end in a traceback or exit 3, not 2.
+    with pytest.raises(SystemExit) as exit_:
+        main(["--gateway", "http://127.0.0.1:9", str(shared_image("dog1.jpg")), option, value])
+    assert exit_.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "usage: segment" in err
+    assert f"argument {option}: must be {allowed}, got {value}" in err
+
+
+def test_a_bad_numeric_option_exits_2_from_the_entry_point_without_a_traceback():
+    run = segment(str(shared_image("dog1.jpg")), "--gateway", "http://127.0.0.1:9", "--retries", "-5", timeout=60)
+    assert run.returncode == EXIT_USAGE
+    assert "argument --retries: must be an integer >= 0, got -5" in run.stderr and "Traceback" not in run.stderr

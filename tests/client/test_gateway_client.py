@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.server
+import re
 import threading
 
 import numpy as np
@@ -149,3 +150,24 @@ def test_retry_delay_follows_retry_after_within_bounds() -> None:
     assert retry_delay("Wed, 21 Oct 2015 07:28:00 GMT", cap=30) == 1.0
     assert retry_delay("3600", cap=30) == 30
     assert retry_delay("-5", cap=30) == 0
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"retries": -1}, "retries must be an integer >= 0, got -1"),
+    ({"retries": 1.5}, "retries must be an integer >= 0"),
+    ({"timeout": 0}, "timeout must be a finite number of seconds > 0, got 0"),
+    ({"timeout": -1.0}, "timeout must be a finite number of seconds > 0"),
+    ({"timeout": float("nan")}, "timeout must be a finite number of seconds > 0"),
+    ({"timeout": float("inf")}, "timeout must be a finite number of seconds > 0"),
+    ({"max_retry_wait": -1}, "max_retry_wait must be a finite number of seconds >= 0"),
+])
+def test_bad_retries_and_timeouts_are_refused_at_construction(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SegmentationClient("http://127.0.0.1:9", **options)
+
+
+def test_retries_set_later_are_checked_too() -> None:
+    with SegmentationClient("http://127.0.0.1:9", retries=0) as client:
+        with pytest.raises(ValueError, match="retries must be an integer >= 0"):
+            client.retries = -1
+        assert client.retries == 0
