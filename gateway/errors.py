@@ -4,8 +4,46 @@ Raise these anywhere; one exception handler (gateway/main.py) turns them into ``
 """
 from __future__ import annotations
 
+import re
+from http import HTTPStatus
+
 # One style for every detail: lower-case start, no final full stop, the field or value named in quotes
-# ('...'), allowed values after "; allowed: ", sizes with format_size (the unit the docs use).
+# ('...', through ``shown``: cut to SHOWN_MAX_CHARS), allowed values after "; allowed: ", sizes with
+# format_size (the unit the docs use).
+SHOWN_MAX_CHARS = 64
+
+
+def shown(value: object) -> str:
+    """A value the client sent, as an answer may echo it: printable and at most SHOWN_MAX_CHARS characters."""
+    text = "".join(char if char.isprintable() else "?" for char in str(value)[:SHOWN_MAX_CHARS + 1])
+    return text if len(text) <= SHOWN_MAX_CHARS else text[:SHOWN_MAX_CHARS] + "…"
+
+
+# Starlette's and FastAPI's own messages (form parsing, routing) → the style above.
+_FRAMEWORK_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), replacement) for pattern, replacement in (
+    (r"Too many fields\. Maximum number of fields is (\d+)\.", r"the form has too many fields; the limit is \1"),
+    (r"Too many files\. Maximum number of files is (\d+)\.", r"the form has too many files; the limit is \1"),
+    (r"(?:Part|Field) exceeded maximum size of (\d+)KB\.",
+     r"a form field is larger than the limit of \1 KiB (send a photo as a file part)"),
+    (r"Invalid multipart data\.", "the body is not a valid multipart form"),
+    (r"Missing boundary in multipart\.", "the multipart form has no boundary in its Content-Type"),
+    (r'The Content-Disposition header field "name" must be provided\.', "a part of the form has no name"),
+    (r"There was an error parsing the body", "the body could not be parsed as a form"),
+))
+
+
+_STATUS_PHRASES = frozenset(status.phrase for status in HTTPStatus)
+
+
+def restyle(detail: str) -> str:
+    """A framework's message in the gateway's style (lower-case start, no final full stop)."""
+    for pattern, replacement in _FRAMEWORK_DETAILS:
+        if pattern.fullmatch(detail):
+            return pattern.sub(replacement, detail)
+    if detail in _STATUS_PHRASES:  # Starlette's bare "Not Found", "Method Not Allowed"
+        return detail.lower()
+    detail = detail.rstrip(".")
+    return detail[:1].lower() + detail[1:]
 
 
 def format_size(size: int) -> str:

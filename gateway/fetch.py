@@ -36,7 +36,7 @@ import httpcore
 import httpx
 
 from gateway.core.config import Settings
-from gateway.errors import BadRequest, TooLarge, UpstreamFetchFailed, UpstreamTimeout, format_size
+from gateway.errors import BadRequest, TooLarge, UpstreamFetchFailed, UpstreamTimeout, format_size, shown
 from gateway.images import require_image_format, sniff_format
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -211,7 +211,7 @@ def parse_url(url: str) -> httpx.URL:
     if not scheme:
         raise BadRequest("url_image must be an http:// or https:// URL; local paths are not accepted")
     if scheme not in _SCHEMES:
-        raise BadRequest(f"url_image scheme '{scheme}:' is not allowed; only http:// and https:// URLs")
+        raise BadRequest(f"url_image scheme '{shown(scheme)}:' is not allowed; only http:// and https:// URLs")
     if not parsed.host:
         raise BadRequest("url_image has no host")
     return parsed
@@ -296,7 +296,7 @@ async def _read_response(url: httpx.URL, response: httpcore.Response, limit: int
         raise UpstreamFetchFailed(f"url_image answered HTTP {response.status}, expected 200")
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
-        raise UpstreamFetchFailed(f"url_image was sent with Content-Encoding '{encoding}'; only identity is accepted")
+        raise UpstreamFetchFailed(f"url_image was sent with Content-Encoding '{shown(encoding)}'; only identity is accepted")
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"url_image is {format_size(int(declared))}, over the limit of {format_size(limit)}")

@@ -225,6 +225,12 @@ def _wide_to_uint8(image: Image.Image) -> np.ndarray:
     return np.clip(np.nan_to_num(scaled), 0, 255).round().astype(np.uint8)
 
 
+def photo_size(image: Image.Image) -> tuple[int, int]:
+    """(W, H) of the photo as the user sees it: ``info["original_size"]`` when decoding recorded it."""
+    recorded = image.info.get("original_size")
+    return (int(recorded[0]), int(recorded[1])) if recorded else image.size
+
+
 def to_model_input(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     """Resize an RGB image to ``size`` = (H, W) and return a C-contiguous uint8 array [3, H, W]."""
     if image.mode != "RGB":

@@ -15,10 +15,19 @@ import numpy as np
 from PIL import Image
 
 from gateway import images
+from gateway.answer_size import check_answer_size
 from gateway.core.config import Settings
 from gateway.defaults import single_output_model_name
-from gateway.domain import RESULT_TO_OUTPUT, RESULT_TYPES, RUNTIMES, ImageType, InferenceResult, ModelInfo
-from gateway.errors import BadRequest, ServiceError, Unavailable
+from gateway.domain import (
+    RESULT_TO_OUTPUT,
+    RESULT_TYPES,
+    RUNTIMES,
+    ImageType,
+    InferenceResult,
+    ModelInfo,
+    RenderOptions,
+)
+from gateway.errors import BadRequest, ServiceError, Unavailable, shown
 from gateway.request_id import current_request_id
 from gateway.triton import ModelCatalogue, TritonClient
 
@@ -34,7 +43,7 @@ def parse_result_types(values: Iterable[str] | None) -> tuple[str, ...]:
     unknown = [name for name in names if name not in RESULT_TO_OUTPUT]
     if unknown:
         raise BadRequest(
-            f"unknown requested_results_types value '{unknown[0]}'; allowed: {', '.join(RESULT_TYPES)}"
+            f"unknown requested_results_types value '{shown(unknown[0])}'; allowed: {', '.join(RESULT_TYPES)}"
         )
     return tuple(dict.fromkeys(names)) or RESULT_TYPES
 
@@ -63,7 +72,7 @@ def parse_flag(field: str, value: str | None, default: bool) -> bool:
         return default
     flag = FLAG_VALUES.get(value.strip().lower())
     if flag is None:
-        raise BadRequest(f"unknown {field} '{value}'; allowed: true, false")
+        raise BadRequest(f"unknown {field} '{shown(value)}'; allowed: true, false")
     return flag
 
 
@@ -82,7 +91,7 @@ def file_schema(schema: dict) -> None:
 
 def check_runtime(infer_model_type: str) -> str:
     if infer_model_type not in RUNTIMES:
-        raise BadRequest(f"unknown infer_model_type '{infer_model_type}'; allowed: {', '.join(RUNTIMES)}")
+        raise BadRequest(f"unknown infer_model_type '{shown(infer_model_type)}'; allowed: {', '.join(RUNTIMES)}")
     return infer_model_type
 
 
@@ -116,10 +125,11 @@ class InferenceService:
         model: ModelInfo,
         requested: Sequence[str],
         compute: Iterable[str] | None = None,
+        options: RenderOptions | None = None,
     ) -> InferenceResult:
         """One image; its error (a ServiceError) is raised. Arguments as for ``infer_many``."""
         (outcome,) = await self.infer_many(
-            [data], image_type=image_type, model=model, requested=requested, compute=compute
+            [data], image_type=image_type, model=model, requested=requested, compute=compute, options=options
         )
         if isinstance(outcome, ServiceError):
             raise outcome
@@ -133,11 +143,14 @@ class InferenceService:
         model: ModelInfo,
         requested: Sequence[str],
         compute: Iterable[str] | None = None,
+        options: RenderOptions | None = None,
     ) -> list[InferenceResult | ServiceError]:
         """Several images, in order, in as few Triton calls as the model's batch size allows.
 
         ``requested``: the result types the answer reports; ``compute``: the ones Triton must produce
-        for the answer's format (default: the requested ones). An image that cannot be decoded gets
+        for the answer's format (default: the requested ones); ``options``: how the answer will be
+        rendered, so its size is checked against settings.max_answer_bytes once the photos are decoded
+        and before Triton is called (413 for the whole request). An image that cannot be decoded gets
         its own error in its place and the others still run; a Triton failure is raised, as it would
         fail every image.
         """
@@ -150,6 +163,11 @@ class InferenceService:
                 outcomes[index] = error
         wanted = tuple(requested if compute is None else compute)
         ready = list(prepared)
+        if options is not None and ready:
+            height, width = model.input_size
+            check_answer_size(options, requested, len(model.labels), (width, height),
+                              [images.photo_size(prepared[index][0]) for index in ready],
+                              self.settings.max_answer_bytes)
         step = max(model.max_batch_size, 1)
         for start in range(0, len(ready), step):
             chunk = ready[start:start + step]

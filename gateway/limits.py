@@ -1,11 +1,29 @@
-"""ASGI middlewares that bound the gateway's load: request body size and requests in flight.
+"""ASGI middlewares that bound what a request can cost while its body arrives and while it runs.
 
 Both are pure ASGI (no BaseHTTPMiddleware: it buffers and breaks streaming), wired with
-``app.add_middleware(..., settings=settings)``. Neither reads the body itself, so their order only
-decides which answer an oversized request sent to an overloaded gateway gets (413 or 503).
+``app.add_middleware(..., settings=settings)``, inside the API-key check (gateway/security.py), so a
+request without a valid key is answered 401 from its headers and never gets here.
+
+- ``BodyLimitsMiddleware``: a body over its size limit → 413 as soon as that is known (Content-Length or
+  the count so far); a body that does not arrive within ``settings.body_timeout_s``, or falls below
+  ``settings.body_min_bytes_per_s`` after the first ``BODY_RATE_GRACE_S`` → 408 and the connection closed;
+  at most ``settings.max_receiving`` bodies and ``settings.max_receiving_bytes`` bytes being received at
+  once → 503 + Retry-After past them.
+- ``InferenceSlotsMiddleware``: an inference request takes one of ``settings.max_in_flight`` slots only once
+  its whole body has arrived (503 + Retry-After when none is free), and gives it back when its answer has
+  been sent; the answer must be sent within ``settings.send_timeout_s`` or the connection is dropped.
+
+Errors raised from ``receive`` are HTTPExceptions: FastAPI's form parsing re-raises those (any other
+exception there becomes "400 error parsing the body") and the app's handler answers ``{"detail": ...}``.
 """
 from __future__ import annotations
 
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,106 +31,229 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.core.config import Settings
 from gateway.errors import format_size
 
+log = logging.getLogger("gateway.limits")
+
 # Multipart framing (boundaries, part headers, the small form fields) on top of the image itself.
 MULTIPART_ALLOWANCE_BYTES = 64 * 1024
 # Paths whose requests carry several images (settings.max_batch_files of them).
 BATCH_PATH_PREFIX = "/infer/files"
-INFERENCE_PATH_PREFIX = "/infer"
+INFERENCE_PATH_PREFIXES = ("/infer", "/v2/models/")
+# The minimum body rate is enforced only after this many seconds: a request's first bytes may wait for
+# the connection to warm up (TCP slow start), small bodies are never judged by rate.
+BODY_RATE_GRACE_S = 5.0
+CLOSE = {"Connection": "close"}
+
+
+def is_inference_path(path: str) -> bool:
+    return path.startswith(INFERENCE_PATH_PREFIXES)
 
 
 class BodyTooLarge(HTTPException):
-    """Raised from ``receive`` when a streamed body passes the limit.
-
-    It is an HTTPException so FastAPI's form parsing re-raises it (any other exception there becomes
-    "400 error parsing the body") and its handler answers ``413 {"detail": ...}``.
-    """
-
     def __init__(self, limit: int) -> None:
-        super().__init__(status_code=413, detail=_too_large_detail(limit))
+        super().__init__(status_code=413, detail=_too_large_detail(limit), headers=CLOSE)
 
 
-class BodySizeLimitMiddleware:
-    """413 as soon as a request body exceeds the limit (Content-Length or streamed count).
+class BodyTimeout(HTTPException):
+    def __init__(self, detail: str) -> None:
+        super().__init__(status_code=408, detail=detail, headers=CLOSE)
 
-    The limit is settings.max_upload_bytes + MULTIPART_ALLOWANCE_BYTES (× settings.max_batch_files
-    on the batch path); the per-image limit itself is checked where each image is read.
-    """
+
+class Busy(HTTPException):
+    """503 + Retry-After; the connection is closed when a body may still be on the wire."""
+
+    def __init__(self, detail: str, retry_after_s: int, close: bool) -> None:
+        super().__init__(status_code=503, detail=detail,
+                         headers={"Retry-After": str(retry_after_s), **(CLOSE if close else {})})
+
+
+class SendTimeout(Exception):
+    """The answer could not be sent within settings.send_timeout_s."""
+
+
+def _answer(error: HTTPException) -> JSONResponse:
+    return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+
+
+class _Receiving:
+    """Bodies being received now (count and bytes), shared by every request of one app."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.bytes = 0
+
+
+class BodyLimitsMiddleware:
+    """Size, time, rate and concurrency bounds on request bodies (module docstring)."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self.receiving = _Receiving()
 
     def limit_for(self, path: str) -> int:
         images = self.settings.max_batch_files if path.rstrip("/") == BATCH_PATH_PREFIX else 1
         return images * self.settings.max_upload_bytes + MULTIPART_ALLOWANCE_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not _has_body(scope):
             await self.app(scope, receive, send)
             return
+        settings = self.settings
         limit = self.limit_for(scope.get("path", ""))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _too_large(limit)(scope, receive, send)
+            await _answer(BodyTooLarge(limit))(scope, receive, send)
+            return
+        receiving = self.receiving
+        reserved = declared or 0
+        if receiving.count >= settings.max_receiving or receiving.bytes + reserved > settings.max_receiving_bytes:
+            busy = Busy(f"the gateway is receiving too many uploads ({receiving.count} bodies, "
+                        f"{format_size(receiving.bytes)}); retry later", settings.retry_after_s, close=True)
+            await _answer(busy)(scope, receive, send)
             return
 
+        receiving.count += 1
+        receiving.bytes += reserved
         received = 0
-        response_started = False
+        complete = False
+        started = time.monotonic()
+        deadline = started + settings.body_timeout_s
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+        def finish() -> None:
+            nonlocal complete, reserved
+            if not complete:
+                complete = True
+                receiving.count -= 1
+                receiving.bytes -= reserved
+                reserved = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received, reserved
+            if complete:
+                return await receive()  # the body is in: e.g. waiting for a disconnect while streaming
+            now = time.monotonic()
+            # By when the next bytes must have come for the body's average rate to stay above the minimum.
+            behind = started + BODY_RATE_GRACE_S + received / settings.body_min_bytes_per_s
+            wait = min(deadline, behind) - now
+            message: Message | None = None
+            if wait > 0:
+                with anyio.move_on_after(wait):
+                    message = await receive()
+            if message is None:
+                finish()
+                raise BodyTimeout(_timeout_detail(received, time.monotonic() - started, settings))
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = len(message.get("body", b""))
+                received += chunk
                 if received > limit:
+                    finish()
                     raise BodyTooLarge(limit)
+                if received > reserved:  # chunked, or more than declared: count what came
+                    receiving.bytes += received - reserved
+                    reserved = received
+                    if receiving.bytes > settings.max_receiving_bytes:
+                        finish()
+                        raise Busy(f"the gateway is receiving too many upload bytes (over "
+                                   f"{format_size(settings.max_receiving_bytes)}); retry later",
+                                   settings.retry_after_s, close=True)
+                if not message.get("more_body", False):
+                    finish()
+            else:  # http.disconnect
+                finish()
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            # Reached only when no handler inside turned it into a response (e.g. a raw ASGI route).
-            if response_started:
-                raise
-            await _too_large(limit)(scope, receive, send)
+            await self.app(scope, bounded_receive, send)
+        finally:
+            finish()
 
 
-class InFlightLimitMiddleware:
-    """503 + Retry-After at once when more than settings.max_in_flight inference requests run.
+class InferenceSlots:
+    """``settings.max_in_flight`` slots for inference requests, one counter per worker process (the event loop is
+    single-threaded: no lock). ``on_change`` is told the count in use after every change (the metrics' gauge);
+    ``on_idle`` runs when the last slot is given back."""
 
-    Only paths under /infer count: health, readiness, metrics and docs stay responsive under load.
-    One counter per worker process; the event loop is single-threaded, so no lock is needed.
+    def __init__(self, limit: int, on_change: Callable[[int], None] | None = None,
+                 on_idle: Callable[[], None] | None = None) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self.on_change = on_change
+        self.on_idle = on_idle
+
+    def take(self) -> bool:
+        if self.in_use >= self.limit:
+            return False
+        self.in_use += 1
+        if self.on_change:
+            self.on_change(self.in_use)
+        return True
+
+    def give_back(self) -> None:
+        self.in_use -= 1
+        if self.on_change:
+            self.on_change(self.in_use)
+        if self.in_use == 0 and self.on_idle:
+            self.on_idle()
+
+
+class InferenceSlotsMiddleware:
+    """An inference request holds a slot from the end of its body to the end of its answer (module docstring).
+
+    Only inference paths count: health, readiness, metrics and docs stay responsive under load.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, slots: InferenceSlots) -> None:
         self.app = app
         self.settings = settings
-        self.in_flight = 0
+        self.slots = slots
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope.get("path", "").startswith(INFERENCE_PATH_PREFIX):
+        if scope["type"] != "http" or not is_inference_path(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
-        limit = self.settings.max_in_flight
-        if self.in_flight >= limit:
-            busy = JSONResponse(
-                {"detail": f"the gateway is busy ({limit} inference requests in flight); retry later"},
-                status_code=503,
-                headers={"Retry-After": str(self.settings.retry_after_s)},
-            )
-            await busy(scope, receive, send)
-            return
-        self.in_flight += 1
+        settings, slots = self.settings, self.slots
+        holding = False
+        send_deadline: float | None = None
+
+        async def admitting_receive() -> Message:
+            nonlocal holding
+            message = await receive()
+            if not holding and message["type"] == "http.request" and not message.get("more_body", False):
+                if not slots.take():
+                    raise Busy(f"the gateway is busy ({slots.limit} inference requests in flight); retry later",
+                               settings.retry_after_s, close=False)
+                holding = True
+            return message
+
+        async def bounded_send(message: Message) -> None:
+            nonlocal send_deadline
+            if message["type"] == "http.response.start":
+                send_deadline = time.monotonic() + settings.send_timeout_s
+            remaining = math.inf if send_deadline is None else send_deadline - time.monotonic()
+            try:
+                with anyio.fail_after(max(remaining, 0)):
+                    await send(message)
+            except TimeoutError:
+                raise SendTimeout from None
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, admitting_receive, bounded_send)
+        except SendTimeout:
+            # The client reads its answer too slowly (or not at all): give its slot and buffers back.
+            log.warning("answer not sent within %.0f s (GATEWAY_SEND_TIMEOUT_S): connection dropped",
+                        settings.send_timeout_s)
         finally:
-            self.in_flight -= 1
+            if holding:
+                slots.give_back()
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return value.strip() != b"0"
+        if name == b"transfer-encoding":
+            return True
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -125,15 +266,13 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+def _timeout_detail(received: int, elapsed: float, settings: Settings) -> str:
+    return (f"the request body did not arrive in time ({format_size(received)} in {elapsed:.1f} s; the body must "
+            f"arrive within {settings.body_timeout_s:g} s (GATEWAY_BODY_TIMEOUT_S) and at "
+            f"{format_size(settings.body_min_bytes_per_s)}/s or more after {BODY_RATE_GRACE_S:g} s "
+            "(GATEWAY_BODY_MIN_BYTES_PER_S))")
+
+
 def _too_large_detail(limit: int) -> str:
     return (f"request body is larger than the limit of {format_size(limit - MULTIPART_ALLOWANCE_BYTES)} "
             f"(GATEWAY_MAX_UPLOAD_BYTES per image, plus {format_size(MULTIPART_ALLOWANCE_BYTES)} for the form)")
-
-
-def _too_large(limit: int) -> JSONResponse:
-    # Connection: close because the unread body is still on the wire.
-    return JSONResponse(
-        {"detail": _too_large_detail(limit)},
-        status_code=413,
-        headers={"Connection": "close"},
-    )

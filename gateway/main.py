@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
@@ -12,15 +13,15 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from gateway.api.deps import ApiKeyDep, MetricsKeyDep
 from gateway.api.routes import batch, health, infer, models, web
 from gateway.core.config import Settings, get_settings
-from gateway.errors import ServiceError
+from gateway.errors import ServiceError, restyle, shown
 from gateway.inference import InferenceService
-from gateway.limits import BodySizeLimitMiddleware, InFlightLimitMiddleware
-from gateway.memory import keep_freed_memory
+from gateway.limits import BodyLimitsMiddleware, InferenceSlots, InferenceSlotsMiddleware
+from gateway.memory import FreedMemoryReleaser, keep_freed_memory
 from gateway.metrics import Metrics, MetricsMiddleware
 from gateway.request_id import RequestIdMiddleware
+from gateway.security import ApiKeyMiddleware
 from gateway.triton import ModelCatalogue, TritonClient
 
 log = logging.getLogger("gateway")
@@ -31,7 +32,7 @@ Image segmentation (DeepLabV3, 21 PASCAL VOC classes by default) served by NVIDI
 Errors are `{"detail": "<what went wrong, naming the value>"}` with the HTTP status that fits:
 400 invalid input (a field's value not allowed: the detail names the field and the allowed values), 401
 missing/wrong API key, 413 too large, 415 not an image, 422 a required field missing, 502/504 URL not
-fetchable / too slow, 503 Triton or a model not ready (or overload, with `Retry-After`), 500 a fault of the service. (The previous service answered bad input with 401.)
+fetchable / too slow, 503 Triton or a model not ready (or overload, with `Retry-After`), 500 a fault of the service.
 """
 
 
@@ -40,7 +41,7 @@ def _describe_validation_error(exc: RequestValidationError) -> str:
     problems = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "header", "path")]
-        problems.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid').lower()}")
+        problems.append(f"{shown('.'.join(location)) or 'request'}: {error.get('msg', 'invalid').lower()}")
     return "; ".join(problems) or "invalid request"
 
 
@@ -57,7 +58,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"detail": restyle(str(exc.detail))}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -66,6 +67,22 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
         log.debug("trace of the unhandled error", exc_info=exc)
         return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def _document_settings(app: FastAPI, settings: Settings) -> None:
+    """The OpenAPI schema states the limits that depend on settings: the files of a batch (1 to the most)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            body = schema["paths"]["/infer/files"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+            name = body["$ref"].rsplit("/", 1)[-1]
+            files = schema["components"]["schemas"][name]["properties"]["file"]
+            files.update(minItems=1, maxItems=settings.max_batch_files)
+        return app.openapi_schema  # type: ignore[return-value]  # set by generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -99,17 +116,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    releaser = FreedMemoryReleaser()
+    app.state.slots = InferenceSlots(settings.max_in_flight, on_change=metrics.in_flight.set, on_idle=releaser.release)
     _install_error_handlers(app)
-    # Added last = outermost: metrics see every answer, including the limits' 413/503.
-    app.add_middleware(InFlightLimitMiddleware, settings=settings)
-    app.add_middleware(BodySizeLimitMiddleware, settings=settings)
+    _document_settings(app, settings)
+    # Added last = outermost. From the outside in: the request id (every answer has it), metrics (they see
+    # every answer, the limits' 401/408/413/503 too), the key check (from the headers, before any body byte),
+    # the body's bounds, then the inference slot (taken once the body is in, given back once answered).
+    app.add_middleware(InferenceSlotsMiddleware, settings=settings, slots=app.state.slots)
+    app.add_middleware(BodyLimitsMiddleware, settings=settings)
+    app.add_middleware(ApiKeyMiddleware, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestIdMiddleware, log_format=settings.log_format)  # outermost: every answer has the id
-    # Who needs an API key (when GATEWAY_API_KEYS is set), in one place: probes, the page and the docs are
-    # open; /metrics only with GATEWAY_PROTECT_METRICS; everything that runs or describes a model needs one.
-    app.include_router(health.router)
-    app.include_router(health.metrics_router, dependencies=[MetricsKeyDep])
-    for module in (models, infer, batch):
-        app.include_router(module.router, dependencies=[ApiKeyDep])
-    app.include_router(web.router)
+    app.add_middleware(RequestIdMiddleware, log_format=settings.log_format)
+    # Which paths need an API key (when GATEWAY_API_KEYS is set) is decided in gateway/security.py.
+    for module in (health, models, infer, batch, web):
+        app.include_router(module.router)
     return app

@@ -126,7 +126,9 @@ class Metrics:
             buckets=_LATENCY_BUCKETS, registry=self.registry,
         )
         self.in_flight = Gauge(
-            "gateway_requests_in_flight", "HTTP requests being processed.", registry=self.registry
+            "gateway_requests_in_flight",
+            "Inference requests holding a slot (from the end of their body to the end of their answer).",
+            registry=self.registry,
         )
         self.triton_latency = Histogram(
             "gateway_triton_request_duration_seconds", "Time of one Triton inference call.", ("model", "outcome"),
@@ -166,11 +168,9 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_and_record_status)
         finally:
-            self.metrics.in_flight.dec()
             route = getattr(scope.get("route"), "path", None)
             endpoint = route.rstrip("/") or "/" if route else "unmatched"  # /infer/url/ counts as /infer/url
             labels = (endpoint, *(str(state.get(key, "")) for key in _STATE_LABELS), str(status))

@@ -1,34 +1,46 @@
 """Optional API keys (settings.api_keys): ``Authorization: Bearer <key>`` or ``X-API-Key``.
 
-Which routes need a key is decided in one place, gateway/main.py (inference, batch and /models always;
-/metrics when ``settings.protect_metrics``); liveness and readiness stay open for probes, and the web page
-and the API docs are static. Settings come from ``request.app.state.settings`` (set by create_app) or else
-``get_settings()``.
+Checked by ``ApiKeyMiddleware`` from the request's headers alone, before any byte of its body is read: a
+client without a valid key costs one small answer (401, connection closed when it had a body), never an
+upload, a parse or an inference slot. Which paths need a key is decided here, in ``needs_key``: every path
+except the open ones (probes, the page and its assets, the API description and docs), so a new route needs
+a key unless it is added to the open ones; /metrics needs one only with ``settings.protect_metrics``.
 """
 from __future__ import annotations
 
 import hmac
 
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.core.config import Settings, get_settings
-from gateway.errors import Unauthorized
+from gateway.core.config import Settings
 
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# Liveness and readiness probes have no key; the page, its assets and the API docs are static and send the
+# key themselves on the calls that need one. /ready says only "ready" or what is not ready to a client
+# without a key (gateway/api/routes/health.py).
+OPEN_PATHS = frozenset({"/healthcheck", "/ready", "/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+OPEN_PREFIXES = ("/static/", "/static-offline-docs/")
+METRICS_PATH = "/metrics"
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def _settings(request: Request) -> Settings:
-    settings = getattr(request.app.state, "settings", None)
-    return settings if isinstance(settings, Settings) else get_settings()
+def needs_key(path: str, settings: Settings) -> bool:
+    """Whether a request for ``path`` needs a key when keys are configured."""
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+        return False
+    if path == METRICS_PATH:
+        return settings.protect_metrics
+    return True
 
 
-def presented_key(request: Request) -> str | None:
+def presented_key(headers: Headers) -> str | None:
     """The key the client sent, from ``Authorization: Bearer`` or ``X-API-Key``."""
-    authorization = request.headers.get("authorization", "")
+    authorization = headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    key = request.headers.get("x-api-key", "").strip()
+    key = headers.get("x-api-key", "").strip()
     return key or None
 
 
@@ -41,21 +53,42 @@ def key_matches(candidate: str, keys: list[str]) -> bool:
     return matched
 
 
-async def require_api_key(request: Request) -> None:
-    """FastAPI dependency: raises gateway.errors.Unauthorized when keys are configured and none matches."""
-    keys = _settings(request).api_keys
-    if not keys:
+def key_problem(headers: Headers, settings: Settings) -> str | None:
+    """Why these headers do not authenticate (None: they do, or no keys are configured)."""
+    if not settings.api_keys:
         return None
-    candidate = presented_key(request)
+    candidate = presented_key(headers)
     if candidate is None:
-        raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                           headers=_CHALLENGE)
-    if not key_matches(candidate, keys):
-        raise Unauthorized("the API key is not valid", headers=_CHALLENGE)
+        return "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+    if not key_matches(candidate, settings.api_keys):
+        return "the API key is not valid"
     return None
 
 
-async def require_api_key_for_metrics(request: Request) -> None:
-    """The key check for /metrics, only when ``settings.protect_metrics`` (scrapers usually have no key)."""
-    if _settings(request).protect_metrics:
-        await require_api_key(request)
+def has_valid_key(headers: Headers, settings: Settings) -> bool:
+    """True when keys are configured and the headers carry one of them."""
+    return bool(settings.api_keys) and key_problem(headers, settings) is None
+
+
+class ApiKeyMiddleware:
+    """Pure ASGI: 401 + ``WWW-Authenticate: Bearer`` from the headers, before the body is read."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.settings.api_keys or not needs_key(scope.get("path", ""), self.settings):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        problem = key_problem(headers, self.settings)
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        # The body, if any, is still on the wire: close the connection instead of reading it.
+        body_pending = "content-length" in headers and headers["content-length"].strip() != "0"
+        body_pending = body_pending or "transfer-encoding" in headers
+        answer = JSONResponse({"detail": problem}, status_code=401,
+                              headers={**CHALLENGE, **({"Connection": "close"} if body_pending else {})})
+        await answer(scope, receive, send)

@@ -27,7 +27,7 @@ from tritonclient.utils import InferenceServerException
 from gateway.core.config import Settings
 from gateway.defaults import SINGLE_OUTPUT_SEPARATOR, single_output_model_name
 from gateway.domain import RESULT_TO_OUTPUT, ModelInfo
-from gateway.errors import BadRequest, ServiceError, Unavailable, UpstreamTimeout
+from gateway.errors import BadRequest, ServiceError, Unavailable, UpstreamTimeout, shown
 
 log = logging.getLogger(__name__)
 
@@ -347,6 +347,6 @@ class ModelCatalogue:
             raise Unavailable(f"model '{family}' is not ready on Triton ({', '.join(loading)})")
         families = sorted({fam for fam, _ in models})
         if family not in families:
-            raise BadRequest(f"unknown model '{family}'; served models: {', '.join(families) or 'none'}")
+            raise BadRequest(f"unknown model '{shown(family)}'; served models: {', '.join(families) or 'none'}")
         runtimes = sorted(run for fam, run in models if fam == family)
-        raise BadRequest(f"model '{family}' has no '{runtime}' backend; it has: {', '.join(runtimes)}")
+        raise BadRequest(f"model '{shown(family)}' has no '{runtime}' backend; it has: {', '.join(runtimes)}")

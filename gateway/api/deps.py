@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway import security
 from gateway.core.config import Settings
 from gateway.inference import InferenceService
 from gateway.metrics import BACKEND_STATE_KEY, FAMILY_STATE_KEY, FORMAT_STATE_KEY, Metrics
@@ -55,5 +54,3 @@ InferenceDep = Annotated[InferenceService, Depends(get_inference)]
 TritonDep = Annotated[TritonClient, Depends(get_triton)]
 CatalogueDep = Annotated[ModelCatalogue, Depends(get_catalogue)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-ApiKeyDep = Depends(security.require_api_key)
-MetricsKeyDep = Depends(security.require_api_key_for_metrics)

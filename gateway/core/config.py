@@ -58,8 +58,30 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(50_000_000, gt=0, description="Largest decoded width×height → 413 (decompression bombs).")
     max_batch_files: int = Field(8, ge=1, description="Most files in one batch request.")
 
+    max_answer_bytes: int = Field(
+        256 * 1024 * 1024, gt=0,
+        description="Largest answer a request may ask for (all its images, formats and results, at the size asked),"
+                    " computed before inference → 413 (gateway/answer_size.py).",
+    )
+
+    # --- slow and many clients ---------------------------------------------------------------
+    body_timeout_s: float = Field(30.0, gt=0, description="A request body must arrive within this long → 408.")
+    body_min_bytes_per_s: int = Field(
+        16 * 1024, gt=0, description="…and at this average rate or more once it has taken 5 s → 408."
+    )
+    max_receiving: int = Field(64, ge=1, description="Request bodies being received at once; more → 503 + Retry-After.")
+    max_receiving_bytes: int = Field(
+        256 * 1024 * 1024, gt=0, description="Bytes of the bodies being received at once; more → 503 + Retry-After."
+    )
+    send_timeout_s: float = Field(
+        60.0, gt=0, description="An inference answer must be sent within this long, or the connection is dropped."
+    )
+
     # --- load and access ---------------------------------------------------------------------
-    max_in_flight: int = Field(16, ge=1, description="Inference requests processed at once; more → 503 + Retry-After.")
+    max_in_flight: int = Field(
+        16, ge=1, description="Inference requests processed at once (from the end of the body to the end of the "
+                              "answer); more → 503 + Retry-After."
+    )
     retry_after_s: int = Field(1, ge=0, description="Retry-After value sent with overload 503s.")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

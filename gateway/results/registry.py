@@ -14,7 +14,7 @@ import numpy as np
 from starlette.responses import Response
 
 from gateway.domain import RESULT_TYPES, InferenceResult, RenderOptions
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, shown
 from gateway.results.bundle import render_bundle
 from gateway.results.json_format import render_json
 from gateway.results.overlay import MEDIA_TYPES as OVERLAY_MEDIA_TYPES
@@ -134,8 +134,8 @@ MASK_SIZE_DESCRIPTION = (
     "`model` (default, today's): arrays at the model's input size (512×512 for the default model; see "
     "GET /models). `original`: at the photo's own "
     "size; the segmentation map is resized nearest-neighbour, logits and distributions bilinearly per class "
-    "(FP32; distributions still sum to 1), and score arrays over 2**26 values answer 413. Overlays are "
-    "always at the photo's size."
+    "(FP32; distributions still sum to 1). An answer over GATEWAY_MAX_ANSWER_BYTES (default 256 MiB; about "
+    "15 bytes a score value as JSON) is refused with 413 before inference. Overlays are always at the photo's size."
 )
 LEGEND_DESCRIPTION = "Overlay formats: draw a legend (class colour, name, pixel share) in the top-left corner."
 
@@ -149,7 +149,7 @@ def negotiate(response_format: str | None, accept: str | None) -> str:
     if response_format and response_format.strip():
         name = response_format.strip().lower()
         if name not in FORMATS:
-            raise BadRequest(f"unknown response_format '{response_format}'; allowed: {allowed_formats()}")
+            raise BadRequest(f"unknown response_format '{shown(response_format)}'; allowed: {allowed_formats()}")
         return name
     for media_type in _accepted_media_types(accept or ""):
         if media_type in ACCEPTED_MEDIA_TYPES:

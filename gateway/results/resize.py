@@ -15,11 +15,8 @@ import numpy as np
 from PIL import Image
 
 from gateway.domain import MASK_SIZES, InferenceResult, MaskSize
-from gateway.errors import BadRequest, TooLarge
-
-# Logits of a 12-megapixel photo at its own size are 1 GB of FP32 (and several GB of JSON): refuse
-# score arrays past this many values instead of exhausting the gateway's memory.
-MAX_RESIZED_SCORE_VALUES = 1 << 26
+from gateway.errors import BadRequest, shown
+from gateway.images import photo_size
 
 SCORE_RESULTS = ("logits", "pixels_distribution")
 
@@ -27,7 +24,7 @@ SCORE_RESULTS = ("logits", "pixels_distribution")
 def check_mask_size(mask_size: str | None) -> MaskSize:
     value = (mask_size or "model").strip().lower()
     if value not in MASK_SIZES:
-        raise BadRequest(f"unknown mask_size '{mask_size}'; allowed: {', '.join(MASK_SIZES)}")
+        raise BadRequest(f"unknown mask_size '{shown(mask_size)}'; allowed: {', '.join(MASK_SIZES)}")
     return value  # type: ignore[return-value]
 
 
@@ -40,10 +37,7 @@ def original_size(result: InferenceResult) -> tuple[int, int]:
     if result.original is None:
         height, width = result.model.input_size
         return width, height
-    recorded = result.original.info.get("original_size")
-    if recorded:
-        return int(recorded[0]), int(recorded[1])
-    return result.original.size
+    return photo_size(result.original)
 
 
 def resize_map(segmentation_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -66,12 +60,7 @@ def resize_scores(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """float [C, H, W] → float32 [C, height, width], each class plane bilinearly."""
     if scores.shape[1:][::-1] == tuple(size):
         return scores
-    values = scores.shape[0] * size[0] * size[1]
-    if values > MAX_RESIZED_SCORE_VALUES:
-        raise TooLarge(
-            f"Scores at the photo's size would hold {values:,} values (limit {MAX_RESIZED_SCORE_VALUES:,}); "
-            "ask for mask_size=model or only the segmentation_map."
-        )
+    # The answer's size (these arrays included) was bounded before inference: gateway/answer_size.py.
     resized = np.empty((scores.shape[0], size[1], size[0]), dtype=np.float32)
     for index, plane in enumerate(scores):
         resized[index] = resize_plane(plane, size)

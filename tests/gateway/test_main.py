@@ -65,7 +65,7 @@ def test_missing_fields_are_named_in_a_text_detail(client: TestClient, path: str
 
 def test_unknown_path_is_a_json_404(client: TestClient) -> None:
     response = client.get("/nope")
-    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
+    assert response.status_code == 404 and response.json() == {"detail": "not found"}
 
 
 def test_unhandled_errors_are_500_without_details(client: TestClient) -> None:

@@ -5,8 +5,8 @@ The answer is one JSON object: ``{"Status": "OK", "infer_model_type", "response_
 ``{"index", "filename", "status": 200, "result": <exactly what /infer/file answers for that image>}``
 or ``{"index", "filename", "status": <4xx/5xx>, "detail": "..."}`` for a file that could not be used.
 A bad file fails alone; a Triton failure fails the request (it would fail every image).
-Only JSON formats (json, summary) can be batched; PNG/overlay/npz are one image per request. A json
-batch carries at most MAX_BATCH_SCORE_VALUES logits/distribution values (413 past it).
+Only JSON formats (json, summary, bundle) can be batched; PNG/overlay/npz are one image per request. The
+whole answer is bounded by GATEWAY_MAX_ANSWER_BYTES (gateway/answer_size.py: 413 past it, before inference).
 """
 from __future__ import annotations
 
@@ -19,15 +19,10 @@ from starlette.responses import Response
 
 from gateway.api.deps import InferenceDep, label_family
 from gateway.api.routes.infer import InferRequestDep
-from gateway.domain import InferenceResult, ModelInfo, RenderOptions
+from gateway.domain import InferenceResult, RenderOptions
 from gateway.errors import BadRequest, ServiceError, TooLarge, error_responses
 from gateway.inference import InferenceService, file_schema, upload_bytes, weights_headers
 from gateway.results import registry
-from gateway.results.resize import SCORE_RESULTS
-
-# One answer holds every item in memory at once: logits and distributions of 8 photos would be ~1.8 GB
-# of JSON. Past this many score values (~3 photos with both arrays at 512×512) a batch answers 413.
-MAX_BATCH_SCORE_VALUES = 1 << 25
 
 router = APIRouter(tags=["inference"])
 
@@ -59,18 +54,6 @@ def _check_batch(format_name: str, count: int, max_files: int) -> None:
         )
     if count > max_files:
         raise TooLarge(f"{count} files in one batch; the limit is {max_files} (GATEWAY_MAX_BATCH_FILES).")
-
-
-def _check_answer_size(format_name: str, requested: tuple[str, ...], model: ModelInfo, count: int) -> None:
-    if format_name != "json":
-        return
-    height, width = model.input_size
-    values = count * sum(name in SCORE_RESULTS for name in requested) * len(model.labels) * height * width
-    if values > MAX_BATCH_SCORE_VALUES:
-        raise TooLarge(
-            f"this batch would answer {values:,} logits/distribution values (limit {MAX_BATCH_SCORE_VALUES:,}); "
-            "ask for segmentation_map or response_format=summary, or send fewer files."
-        )
 
 
 async def _item(
@@ -111,10 +94,10 @@ async def infer_files(
     _check_batch(format_name, len(file), service.settings.max_batch_files)
     model = await service.model(form.model, form.runtime)
     label_family(request, model.family)
-    _check_answer_size(format_name, form.requested, model, len(file))
     contents = [await upload_bytes("file", upload) for upload in file]
     outcomes = await service.infer_many(
         contents, image_type="file", model=model, requested=form.requested, compute=form.compute,
+        options=form.options,
     )
     items = [
         await _item(service, index, None if isinstance(upload, str) else upload.filename, outcome, form.options)

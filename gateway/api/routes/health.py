@@ -1,19 +1,21 @@
 """Probes and monitoring: liveness (no Triton call) and readiness (Triton and every model), open for probes;
-GET /metrics, Prometheus metrics of the gateway (its own router: open unless GATEWAY_PROTECT_METRICS)."""
+GET /metrics, Prometheus metrics of the gateway (open unless GATEWAY_PROTECT_METRICS: gateway/security.py)."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from gateway.api.deps import CatalogueDep, MetricsDep, SettingsDep, TritonDep
 from gateway.core.config import Settings
 from gateway.errors import Unavailable, error_responses
+from gateway.security import has_valid_key
 from gateway.server import DRAIN
 from gateway.triton import ModelCatalogue, TritonClient
 
+MODEL_NOT_READY = "model not ready: "
+
 router = APIRouter(tags=["health"])
-metrics_router = APIRouter(tags=["health"])  # app.include_router adds the key check where configured
 
 
 class Live(BaseModel):
@@ -22,13 +24,16 @@ class Live(BaseModel):
 
 class Ready(BaseModel):
     status: str = Field("ready", examples=["ready"])
-    models: dict[str, str] = Field(
-        description="Every model of Triton's repository and its state.",
+    models: dict[str, str] | None = Field(
+        None,
+        description="Every model of Triton's repository and its state; with API keys configured, only for a "
+        "request that sends a valid key (GET /models needs one too).",
         examples=[{"deeplabv3_onnx": "READY", "deeplabv3_torchscript": "READY"}],
     )
 
 
-@router.get("/healthcheck", response_model=Live, summary="Liveness: the gateway process answers")
+@router.api_route("/healthcheck", methods=["GET", "HEAD"], response_model=Live,
+                  summary="Liveness: the gateway process answers")
 async def healthcheck() -> Live:
     """Answers without contacting Triton, so it says only that the gateway itself is up."""
     return Live()
@@ -37,10 +42,11 @@ async def healthcheck() -> Live:
 @router.get(
     "/ready",
     response_model=Ready,
+    response_model_exclude_none=True,
     summary="Readiness: Triton and every model can serve",
     responses=error_responses(503, 504),
 )
-async def ready(triton: TritonDep, catalogue: CatalogueDep, settings: SettingsDep) -> Ready:
+async def ready(request: Request, triton: TritonDep, catalogue: CatalogueDep, settings: SettingsDep) -> Ready:
     """200 only when Triton is ready, every model in its repository is READY and the default model is
     served; otherwise 503 naming what is not ready. With several Triton replicas the questions go to
     one that answers (an unreachable one is skipped), and a replica that answers "not ready" (starting,
@@ -49,11 +55,14 @@ async def ready(triton: TritonDep, catalogue: CatalogueDep, settings: SettingsDe
     still served for a settle time."""
     if DRAIN.draining:
         raise Unavailable("the gateway is shutting down")
+    shows_models = not settings.api_keys or has_valid_key(request.headers, settings)
     problem: str | None = "Triton is not ready"
     for _ in range(settings.triton_retries + 1):  # round robin: each round asks the next replica
         problem, states = await _readiness(triton, catalogue, settings)
         if problem is None:
-            return Ready(models=states)
+            return Ready(models=states if shows_models else None)
+    if problem and problem.startswith(MODEL_NOT_READY) and not shows_models:
+        problem = f"{MODEL_NOT_READY}(names only with an API key)"
     raise Unavailable(problem or "Triton is not ready")
 
 
@@ -66,7 +75,7 @@ async def _readiness(triton: TritonClient, catalogue: ModelCatalogue,
     states = {entry["name"]: entry.get("state") or "UNKNOWN" for entry in index}
     not_ready = [f"{name} ({state})" for name, state in sorted(states.items()) if state != "READY"]
     if not_ready:
-        return f"model not ready: {', '.join(not_ready)}", states
+        return f"{MODEL_NOT_READY}{', '.join(not_ready)}", states
     if not states:
         return "Triton serves no models", states
     # Triton may have restarted with another repository: the answer comes from a fresh discovery.
@@ -76,7 +85,7 @@ async def _readiness(triton: TritonClient, catalogue: ModelCatalogue,
     return None, states
 
 
-@metrics_router.get("/metrics", summary="Prometheus metrics of the gateway", response_class=Response,
+@router.get("/metrics", summary="Prometheus metrics of the gateway", response_class=Response,
                     responses={200: {"content": {"text/plain": {}}}})
 async def metrics(metrics: MetricsDep) -> Response:
     """Requests and latency by endpoint, backend and status; requests in flight; Triton call latency;

@@ -1,20 +1,19 @@
 """POST /infer/url and /infer/file: today's contract. Thin: obtain the bytes, infer, render."""
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
 from starlette.responses import Response
-from starlette.types import Message
 
 from gateway import fetch
+from gateway.api.answers import JsonAnswer
 from gateway.api.deps import InferenceDep, label_backend, label_family, label_format
-from gateway.domain import RESULT_TYPES, RUNTIMES, RenderOptions
+from gateway.domain import MASK_SIZES, RESULT_TYPES, RUNTIMES, RenderOptions
 from gateway.errors import error_responses
 from gateway.inference import (
     ImageType,
@@ -43,6 +42,49 @@ class InferRequest:
     options: RenderOptions
 
 
+def enum_schema(values: Iterable[str]) -> Callable[[dict[str, Any]], None]:
+    """OpenAPI ``json_schema_extra`` for an optional field (``str | None`` or ``list[str] | None``) whose strings
+    must be one of ``values``: the enum goes on the string (or the array's items), not beside the anyOf."""
+    allowed = list(values)
+
+    def extra(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "array":
+                branch["items"] = {"type": "string", "enum": allowed}
+            elif branch.get("type") == "string":
+                branch["enum"] = allowed
+
+    return extra
+
+
+def parse_infer_request(
+    request: Request,
+    infer_model_type: str,
+    requested_results_types: list[str] | None = None,
+    model: str | None = None,
+    response_format: str | None = None,
+    mask_size: str = "model",
+    legend: str | None = None,
+    accept: str | None = None,
+) -> InferRequest:
+    """The shared fields, from a form or a raw-body upload's query, checked once (400 naming a bad value)."""
+    runtime = check_runtime(infer_model_type)
+    label_backend(request, runtime)
+    requested = parse_result_types(requested_results_types)
+    negotiated = registry.negotiate(response_format, accept)
+    label_format(request, negotiated)
+    return InferRequest(
+        runtime=runtime,
+        requested=requested,
+        compute=registry.required_results(negotiated, requested),
+        model=model or None,
+        options=RenderOptions(
+            response_format=negotiated, mask_size=check_mask_size(mask_size),
+            legend=parse_flag("legend", legend, default=True),
+        ),
+    )
+
+
 def infer_request(
     request: Request,
     infer_model_type: Annotated[str, Form(
@@ -55,55 +97,32 @@ def infer_request(
         "classes × height × width floats each at the model's input size (512×512 for the default model: about "
         "65 MB of JSON each): ask only for what you need, or use response_format=npz).",
         examples=[["segmentation_map"]],
+        json_schema_extra=enum_schema(RESULT_TYPES),
     )] = None,
     model: Annotated[str | None, Form(
         description="Model family (see GET /models); default: the service's default model.", examples=["deeplabv3"],
     )] = None,
     response_format: Annotated[str | None, Form(
         description=registry.RESPONSE_FORMAT_DESCRIPTION, examples=["json"],
+        json_schema_extra=enum_schema(registry.FORMATS),
     )] = None,
-    mask_size: Annotated[str, Form(description=registry.MASK_SIZE_DESCRIPTION, examples=["model"])] = "model",
+    mask_size: Annotated[str, Form(description=registry.MASK_SIZE_DESCRIPTION, examples=["model"],
+                                   json_schema_extra={"enum": list(MASK_SIZES)})] = "model",
     legend: Annotated[str | None, Form(description=registry.LEGEND_DESCRIPTION + " `true` (default) or `false`.",
                                        examples=["true"], json_schema_extra={"enum": ["true", "false"]})] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> InferRequest:
-    runtime = check_runtime(infer_model_type)
-    label_backend(request, runtime)
-    requested = parse_result_types(requested_results_types)
-    response_format = registry.negotiate(response_format, accept)
-    label_format(request, response_format)
-    return InferRequest(
-        runtime=runtime,
-        requested=requested,
-        compute=registry.required_results(response_format, requested),
-        model=model or None,
-        options=RenderOptions(
-            response_format=response_format, mask_size=check_mask_size(mask_size),
-            legend=parse_flag("legend", legend, default=True),
-        ),
-    )
+    return parse_infer_request(request, infer_model_type, requested_results_types, model, response_format,
+                               mask_size, legend, accept)
 
 
 InferRequestDep = Annotated[InferRequest, Depends(infer_request)]
 
 
-class InferResponse(BaseModel):
-    """Today's JSON answer (response_format=json)."""
-
-    Status: str = Field(examples=["OK"])
-    infer_model_type: str = Field(examples=["onnx"])
-    image_type: str = Field(description="`url` or `file`.", examples=["file"])
-    requested_results: dict[str, list] = Field(
-        description="Result name → nested lists, in the order requested: logits and pixels_distribution "
-        "[classes][height][width] floats, segmentation_map [height][width] class indices.",
-        examples=[{"segmentation_map": [[0, 0, 12], [0, 12, 12]]}],
-    )
-
-
 _RESPONSES = {
     200: {
-        "model": InferResponse,
-        "description": "The results, in the requested format (JSON schema shown: response_format=json).",
+        "model": JsonAnswer,
+        "description": "The results, in the requested format (JSON: json, summary or bundle).",
         "content": {fmt.media_type: {} for fmt in registry.FORMATS.values() if fmt.media_type != "application/json"},
     },
     **error_responses(400, 401, 413, 415, 422, 500, 502, 503, 504),
@@ -116,6 +135,7 @@ async def answer(request: Request, service: InferenceService, form: InferRequest
     label_family(request, model.family)
     result = await service.infer(
         data, image_type=image_type, model=model, requested=form.requested, compute=form.compute,
+        options=form.options,
     )
     response = await service.run_cpu(registry.render, result, form.options)
     response.headers.update(weights_headers(model))
@@ -137,51 +157,52 @@ async def infer_url(
 
 
 # --- POST /infer/file with the photo as the whole body ---------------------------------------------
+# Types documented for a raw-body upload; any body that is not a form is taken as the photo (its bytes decide
+# what it is), so image/jpg, image/pjpeg or curl's default --data-binary type work too.
 RAW_IMAGE_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff",
                                     "application/octet-stream")
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def is_raw_body(request: Request) -> bool:
+    """A multipart form is a form; so is a urlencoded body with no query string (an HTML form's fields).
+    Anything else (an image type, octet-stream, no type, curl's urlencoded --data-binary with the fields in
+    the query) is the photo itself."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "multipart/form-data":
+        return False
+    return not (media_type == "application/x-www-form-urlencoded" and not request.url.query)
+
+
+async def infer_raw_body(request: Request) -> Response:
+    """The photo as the body, the other fields as query parameters: the same checks, limits and path."""
+    query = request.query_params
+    infer_model_type = query.get("infer_model_type")
+    if infer_model_type is None:
+        raise RequestValidationError([{
+            "loc": ("query", "infer_model_type"), "type": "missing",
+            "msg": "Field required (a raw-body upload sends the fields as query parameters)",
+        }])
+    form = parse_infer_request(
+        request, infer_model_type, query.getlist("requested_results_types") or None, query.get("model"),
+        query.get("response_format"), query.get("mask_size") or "model", query.get("legend"),
+        request.headers.get("accept"),
+    )
+    data = await request.body()  # the body limits apply as it is read (gateway/limits.py)
+    return await answer(request, request.app.state.inference, form, data, "file")
 
 
 class RawImageBodyRoute(APIRoute):
-    """Also takes the photo as the request body (``Content-Type: image/jpeg`` etc.) with the other fields as
-    query parameters. Such a request is rewritten into the multipart form the route declares, so both kinds
-    go through the same validation, limits and inference path."""
+    """/infer/file also takes the photo as the request body (``Content-Type: image/jpeg`` etc.) with the other
+    fields as query parameters; a form goes to the route's own handler."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
-            media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if media_type in RAW_IMAGE_TYPES:
-                request = await _as_multipart(request, media_type)
-            return await handler(request)
+            return await (infer_raw_body(request) if is_raw_body(request) else handler(request))
 
         return route
-
-
-async def _as_multipart(request: Request, media_type: str) -> Request:
-    boundary = secrets.token_hex(16)
-    body = await request.body()  # the body size limit applies as it is read
-    parts = []
-    for key, value in request.query_params.multi_items():
-        if key != "file":
-            name = key.replace('"', "%22").replace("\r", "").replace("\n", "")
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode())
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo"\r\n'
-                 f"Content-Type: {media_type}\r\n\r\n".encode() + body)
-    form = b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode()
-    headers = [(key, value) for key, value in request.scope["headers"] if key not in (b"content-type", b"content-length")]
-    headers += [(b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
-                (b"content-length", str(len(form)).encode())]
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return await request.receive()  # e.g. the client disconnecting
-        sent = True
-        return {"type": "http.request", "body": form, "more_body": False}
-
-    return Request({**request.scope, "headers": headers}, receive)
 
 
 def _query_parameter(name: str, description: str, required: bool = False, **schema: object) -> dict[str, object]:
@@ -193,11 +214,14 @@ _RAW_BODY_OPENAPI = {
     "requestBody": {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}
                                 for media_type in RAW_IMAGE_TYPES}},
     "parameters": [
-        _query_parameter("infer_model_type", "as the form field (required).", enum=list(RUNTIMES)),
-        _query_parameter("requested_results_types", "as the form field; repeat it or comma-separate."),
+        _query_parameter("infer_model_type", "as the form field (required; a multipart form sends it as a form "
+                         "field instead).", required=True, enum=list(RUNTIMES)),
+        {**_query_parameter("requested_results_types", "as the form field; repeat it or comma-separate."),
+         "schema": {"type": "array", "items": {"type": "string", "enum": list(RESULT_TYPES)}},
+         "style": "form", "explode": True},
         _query_parameter("model", "as the form field."),
         _query_parameter("response_format", "as the form field.", enum=list(registry.FORMATS)),
-        _query_parameter("mask_size", "as the form field.", enum=["model", "original"]),
+        _query_parameter("mask_size", "as the form field.", enum=list(MASK_SIZES)),
         _query_parameter("legend", "as the form field.", enum=["true", "false"]),
     ],
 }

@@ -49,7 +49,7 @@ def _family(infos: list[ModelInfo]) -> Family:
 
 
 @router.get("/models", response_model=Catalogue, summary="Served models, backends, labels and weights",
-            responses=error_responses(503, 504))
+            responses=error_responses(401, 503, 504))
 async def list_models(catalogue: CatalogueDep, settings: SettingsDep) -> Catalogue:
     """Discovered from Triton's model configs (fresh on every call), so a model added to the repository
     shows up here without restarting the gateway."""

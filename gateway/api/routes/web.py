@@ -7,6 +7,8 @@ from fastapi import APIRouter
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse
 
+from gateway.errors import shown
+
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 # Served by name from this fixed set, so no request path can reach another file.
 STATIC_FILES: dict[str, str] = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -22,5 +24,5 @@ async def index() -> FileResponse:
 @router.get("/static/{name}")
 async def static_file(name: str) -> FileResponse:
     if name not in STATIC_FILES:
-        raise HTTPException(404, f"no static file '{name}'")
+        raise HTTPException(404, f"no static file '{shown(name)}'")
     return FileResponse(STATIC_DIR / name, media_type=STATIC_FILES[name])

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from gateway.errors import BadRequest, TooLarge
+from gateway.errors import BadRequest
 from gateway.results.resize import (
-    MAX_RESIZED_SCORE_VALUES,
     at_mask_size,
     check_mask_size,
     original_size,
@@ -26,12 +25,6 @@ def test_scores_resize_bilinear_keeps_distributions_summing_to_one(quarters_map,
     assert resized.shape == (21, 37, 23)
     assert resized.dtype == np.float32
     np.testing.assert_allclose(resized.sum(axis=0), 1.0, atol=1e-4)
-
-
-def test_scores_resize_refuses_huge_outputs():
-    side = int((MAX_RESIZED_SCORE_VALUES / 21) ** 0.5) + 10
-    with pytest.raises(TooLarge, match="mask_size=model"):
-        resize_scores(np.zeros((21, 4, 4), dtype=np.float32), (side, side))
 
 
 def test_original_size_prefers_the_size_recorded_by_a_drafting_decoder(quarters_map, make_result):

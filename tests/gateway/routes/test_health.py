@@ -62,8 +62,8 @@ def test_metrics_count_requests_by_endpoint_backend_family_format_and_status(gat
     # A map-only request is served by the map's own model (docs/performance.md, "Pay only for what is asked").
     assert _sample(text, "gateway_triton_request_duration_seconds_count", model="deeplabv3_onnx__segmentation_map",
                    outcome="ok") >= 1
-    # The scrape itself is in flight while it is answered.
-    assert re.search(r"^gateway_requests_in_flight 1\.0$", text, re.MULTILINE)
+    # Only inference requests holding a slot are in flight: not the scrape itself, not an idle gateway.
+    assert re.search(r"^gateway_requests_in_flight 0\.0$", text, re.MULTILINE)
 
 
 def test_openapi_documents_every_field_and_error(gateway_url: str) -> None:
