@@ -49,6 +49,10 @@ class ServingSettings(BaseSettings):
     max_restarts: int = Field(5, ge=0, validation_alias="SERVING_MAX_RESTARTS")
     # How often the native repository is scanned for exported / removed models (0: never).
     watch_interval_s: float = Field(2.0, ge=0, validation_alias="SERVING_WATCH_INTERVAL_S")
+    # Inference request/response objects Triton's gRPC frontend keeps for reuse (its default is 8). Each keeps the
+    # capacity of the largest answer it held: 8 batches of probabilities (176 MB each) kept tritonserver at 2-2.4 GB
+    # after a burst, against 0.65-1 GB with 1 (docs/performance.md, "Memory after large answers").
+    grpc_allocation_pool: int = Field(1, ge=0, validation_alias="TRITON_GRPC_ALLOCATION_POOL_SIZE")
     # More tritonserver options, split like a shell would.
     extra_triton_args: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="SERVING_TRITON_ARGS")
 

@@ -47,6 +47,7 @@ class TritonServer:
             "--strict-readiness=false",
             f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
             f"--backend-config=python,shm-region-prefix-name={s.shm_region_prefix}",
+            f"--grpc-infer-allocation-pool-size={s.grpc_allocation_pool}",
             # Without a GPU these pools and GPU metrics only produce warnings.
             "--pinned-memory-pool-byte-size=0",
             "--cuda-memory-pool-byte-size=0:0",
