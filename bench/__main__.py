@@ -1,4 +1,5 @@
 """``python -m bench``: see bench/options.py for the flags (``--help``)."""
+
 from __future__ import annotations
 
 import sys

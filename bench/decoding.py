@@ -1,5 +1,6 @@
 """The decode/resize step in-process: full JPEG decode vs Pillow's draft mode (JPEG DCT scaling),
 and the gateway's own path, without and with draft mode. The gain matters for large photos (people.jpg)."""
+
 from __future__ import annotations
 
 import io

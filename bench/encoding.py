@@ -1,5 +1,6 @@
 """Today's JSON for all three results, encoded two ways in-process on the same arrays:
 the gateway's own encoder (orjson over numpy) versus ``tolist()`` + ``json.dumps`` (the old service)."""
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,9 @@ def compare(model_outputs: dict[str, np.ndarray], fast_repeats: int = 3, slow_re
     }
 
 
-def _time(encode: Callable[[dict[str, np.ndarray]], bytes], arrays: dict[str, np.ndarray], repeats: int) -> tuple[float, int]:
+def _time(
+    encode: Callable[[dict[str, np.ndarray]], bytes], arrays: dict[str, np.ndarray], repeats: int
+) -> tuple[float, int]:
     times, size = [], 0
     for _ in range(repeats):
         started = time.perf_counter()

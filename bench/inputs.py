@@ -1,5 +1,6 @@
 """The photos under test: their bytes (what the gateway receives) and the model input (what the
 reference and Triton receive: the same photo already decoded and resized to the model's size)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ Threads (not processes) keep the harness light on a 2-core machine; every path i
 time in C code or waiting on a socket, so the GIL is not the bottleneck. Each worker builds its own
 client through ``make_sender`` because neither httpx nor tritonclient promise thread-safe sharing.
 """
+
 from __future__ import annotations
 
 import functools
@@ -96,7 +97,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
-def run_paired(make_sender: SenderFactory, make_reference: SenderFactory, plan: LoadPlan) -> tuple[Figures, Figures, list[str]]:
+def run_paired(
+    make_sender: SenderFactory, make_reference: SenderFactory, plan: LoadPlan
+) -> tuple[Figures, Figures, list[str]]:
     """One request at a time, alternating with the reference: reference, path, reference, path, ...
 
     On a shared machine the speed drifts by tens of percent within minutes; measured in turn, the path and

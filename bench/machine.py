@@ -1,4 +1,5 @@
 """One line naming the machine the figures came from (CPU, cores, memory, GPU, software)."""
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,9 @@ def gpu_name() -> str | None:
     if smi is None:
         return None
     try:
-        out = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            [smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     names = [line.strip() for line in out.stdout.splitlines() if line.strip()]

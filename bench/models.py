@@ -1,5 +1,6 @@
 """Which Triton models serve the family under test, found the way the gateway finds them: from the
 ``segmentation.*`` parameters of each model's config (docs/architecture.md)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,12 +42,18 @@ def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
         if params.get("segmentation.family") != family:
             continue
         dims = next(tensor["dims"] for tensor in config["input"] if tensor["name"] == "image")
-        single = tuple(output for output in ("logits", "probabilities", "segmentation_map")
-                       if single_output_model_name(name, output) in ready)
-        found[params["segmentation.runtime"]] = ServedModel(name, params["segmentation.runtime"],
-                                                            (int(dims[0]), int(dims[1]), int(dims[2])), single)
+        single = tuple(
+            output
+            for output in ("logits", "probabilities", "segmentation_map")
+            if single_output_model_name(name, output) in ready
+        )
+        found[params["segmentation.runtime"]] = ServedModel(
+            name, params["segmentation.runtime"], (int(dims[0]), int(dims[1]), int(dims[2])), single
+        )
     if "onnx" not in found:
-        raise LookupError(f"Triton serves no onnx model of family {family!r}; it serves: {', '.join(seen) or 'nothing'}")
+        raise LookupError(
+            f"Triton serves no onnx model of family {family!r}; it serves: {', '.join(seen) or 'nothing'}"
+        )
     return found
 
 

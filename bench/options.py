@@ -1,4 +1,5 @@
 """The harness's command line: every count and address can be changed, defaults fit ~5 min on 2 cores."""
+
 from __future__ import annotations
 
 import argparse
@@ -53,29 +54,57 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gateway-url", default=env.gateway_url, help="gateway base URL")
     p.add_argument("--triton-url", default=env.triton_grpc_url, help="Triton gRPC host:port")
     p.add_argument("--family", default=gateway_settings.default_family, help="model family under test")
-    p.add_argument("--repository", type=Path, default=ServingSettings.from_env().model_repository,
-                   help="model repository holding <family>_onnx/<version>/model.onnx for the reference")
-    p.add_argument("--photos", nargs="+", default=list(DEFAULT_PHOTOS),
-                   help="photos (paths, or names in the shared images folder); the first one also gets the "
-                   "heavy all-results runs and the in-process encoding comparison")
+    p.add_argument(
+        "--repository",
+        type=Path,
+        default=ServingSettings.from_env().model_repository,
+        help="model repository holding <family>_onnx/<version>/model.onnx for the reference",
+    )
+    p.add_argument(
+        "--photos",
+        nargs="+",
+        default=list(DEFAULT_PHOTOS),
+        help="photos (paths, or names in the shared images folder); the first one also gets the "
+        "heavy all-results runs and the in-process encoding comparison",
+    )
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4], help="client concurrency levels")
     p.add_argument("--requests", type=int, default=20, help="measured requests per path and photo at concurrency 1")
     p.add_argument("--requests-concurrent", type=int, default=32, help="measured requests at higher concurrency")
-    p.add_argument("--heavy-requests", type=int, default=3,
-                   help="measured requests for all-results JSON/npz (at least one per client)")
+    p.add_argument(
+        "--heavy-requests",
+        type=int,
+        default=3,
+        help="measured requests for all-results JSON/npz (at least one per client)",
+    )
     p.add_argument("--warmup", type=int, default=2, help="unmeasured requests per client before each run")
     p.add_argument("--max-seconds", type=float, default=45.0, help="stop issuing requests in one run after this long")
-    p.add_argument("--reference-threads", type=int, default=0,
-                   help="onnxruntime intra-op threads of the reference (0 = its default, one per core)")
-    p.add_argument("--encode-repeats", type=int, default=3, help="repeats of the fast JSON encoder (tolist+dumps runs once)")
+    p.add_argument(
+        "--reference-threads",
+        type=int,
+        default=0,
+        help="onnxruntime intra-op threads of the reference (0 = its default, one per core)",
+    )
+    p.add_argument(
+        "--encode-repeats", type=int, default=3, help="repeats of the fast JSON encoder (tolist+dumps runs once)"
+    )
     p.add_argument("--output", type=Path, default=Path("artifacts/bench/results.json"), help="results file")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke-test counts: 2 requests (4 concurrent), 1 heavy, 1 warm-up, 1 encode repeat")
-    p.add_argument("--api-key", default=_first_api_key(),
-                   help="X-API-Key for the gateway (default: the first of GATEWAY_API_KEYS, if set)")
-    p.add_argument("--only", nargs="+", default=[],
-                   help="run only scenarios whose name starts with one of these, e.g. triton/ gateway-map/onnx "
-                   "(the reference always runs: every ratio needs it)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke-test counts: 2 requests (4 concurrent), 1 heavy, 1 warm-up, 1 encode repeat",
+    )
+    p.add_argument(
+        "--api-key",
+        default=_first_api_key(),
+        help="X-API-Key for the gateway (default: the first of GATEWAY_API_KEYS, if set)",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        help="run only scenarios whose name starts with one of these, e.g. triton/ gateway-map/onnx "
+        "(the reference always runs: every ratio needs it)",
+    )
     p.add_argument("--skip-encoding", action="store_true", help="skip the in-process JSON encoding comparison")
     p.add_argument("--no-start", action="store_true", help="fail instead of starting a stack when none answers")
     p.add_argument("--start-timeout", type=float, default=900.0, help="seconds to wait for a started stack")

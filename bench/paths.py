@@ -2,6 +2,7 @@
 
 A ``send()`` does one complete request and returns the size of what came back in bytes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -37,8 +38,9 @@ class ReferencePath:
     ``graph`` is an ONNX file or serialised graph; ``output`` the one output each request fetches.
     """
 
-    def __init__(self, graph: Path | bytes, model_input: np.ndarray, intra_op_threads: int = 0,
-                 output: str = MAP_OUTPUT) -> None:
+    def __init__(
+        self, graph: Path | bytes, model_input: np.ndarray, intra_op_threads: int = 0, output: str = MAP_OUTPUT
+    ) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads  # 0 = onnxruntime's default (one per core)
         # As the serving adapter runs its sessions (serving/python_backend/model.py): idle threads sleep.
@@ -64,8 +66,14 @@ class ReferencePath:
 class TritonPath:
     """Triton directly over gRPC: UINT8 input, the named outputs asked for (binary tensors; default the map)."""
 
-    def __init__(self, url: str, model_name: str, model_input: np.ndarray, timeout_s: float = 60.0,
-                 outputs: Sequence[str] = (MAP_OUTPUT,)) -> None:
+    def __init__(
+        self,
+        url: str,
+        model_name: str,
+        model_input: np.ndarray,
+        timeout_s: float = 60.0,
+        outputs: Sequence[str] = (MAP_OUTPUT,),
+    ) -> None:
         self.url, self.model_name, self.model_input, self.timeout_s = url, model_name, model_input, timeout_s
         self.outputs = tuple(outputs)
 
@@ -105,7 +113,10 @@ class GatewayPath:
         self.url = f"{gateway_url}/infer/file"
         self.files = {"file": (photo_name, photo, "image/jpeg")}
         # A list is sent as repeated form fields, as `requests` clients do.
-        self.form: dict[str, str | list[str]] = {"infer_model_type": backend, "requested_results_types": list(result_types)}
+        self.form: dict[str, str | list[str]] = {
+            "infer_model_type": backend,
+            "requested_results_types": list(result_types),
+        }
         if response_format is not None:
             self.form["response_format"] = response_format
         self.headers = {"X-API-Key": api_key} if api_key else {}

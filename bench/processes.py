@@ -3,6 +3,7 @@
 The stack is identified by the ports it listens on rather than by process names, because other
 stacks (tests, other people's experiments) may run on the same machine at the same time.
 """
+
 from __future__ import annotations
 
 import os
@@ -116,7 +117,10 @@ class RssSampler:
 
     def report(self) -> dict[str, dict]:
         return {
-            label: {"peak_rss_mb": round(self.peak_bytes.get(label, 0) / 2**20, 1), "processes": self.members.get(label, "")}
+            label: {
+                "peak_rss_mb": round(self.peak_bytes.get(label, 0) / 2**20, 1),
+                "processes": self.members.get(label, ""),
+            }
             for label in self.roots
         }
 

@@ -1,4 +1,5 @@
 """Results → ratios to the reference, the printed table, and the final one-line JSON summary."""
+
 from __future__ import annotations
 
 from bench.scenarios import COST_PREFIX, GRAPH, OUTPUT_SETS, REFERENCE
@@ -58,7 +59,9 @@ def headline(results: dict) -> dict:
         "graph_map_vs_network": _get(graph, "p50_ratio"),
         "gateway_map_p50_ratio": _get(gateway_map, "p50_ratio"),
         "triton_p50_ratio": _get(at("triton/onnx"), "p50_ratio"),
-        "gateway_c4_throughput_ratio": ratio(_get(gateway_map_top, "throughput_rps"), _get(reference, "throughput_rps")),
+        "gateway_c4_throughput_ratio": ratio(
+            _get(gateway_map_top, "throughput_rps"), _get(reference, "throughput_rps")
+        ),
         # Issue 6's form of it (against the whole exported graph), for comparison with earlier runs.
         "gateway_c4_throughput_vs_graph": ratio(_get(gateway_map_top, "throughput_rps"), _get(graph, "throughput_rps")),
         "all_json_ms": _get(all_json, "p50_ms"),
@@ -117,9 +120,17 @@ def is_quiet(results: dict) -> bool:
 
 
 COLUMNS = (
-    ("scenario", 20, "scenario"), ("photo", 11, "photo"), ("c", 2, "concurrency"), ("n", 4, "requests"),
-    ("err", 3, "errors"), ("p50 ms", 9, "p50_ms"), ("p95 ms", 9, "p95_ms"), ("req/s", 7, "throughput_rps"),
-    ("bytes", 11, "response_bytes"), ("p50/ref", 7, "p50_ratio"), ("thr/ref", 7, "throughput_ratio"),
+    ("scenario", 20, "scenario"),
+    ("photo", 11, "photo"),
+    ("c", 2, "concurrency"),
+    ("n", 4, "requests"),
+    ("err", 3, "errors"),
+    ("p50 ms", 9, "p50_ms"),
+    ("p95 ms", 9, "p95_ms"),
+    ("req/s", 7, "throughput_rps"),
+    ("bytes", 11, "response_bytes"),
+    ("p50/ref", 7, "p50_ratio"),
+    ("thr/ref", 7, "throughput_ratio"),
 )
 
 
@@ -130,11 +141,15 @@ def output_set_table(results: dict) -> list[str]:
     rows = [(label, run) for label, run in found if run is not None]
     if not rows:
         return []
-    lines = [f"Triton's cost per output set ({photo}, concurrency 1; ratio to the network alone in-process):",
-             f"  {'outputs':<18} {'model':<36} {'p50 ms':>8} {'x network':>9} {'bytes':>10}"]
+    lines = [
+        f"Triton's cost per output set ({photo}, concurrency 1; ratio to the network alone in-process):",
+        f"  {'outputs':<18} {'model':<36} {'p50 ms':>8} {'x network':>9} {'bytes':>10}",
+    ]
     for label, run in rows:
-        lines.append(f"  {label:<18} {run.get('model', '-'):<36} {run['p50_ms']:>8.1f} "
-                     f"{run['p50_ratio'] if run['p50_ratio'] is not None else '-':>9} {run['response_bytes']:>10}")
+        lines.append(
+            f"  {label:<18} {run.get('model', '-'):<36} {run['p50_ms']:>8.1f} "
+            f"{run['p50_ratio'] if run['p50_ratio'] is not None else '-':>9} {run['response_bytes']:>10}"
+        )
     return lines
 
 

@@ -1,4 +1,5 @@
 """One harness run: find (or start) the stack, measure every scenario, write and print the results."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,11 @@ SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 def recorded_env(serving_env: dict[str, str] | None) -> dict[str, str]:
     """The serving knobs in force, for the results file; secrets (API keys) left out."""
     merged = {**os.environ, **(serving_env or {})}
-    return {k: v for k, v in sorted(merged.items())
-            if k.startswith(SERVING_ENV_PREFIXES) and not any(word in k for word in SECRET_WORDS)}
+    return {
+        k: v
+        for k, v in sorted(merged.items())
+        if k.startswith(SERVING_ENV_PREFIXES) and not any(word in k for word in SECRET_WORDS)
+    }
 
 
 def new_results(options: Options, serving_env: dict[str, str] | None) -> dict:
@@ -51,9 +55,12 @@ def new_results(options: Options, serving_env: dict[str, str] | None) -> dict:
         "machine": info,
         "machine_line": machine.one_line(info),
         "options": {
-            "concurrency": list(options.concurrency), "requests": options.requests,
-            "requests_concurrent": options.requests_concurrent, "heavy_requests": options.heavy_requests,
-            "warmup": options.warmup, "reference_threads": options.reference_threads,
+            "concurrency": list(options.concurrency),
+            "requests": options.requests,
+            "requests_concurrent": options.requests_concurrent,
+            "heavy_requests": options.heavy_requests,
+            "warmup": options.warmup,
+            "reference_threads": options.reference_threads,
             "serving_env": recorded_env(serving_env),
         },
         "runs": [],
@@ -73,8 +80,11 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
         size_hw = models["onnx"].input_shape[1:]
         photos = [load_photo(path, size_hw) for path in options.photos]
         results["stack"] = {
-            "gateway_url": endpoints.gateway_url, "triton_grpc_url": endpoints.triton_grpc_url,
-            "started_by_bench": started, "models": {r: m.name for r, m in models.items()}, "onnx_file": str(model_file),
+            "gateway_url": endpoints.gateway_url,
+            "triton_grpc_url": endpoints.triton_grpc_url,
+            "started_by_bench": started,
+            "models": {r: m.name for r, m in models.items()},
+            "onnx_file": str(model_file),
         }
         results["photos"] = [photo.name for photo in photos]
         results["primary_photo"] = photos[0].name
@@ -138,12 +148,16 @@ def run_scenario(scenario: Scenario, options: Options, results: dict, reference:
             run["errors_seen"] = errors
         results["runs"].append(run)
         beside = f", reference beside it {paired.p50_ms} ms" if paired is not None else ""
-        log(f"{scenario.name:<20} {scenario.photo.name:<11} c={concurrency} n={figures.requests} "
-            f"p50={figures.p50_ms} ms{beside} ({time.perf_counter() - started:.1f} s)")
+        log(
+            f"{scenario.name:<20} {scenario.photo.name:<11} c={concurrency} n={figures.requests} "
+            f"p50={figures.p50_ms} ms{beside} ({time.perf_counter() - started:.1f} s)"
+        )
 
 
 def remeasure_reference(scenario: Scenario, options: Options, results: dict) -> None:
-    first = next(run for run in results["runs"] if (run["scenario"], run["photo"]) == (scenario.name, scenario.photo.name))
+    first = next(
+        run for run in results["runs"] if (run["scenario"], run["photo"]) == (scenario.name, scenario.photo.name)
+    )
     figures, _ = run_load(scenario.make_sender, plan_for(scenario, 1, options))
     if figures.p50_ms is None or first["p50_ms"] is None:
         return
@@ -151,8 +165,10 @@ def remeasure_reference(scenario: Scenario, options: Options, results: dict) -> 
     first["p50_ms"] = round((first["p50_ms"] + figures.p50_ms) / 2, 2)
     if first["throughput_rps"] is not None and figures.throughput_rps is not None:
         first["throughput_rps"] = round((first["throughput_rps"] + figures.throughput_rps) / 2, 3)
-    log(f"{scenario.name:<20} {scenario.photo.name:<11} again: p50={figures.p50_ms} ms; "
-        f"reference p50 = mean {first['p50_ms']} ms")
+    log(
+        f"{scenario.name:<20} {scenario.photo.name:<11} again: p50={figures.p50_ms} ms; "
+        f"reference p50 = mean {first['p50_ms']} ms"
+    )
 
 
 def int8_manifest_figures(repository: Path, model_name: str) -> dict:

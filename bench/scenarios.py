@@ -3,6 +3,7 @@
 Adding a path (e.g. raw TorchScript at batch 64 on a GPU) means adding one Scenario factory here:
 the load runner, the report and the final line take any scenario.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ REFERENCE = "network/onnx"
 GRAPH = "graph/onnx"
 # Triton's cost per output set (concurrency 1), each through the model the gateway would ask.
 OUTPUT_SETS: dict[str, tuple[str, ...]] = {
-    "map": ("segmentation_map",), "logits": ("logits",), "distribution": ("probabilities",),
+    "map": ("segmentation_map",),
+    "logits": ("logits",),
+    "distribution": ("probabilities",),
     "all": ("logits", "probabilities", "segmentation_map"),
 }
 COST_PREFIX = "triton-outputs"
@@ -52,12 +55,16 @@ def for_photo(
     with_heavy: bool,
     api_key: str | None = None,
 ) -> list[Scenario]:
-    def gateway(name: str, runtime: str, results: tuple[str, ...], fmt: str | None = None, heavy: bool = False) -> Scenario:
+    def gateway(
+        name: str, runtime: str, results: tuple[str, ...], fmt: str | None = None, heavy: bool = False
+    ) -> Scenario:
         path = GatewayPath(endpoints.gateway_url, photo.name, photo.data, runtime, results, fmt, api_key)
         return Scenario(name, photo, path.make_sender, heavy=heavy, probe=path)
 
-    scenarios = [Scenario(REFERENCE, photo, reference.make_sender, sequential_only=True),
-                 Scenario(GRAPH, photo, graph.make_sender, sequential_only=True)]
+    scenarios = [
+        Scenario(REFERENCE, photo, reference.make_sender, sequential_only=True),
+        Scenario(GRAPH, photo, graph.make_sender, sequential_only=True),
+    ]
     for runtime, model in sorted(models.items()):
         # A direct map-only user asks the map's own model (what the gateway does too).
         path = TritonPath(endpoints.triton_grpc_url, model.for_outputs(MAP_ONLY_OUTPUT), photo.model_input)
@@ -66,12 +73,23 @@ def for_photo(
         model = models["onnx"]
         for label, outputs in OUTPUT_SETS.items():
             path = TritonPath(endpoints.triton_grpc_url, model.for_outputs(outputs), photo.model_input, outputs=outputs)
-            scenarios.append(Scenario(f"{COST_PREFIX}/{label}", photo, path.make_sender,
-                                      heavy=label != "map", sequential_only=True, model=path.model_name))
+            scenarios.append(
+                Scenario(
+                    f"{COST_PREFIX}/{label}",
+                    photo,
+                    path.make_sender,
+                    heavy=label != "map",
+                    sequential_only=True,
+                    model=path.model_name,
+                )
+            )
         # The same map-only request on the full model: what a map costs when the graph computes everything.
         path = TritonPath(endpoints.triton_grpc_url, model.name, photo.model_input)
-        scenarios.append(Scenario(f"{COST_PREFIX}/map-on-full-model", photo, path.make_sender,
-                                  sequential_only=True, model=path.model_name))
+        scenarios.append(
+            Scenario(
+                f"{COST_PREFIX}/map-on-full-model", photo, path.make_sender, sequential_only=True, model=path.model_name
+            )
+        )
     # triton/onnx_int8 (when the family has an int8 model) at every concurrency: int8_speedup compares it with
     # triton/onnx.
     for runtime in sorted(models):

@@ -3,6 +3,7 @@
 Addresses come from the environment variables of docs/architecture.md, so ``make bench`` finds the
 stack that ``make serve`` started with the same environment.
 """
+
 from __future__ import annotations
 
 import os
@@ -99,7 +100,9 @@ def running_stack(
 
 
 def _wait_until_ready(launcher: LauncherProcess, endpoints: Endpoints, log_path: Path, timeout_s: float) -> None:
-    print(f"bench: no stack at {endpoints.gateway_url}; starting `python -m serving` (log: {log_path})", file=sys.stderr)
+    print(
+        f"bench: no stack at {endpoints.gateway_url}; starting `python -m serving` (log: {log_path})", file=sys.stderr
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if (code := launcher.exit_code()) is not None:

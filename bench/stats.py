@@ -1,4 +1,5 @@
 """Latency samples → the figures the report quotes (percentiles, throughput)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

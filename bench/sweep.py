@@ -5,6 +5,7 @@ count) and/or environment knobs of the launcher (``SERVING_INTRA_OP_THREADS``); 
 stack is started on its own ports, the selected harness scenarios run, and the stack is stopped. The
 repository in git is never touched: the copies link to its exported weights.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,13 +80,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from: {', '.join(VARIANTS)}")
     p.add_argument("--repository", type=Path, default=Path("model_repository"), help="exported repository to copy")
     p.add_argument("--work-dir", type=Path, default=Path("artifacts/bench/sweep"), help="copies, logs and results")
-    p.add_argument("--base-port", type=int, default=18700, help="Triton HTTP/gRPC/metrics and the gateway on 4 ports from here")
+    p.add_argument(
+        "--base-port", type=int, default=18700, help="Triton HTTP/gRPC/metrics and the gateway on 4 ports from here"
+    )
     args, harness_args = p.parse_known_args(argv)
     harness_args = [a for a in harness_args if a != "--"] or [
-        "--only", "triton/", "gateway-map/onnx", "--photos", "dog1.jpg", "--skip-encoding",
+        "--only",
+        "triton/",
+        "gateway-map/onnx",
+        "--photos",
+        "dog1.jpg",
+        "--skip-encoding",
     ]
-    ports = {"TRITON_HTTP_PORT": args.base_port, "TRITON_GRPC_PORT": args.base_port + 1,
-             "TRITON_METRICS_PORT": args.base_port + 2, "GATEWAY_PORT": args.base_port + 3}
+    ports = {
+        "TRITON_HTTP_PORT": args.base_port,
+        "TRITON_GRPC_PORT": args.base_port + 1,
+        "TRITON_METRICS_PORT": args.base_port + 2,
+        "GATEWAY_PORT": args.base_port + 3,
+    }
     endpoints = Endpoints(f"http://127.0.0.1:{ports['GATEWAY_PORT']}", f"127.0.0.1:{ports['TRITON_GRPC_PORT']}")
 
     table: dict[str, dict] = {}
@@ -94,17 +106,28 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work_dir / name
         repository = edited_repository(args.repository.resolve(), variant, work / "repo")
         options = replace(
-            parse_bench_options(harness_args + ["--output", str(work / "results.json"), "--repository", str(repository)]),
+            parse_bench_options(
+                harness_args + ["--output", str(work / "results.json"), "--repository", str(repository)]
+            ),
             endpoints=endpoints,
         )
-        env = {**{k: str(v) for k, v in ports.items()}, **variant.env, "MODEL_REPOSITORY": str(repository), "SERVING_RUN_DIR": str((work / "run").resolve()),
-               "GATEWAY_TRITON_URL": endpoints.triton_grpc_url, "TRITON_HOST": "127.0.0.1", "GATEWAY_HOST": "127.0.0.1"}
+        env = {
+            **{k: str(v) for k, v in ports.items()},
+            **variant.env,
+            "MODEL_REPOSITORY": str(repository),
+            "SERVING_RUN_DIR": str((work / "run").resolve()),
+            "GATEWAY_TRITON_URL": endpoints.triton_grpc_url,
+            "TRITON_HOST": "127.0.0.1",
+            "GATEWAY_HOST": "127.0.0.1",
+        }
         run.log(f"variant {name}: {variant}")
         results = run.measure(options, serving_env=env)
         if not results["stack"]["started_by_bench"]:
             run.log(f"warning: a stack was already running on {endpoints}; variant {name} measured it, not its own")
         run.write(results, options.output)
-        table[name] = {f"{r['scenario']} c{r['concurrency']}": [r["p50_ms"], r["throughput_rps"]] for r in results["runs"]}
+        table[name] = {
+            f"{r['scenario']} c{r['concurrency']}": [r["p50_ms"], r["throughput_rps"]] for r in results["runs"]
+        }
         table[name]["load_average_1m"] = [results["machine"]["load_average_1m"], results["load_average_1m_end"]]
         print(f"{name}: " + json.dumps(table[name]), flush=True)
     (args.work_dir / "sweep.json").write_text(json.dumps(table, indent=2))

@@ -1,4 +1,5 @@
 """Python clients of the segmentation service: over HTTP to the gateway, or over gRPC straight to Triton."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

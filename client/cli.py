@@ -2,6 +2,7 @@
 
 Run as ``segment`` (console script) or ``python -m client.cli``; ``segment --help`` says it all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,7 +92,9 @@ class Output:
             try:
                 return Path(self.target.format(stem=stem, name=name, index=index))
             except (KeyError, IndexError, ValueError) as error:
-                raise UsageError(f"{self.target!r}: patterns may use {{stem}}, {{name}} and {{index}} ({error})") from error
+                raise UsageError(
+                    f"{self.target!r}: patterns may use {{stem}}, {{name}} and {{index}} ({error})"
+                ) from error
         target = Path(self.target)
         if self.target.endswith(("/", os.sep)) or target.is_dir():
             return target / f"{stem}{self.default_suffix}"
@@ -108,6 +111,7 @@ def _input_name(image: str) -> str:
 
 def integer_at_least(minimum: int) -> Callable[[str], int]:
     """An argparse ``type=``: a whole number >= ``minimum``; anything else is a usage error (exit 2)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -139,28 +143,58 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE",
-                        help="photo files, directories of photos, or http(s) URLs")
-    parser.add_argument("--gateway", default=os.environ.get("SEGMENT_GATEWAY", DEFAULT_GATEWAY),
-                        help="gateway base URL (default: $SEGMENT_GATEWAY or %(default)s)")
-    parser.add_argument("--backend", choices=RUNTIMES, default=DEFAULT_BACKEND, help="model backend (default: %(default)s)")
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="photo files, directories of photos, or http(s) URLs"
+    )
+    parser.add_argument(
+        "--gateway",
+        default=os.environ.get("SEGMENT_GATEWAY", DEFAULT_GATEWAY),
+        help="gateway base URL (default: $SEGMENT_GATEWAY or %(default)s)",
+    )
+    parser.add_argument(
+        "--backend", choices=RUNTIMES, default=DEFAULT_BACKEND, help="model backend (default: %(default)s)"
+    )
     parser.add_argument("--model", help="model family (see GET /models); default: the gateway's default")
     parser.add_argument("--mask", metavar="PATH", help="write the segmentation map as a palette PNG")
-    parser.add_argument("--overlay", metavar="PATH",
-                        help="write the photo with the classes painted over it (.jpg or .png); for a URL the "
-                             "gateway paints it: one more request when --mask or --summary is asked too")
+    parser.add_argument(
+        "--overlay",
+        metavar="PATH",
+        help="write the photo with the classes painted over it (.jpg or .png); for a URL the "
+        "gateway paints it: one more request when --mask or --summary is asked too",
+    )
     parser.add_argument("--summary", action="store_true", help="print a JSON summary per image on stdout")
-    parser.add_argument("--mask-size", choices=("model", "original"), default=DEFAULT_MASK_SIZE,
-                        help="mask (and summary) at the model's input size or the photo's (default: %(default)s)")
+    parser.add_argument(
+        "--mask-size",
+        choices=("model", "original"),
+        default=DEFAULT_MASK_SIZE,
+        help="mask (and summary) at the model's input size or the photo's (default: %(default)s)",
+    )
     parser.add_argument("--no-legend", dest="legend", action="store_false", help="overlays without the class legend")
-    parser.add_argument("--api-key", default=os.environ.get("SEGMENT_API_KEY"), help="API key (default: $SEGMENT_API_KEY)")
-    parser.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="SECONDS",
-                        help="seconds per request, > 0 (default: %(default)s)")
-    parser.add_argument("--batch-size", type=integer_at_least(1), default=DEFAULT_BATCH_SIZE, metavar="N",
-                        help="photos per request to /infer/files, >= 1 (default: %(default)s, the gateway's default "
-                             "limit GATEWAY_MAX_BATCH_FILES; a larger batch than the gateway allows fails)")
-    parser.add_argument("--retries", type=integer_at_least(0), default=3, metavar="N",
-                        help="retries of a request answered 503, waiting its Retry-After, >= 0 (default: %(default)s)")
+    parser.add_argument(
+        "--api-key", default=os.environ.get("SEGMENT_API_KEY"), help="API key (default: $SEGMENT_API_KEY)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="seconds per request, > 0 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=integer_at_least(1),
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help="photos per request to /infer/files, >= 1 (default: %(default)s, the gateway's default "
+        "limit GATEWAY_MAX_BATCH_FILES; a larger batch than the gateway allows fails)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=integer_at_least(0),
+        default=3,
+        metavar="N",
+        help="retries of a request answered 503, waiting its Retry-After, >= 0 (default: %(default)s)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parser
 
@@ -168,8 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
 def outputs_from(args: argparse.Namespace) -> list[Output]:
     outputs = []
     if args.mask:
-        if "{" not in args.mask and not args.mask.endswith("/") and not Path(args.mask).is_dir() \
-                and Path(args.mask).suffix.lower() != ".png":
+        if (
+            "{" not in args.mask
+            and not args.mask.endswith("/")
+            and not Path(args.mask).is_dir()
+            and Path(args.mask).suffix.lower() != ".png"
+        ):
             raise UsageError(f"--mask {args.mask!r}: masks are PNG, use a .png name")
         outputs.append(Output("png", args.mask, ".png"))
     if args.overlay:
@@ -212,8 +250,10 @@ def refuse_overwriting_inputs(images: Sequence[str], outputs: Sequence[Path]) ->
                 continue
             clash = identities.get((status.st_dev, status.st_ino))
         if clash is not None:
-            raise UsageError(f"output {str(output)!r} is the input photo {str(clash)!r}: refusing to overwrite it; "
-                             "write the outputs elsewhere (another directory or a {stem} pattern)")
+            raise UsageError(
+                f"output {str(output)!r} is the input photo {str(clash)!r}: refusing to overwrite it; "
+                "write the outputs elsewhere (another directory or a {stem} pattern)"
+            )
 
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -224,8 +264,9 @@ def expand_inputs(images: Sequence[str]) -> list[str]:
     expanded = []
     for image in images:
         if not is_url(image) and Path(image).is_dir():
-            photos = sorted(str(path) for path in Path(image).iterdir()
-                            if path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES)
+            photos = sorted(
+                str(path) for path in Path(image).iterdir() if path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES
+            )
             if not photos:
                 raise UsageError(f"{image!r} is a directory without photos ({', '.join(PHOTO_SUFFIXES)})")
             expanded.extend(photos)
@@ -234,8 +275,15 @@ def expand_inputs(images: Sequence[str]) -> list[str]:
     return expanded
 
 
-def write_outputs(result: SegmentationResult | None, outputs: Sequence[Output], paths: Sequence[Path], legend: bool,
-                  *, photo: bytes | None = None, overlay: bytes | None = None) -> list[str]:
+def write_outputs(
+    result: SegmentationResult | None,
+    outputs: Sequence[Output],
+    paths: Sequence[Path],
+    legend: bool,
+    *,
+    photo: bytes | None = None,
+    overlay: bytes | None = None,
+) -> list[str]:
     """The mask and overlay files of one image; returns the paths written.
 
     The mask comes from ``result`` (the bundle). The overlay is ``overlay`` when the gateway painted it (a URL),
@@ -259,8 +307,9 @@ def write_outputs(result: SegmentationResult | None, outputs: Sequence[Output], 
     return written
 
 
-def paint_overlay(photo: bytes, segmentation_map: np.ndarray, labels: Sequence[str], legend: bool,
-                  image_format: str) -> bytes:
+def paint_overlay(
+    photo: bytes, segmentation_map: np.ndarray, labels: Sequence[str], legend: bool, image_format: str
+) -> bytes:
     """The gateway's overlay (same code), painted here on the photo at its own size."""
     from gateway.core.config import Settings
     from gateway.images import decode_image
@@ -268,8 +317,9 @@ def paint_overlay(photo: bytes, segmentation_map: np.ndarray, labels: Sequence[s
     from gateway.results.resize import resize_map
 
     picture = decode_image(photo, Settings())
-    return render_overlay(picture, resize_map(segmentation_map, picture.size), labels, legend=legend,
-                          image_format=image_format)
+    return render_overlay(
+        picture, resize_map(segmentation_map, picture.size), labels, legend=legend, image_format=image_format
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -285,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
     step = args.batch_size
     try:
         for start in range(0, total, step):
-            chunk = images[start:start + step]
+            chunk = images[start : start + step]
             photos: dict[int, bytes | Exception] = {}  # photo files that an overlay is painted on here
             if overlay_format is not None:
                 for offset, image in enumerate(chunk):
@@ -295,15 +345,20 @@ def run(args: argparse.Namespace) -> int:
                         except OSError as error:
                             photos[offset] = error
             # A photo file read here is sent as it is: one read, and the overlay matches the mask.
-            asked = [offset for offset, image in enumerate(chunk)
-                     if (url_bundle or not is_url(image)) and not isinstance(photos.get(offset), Exception)]
-            sent: list[ImageInput] = [photo if isinstance(photo := photos.get(offset), bytes) else chunk[offset]
-                                      for offset in asked]
+            asked = [
+                offset
+                for offset, image in enumerate(chunk)
+                if (url_bundle or not is_url(image)) and not isinstance(photos.get(offset), Exception)
+            ]
+            sent: list[ImageInput] = [
+                photo if isinstance(photo := photos.get(offset), bytes) else chunk[offset] for offset in asked
+            ]
             bundles: dict[int, SegmentationResult | Exception] = {}
             if sent:
                 try:
-                    outcomes = client.segment_many(sent, backend=args.backend, model=args.model,
-                                                   mask_size=args.mask_size, batch_size=step)
+                    outcomes = client.segment_many(
+                        sent, backend=args.backend, model=args.model, mask_size=args.mask_size, batch_size=step
+                    )
                 except (httpx.ConnectError, httpx.ConnectTimeout) as error:
                     raise GatewayUnreachable(f"cannot reach the gateway at {args.gateway}: {error}") from error
                 except (GatewayError, httpx.HTTPError) as error:  # the whole batch failed
@@ -320,8 +375,13 @@ def run(args: argparse.Namespace) -> int:
                         raise bundle
                     overlay = None
                     if overlay_format is not None and is_url(image):  # the gateway fetches the URL and paints it
-                        overlay = client.overlay(image, backend=args.backend, model=args.model, legend=args.legend,
-                                                 image_format="PNG" if overlay_format == "overlay" else "JPEG")
+                        overlay = client.overlay(
+                            image,
+                            backend=args.backend,
+                            model=args.model,
+                            legend=args.legend,
+                            image_format="PNG" if overlay_format == "overlay" else "JPEG",
+                        )
                     done = write_outputs(bundle, outputs, plan[index - 1], args.legend, photo=photo, overlay=overlay)
                     if summary:
                         print(json.dumps({"input": image, **((bundle.summary if bundle else None) or {})}), flush=True)

@@ -1,4 +1,5 @@
 """``SegmentationClient``: the gateway over HTTP, one call for any image kind and backend, batches and retries."""
+
 from __future__ import annotations
 
 import base64
@@ -42,8 +43,15 @@ class SegmentationClient:
     integer >= 0 and ``timeout`` a finite number of seconds > 0: anything else is a ValueError at construction.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 120.0, api_key: str | None = None, retries: int = 3,
-                 max_retry_wait: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 120.0,
+        api_key: str | None = None,
+        retries: int = 3,
+        max_retry_wait: float = 30.0,
+    ) -> None:
         check_seconds("timeout", timeout, zero_ok=False)
         self.retries = retries  # checked by the setters: a ValueError here, not a failure at the first request
         self.max_retry_wait = max_retry_wait
@@ -118,7 +126,11 @@ class SegmentationClient:
             arrays = {name: archive[name] for name in archive.files}
         labels = tuple(str(label) for label in arrays.pop("labels"))
         return SegmentationResult.from_arrays(
-            arrays, labels=labels, model=model_name, backend=backend, weights_random=weights_random,
+            arrays,
+            labels=labels,
+            model=model_name,
+            backend=backend,
+            weights_random=weights_random,
         )
 
     def overlay(
@@ -185,8 +197,9 @@ class SegmentationClient:
                 pending = []
         yield from self._flush(pending, backend, model, mask_size)
 
-    def _flush(self, pending: list[tuple[int, bytes]], backend: str, model: str | None,
-               mask_size: str) -> Iterator[tuple[int, SegmentationResult | Exception]]:
+    def _flush(
+        self, pending: list[tuple[int, bytes]], backend: str, model: str | None, mask_size: str
+    ) -> Iterator[tuple[int, SegmentationResult | Exception]]:
         if not pending:
             return
         form = self._form(backend, model, mask_size, "bundle")
@@ -216,8 +229,11 @@ class SegmentationClient:
 
     @staticmethod
     def _form(backend: str, model: str | None, mask_size: str, response_format: str) -> dict[str, object]:
-        form: dict[str, object] = {"infer_model_type": backend, "mask_size": mask_size,
-                                   "response_format": response_format}
+        form: dict[str, object] = {
+            "infer_model_type": backend,
+            "mask_size": mask_size,
+            "response_format": response_format,
+        }
         if model:
             form["model"] = model
         return form
@@ -254,8 +270,13 @@ def check_retries(retries: object) -> None:
 def check_seconds(name: str, value: object, *, zero_ok: bool) -> None:
     """A duration in seconds: a finite number, > 0 (or >= 0 where ``zero_ok``)."""
     bound = ">= 0" if zero_ok else "> 0"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or value < 0 or (value == 0 and not zero_ok):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not zero_ok)
+    ):
         raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
 
 
@@ -279,6 +300,10 @@ def _from_bundle(body: dict, *, backend: str, weights_random: bool | None) -> Se
     if weights_random is None:
         weights_random = (body.get("weights") or {}).get("weights_are_random")
     return SegmentationResult(
-        labels=labels, model=str(body["model"]["family"]), backend=backend, segmentation_map=np.asarray(mask, dtype=np.uint8),
-        summary=body, weights_random=weights_random,
+        labels=labels,
+        model=str(body["model"]["family"]),
+        backend=backend,
+        segmentation_map=np.asarray(mask, dtype=np.uint8),
+        summary=body,
+        weights_random=weights_random,
     )

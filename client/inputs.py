@@ -1,4 +1,5 @@
 """The image kinds the clients accept, turned into what a request carries: a URL or encoded bytes."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """What every client returns: numpy arrays for one image, the class names, and the map as a picture."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -28,11 +29,21 @@ class SegmentationResult:
     weights_random: bool | None = None  # the model was exported with random weights: classes mean nothing
 
     @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], *, labels: tuple[str, ...], model: str,
-                    backend: str, weights_random: bool | None = None) -> SegmentationResult:
+    def from_arrays(
+        cls,
+        arrays: Mapping[str, np.ndarray],
+        *,
+        labels: tuple[str, ...],
+        model: str,
+        backend: str,
+        weights_random: bool | None = None,
+    ) -> SegmentationResult:
         """From arrays keyed by the gateway's result names (logits / pixels_distribution / segmentation_map)."""
         return cls(
-            labels=labels, model=model, backend=backend, weights_random=weights_random,
+            labels=labels,
+            model=model,
+            backend=backend,
+            weights_random=weights_random,
             logits=arrays.get("logits"),
             distribution=arrays.get("pixels_distribution"),
             segmentation_map=arrays.get("segmentation_map"),

@@ -3,6 +3,7 @@
 It preprocesses exactly as the gateway does (gateway.images) and discovers models the same way
 (gateway.triton.model_info_from_config), so its answers equal the gateway's for the same photo.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -62,14 +63,21 @@ class TritonSegmentationClient:
         try:
             info = self.models()[(family, backend)]
         except KeyError:
-            raise ValueError(f"no ready model '{family}' with backend '{backend}'; have {sorted(self.models())}") from None
-        data = httpx.get(image, follow_redirects=True, timeout=self.timeout).content if is_url(image) else image_bytes(image)
+            raise ValueError(
+                f"no ready model '{family}' with backend '{backend}'; have {sorted(self.models())}"
+            ) from None
+        data = (
+            httpx.get(image, follow_redirects=True, timeout=self.timeout).content
+            if is_url(image)
+            else image_bytes(image)
+        )
         tensor = images.to_model_input(images.decode_image(data, self._settings), info.input_size)
         wanted = list(results) or list(RESULT_TO_OUTPUT)
         request = grpcclient.InferInput(INPUT_NAME, [1, *tensor.shape], "UINT8")
         request.set_data_from_numpy(tensor[np.newaxis])
         response = self._triton.infer(
-            info.name, [request],
+            info.name,
+            [request],
             outputs=[grpcclient.InferRequestedOutput(RESULT_TO_OUTPUT[name]) for name in wanted],
             client_timeout=self.timeout,
         )

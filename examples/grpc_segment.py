@@ -9,6 +9,7 @@ config parameter), resizes the photo to that size, sends it as UINT8 [1, 3, H, W
 `segmentation_map` output only (256 KB instead of 22 MB of FP32 logits), and prints the fraction of
 pixels of each class found. Needs only `tritonclient[grpc]`, numpy and Pillow.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,11 @@ def segment(client: grpcclient.InferenceServerClient, model: str, photo: Image.I
 def class_fractions(segmentation_map: np.ndarray, names: list[str]) -> dict[str, float]:
     counts = np.bincount(segmentation_map.ravel(), minlength=len(names))
     total = segmentation_map.size
-    return {(names[i] if i < len(names) else f"class {i}"): count / total
-            for i, count in sorted(enumerate(counts), key=lambda item: -item[1]) if count}
+    return {
+        (names[i] if i < len(names) else f"class {i}"): count / total
+        for i, count in sorted(enumerate(counts), key=lambda item: -item[1])
+        if count
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("image", type=Path, help="the photo (any format Pillow reads)")
-    parser.add_argument("--url", default=default_url, help=f"Triton gRPC host:port (default {default_url}, TRITON_GRPC_PORT)")
+    parser.add_argument(
+        "--url", default=default_url, help=f"Triton gRPC host:port (default {default_url}, TRITON_GRPC_PORT)"
+    )
     parser.add_argument("--model", default="deeplabv3_onnx", help="model name (default deeplabv3_onnx)")
     parser.add_argument("--save", type=Path, help="also write the class map as a grey PNG (pixel value = class)")
     args = parser.parse_args(argv)

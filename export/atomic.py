@@ -3,6 +3,7 @@
 A rename within one directory is atomic, so a running Triton (or the gateway reading a manifest) sees
 either the old file or the new one, never half of one; and a failed export leaves no partial file.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,6 +69,7 @@ class StagedFiles:
     def __enter__(self) -> "StagedFiles":
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.discard()  # after commit() there is nothing left to discard

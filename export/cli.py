@@ -1,4 +1,5 @@
 """`python -m export`: flags -> one call of the pipeline."""
+
 from __future__ import annotations
 
 import argparse
@@ -49,60 +50,138 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m export", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m export",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     where = parser.add_argument_group("where")
-    where.add_argument("--repository", type=Path, default=default_repository(),
-                       help="Triton model repository to write into (default: $MODEL_REPOSITORY or "
-                            "model_repository; now %(default)s)")
-    where.add_argument("--name", default=DEFAULT_FAMILY, metavar="FAMILY",
-                       help="model family: writes FAMILY_torchscript and FAMILY_onnx (default %(default)s)")
-    where.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
-                       help="Triton max_batch_size in both configs (default %(default)s)")
-    where.add_argument("--if-missing", action="store_true",
-                       help="do nothing (exit 0) when both model files and manifests of FAMILY already exist")
+    where.add_argument(
+        "--repository",
+        type=Path,
+        default=default_repository(),
+        help="Triton model repository to write into (default: $MODEL_REPOSITORY or model_repository; now %(default)s)",
+    )
+    where.add_argument(
+        "--name",
+        default=DEFAULT_FAMILY,
+        metavar="FAMILY",
+        help="model family: writes FAMILY_torchscript and FAMILY_onnx (default %(default)s)",
+    )
+    where.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=DEFAULT_MAX_BATCH_SIZE,
+        help="Triton max_batch_size in both configs (default %(default)s)",
+    )
+    where.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="do nothing (exit 0) when both model files and manifests of FAMILY already exist",
+    )
 
     source = parser.add_argument_group("source")
-    source.add_argument("--source", choices=("torchvision", "onnx"), default="torchvision",
-                        help="where the model comes from (default %(default)s)")
-    source.add_argument("--weights", default="pretrained", metavar="pretrained|random|PATH",
-                        help="torchvision source: 'pretrained' = torchvision's weights via its download/cache "
-                             "(default); 'random' = fixed-seed random weights (shapes and parity only; every "
-                             "report says RANDOM WEIGHTS); PATH = a local state dict (torch.save) for --arch")
-    source.add_argument("--fallback-random", action="store_true",
-                        help="if pretrained weights cannot be obtained, print a loud banner and continue "
-                             "with RANDOM weights instead of failing (used by `make serve`)")
-    source.add_argument("--arch", default=DEFAULT_ARCH,
-                        help="torchvision segmentation architecture (default %(default)s; e.g. "
-                             "lraspp_mobilenet_v3_large, fcn_resnet50, deeplabv3_resnet50)")
-    source.add_argument("--num-classes", type=int, default=None,
-                        help="number of classes of --weights PATH (default: 21 VOC classes)")
-    source.add_argument("--labels", type=Path, default=None, metavar="FILE",
-                        help="class names, one per line, index order (default: the 21 VOC classes)")
-    source.add_argument("--input-size", type=int, nargs=2, default=list(DEFAULT_INPUT_SIZE), metavar=("H", "W"),
-                        help="torchvision source: served image size (default %(default)s)")
-    source.add_argument("--input-spec", type=Path, default=None, metavar="SPEC.json",
-                        help="onnx source: JSON description of the ONNX model's input/output (export/README.md)")
-    source.add_argument("--onnx-model", type=Path, default=None, metavar="PATH",
-                        help="onnx source: the ONNX file (default: the spec's `model`)")
+    source.add_argument(
+        "--source",
+        choices=("torchvision", "onnx"),
+        default="torchvision",
+        help="where the model comes from (default %(default)s)",
+    )
+    source.add_argument(
+        "--weights",
+        default="pretrained",
+        metavar="pretrained|random|PATH",
+        help="torchvision source: 'pretrained' = torchvision's weights via its download/cache "
+        "(default); 'random' = fixed-seed random weights (shapes and parity only; every "
+        "report says RANDOM WEIGHTS); PATH = a local state dict (torch.save) for --arch",
+    )
+    source.add_argument(
+        "--fallback-random",
+        action="store_true",
+        help="if pretrained weights cannot be obtained, print a loud banner and continue "
+        "with RANDOM weights instead of failing (used by `make serve`)",
+    )
+    source.add_argument(
+        "--arch",
+        default=DEFAULT_ARCH,
+        help="torchvision segmentation architecture (default %(default)s; e.g. "
+        "lraspp_mobilenet_v3_large, fcn_resnet50, deeplabv3_resnet50)",
+    )
+    source.add_argument(
+        "--num-classes", type=int, default=None, help="number of classes of --weights PATH (default: 21 VOC classes)"
+    )
+    source.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="class names, one per line, index order (default: the 21 VOC classes)",
+    )
+    source.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=list(DEFAULT_INPUT_SIZE),
+        metavar=("H", "W"),
+        help="torchvision source: served image size (default %(default)s)",
+    )
+    source.add_argument(
+        "--input-spec",
+        type=Path,
+        default=None,
+        metavar="SPEC.json",
+        help="onnx source: JSON description of the ONNX model's input/output (export/README.md)",
+    )
+    source.add_argument(
+        "--onnx-model",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="onnx source: the ONNX file (default: the spec's `model`)",
+    )
 
     parity = parser.add_argument_group("parity check")
-    parity.add_argument("--skip-parity", action="store_true",
-                        help="skip eager vs TorchScript vs ONNX Runtime comparison (faster; for tests/CI)")
-    parity.add_argument("--images", type=Path, default=default_images_dir(), metavar="DIR",
-                        help="photos for the parity check (default: $SHARED_DIR/images or ../shared/images)")
-    parity.add_argument("--report-dir", type=Path, default=None, metavar="DIR",
-                        help="where report.json and comparison.png go (default artifacts/parity/FAMILY)")
+    parity.add_argument(
+        "--skip-parity",
+        action="store_true",
+        help="skip eager vs TorchScript vs ONNX Runtime comparison (faster; for tests/CI)",
+    )
+    parity.add_argument(
+        "--images",
+        type=Path,
+        default=default_images_dir(),
+        metavar="DIR",
+        help="photos for the parity check (default: $SHARED_DIR/images or ../shared/images)",
+    )
+    parity.add_argument(
+        "--report-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where report.json and comparison.png go (default artifacts/parity/FAMILY)",
+    )
 
     int8 = parser.add_argument_group("int8 CPU model (optional; fp32 stays the default)")
-    int8.add_argument("--int8-calibration", type=Path, nargs="+", default=None, metavar="PHOTO|DIR",
-                      help="also write FAMILY_onnx_int8 (runtime onnx_int8, picked explicitly by clients): the ONNX "
-                           "model statically quantised (QDQ, per-channel int8 weights) and calibrated on these "
-                           "photos (plus crops and mirror images of them); refused unless its maps agree with "
-                           "fp32 on >= 98%% of the pixels of every held-out photo")
-    int8.add_argument("--int8-holdout", type=Path, nargs="+", default=None, metavar="PHOTO|DIR",
-                      help="held-out photos for that check (default: the --images photos that are not "
-                           "calibration photos)")
+    int8.add_argument(
+        "--int8-calibration",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="PHOTO|DIR",
+        help="also write FAMILY_onnx_int8 (runtime onnx_int8, picked explicitly by clients): the ONNX "
+        "model statically quantised (QDQ, per-channel int8 weights) and calibrated on these "
+        "photos (plus crops and mirror images of them); refused unless its maps agree with "
+        "fp32 on >= 98%% of the pixels of every held-out photo",
+    )
+    int8.add_argument(
+        "--int8-holdout",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="PHOTO|DIR",
+        help="held-out photos for that check (default: the --images photos that are not calibration photos)",
+    )
     return parser
 
 
@@ -110,12 +189,18 @@ def request_from_args(args: argparse.Namespace) -> SourceRequest:
     if args.source == "onnx":
         if args.input_spec is None:
             raise ExportError("--source onnx needs --input-spec SPEC.json (format: export/README.md)")
-        return OnnxRequest(input_spec=str(args.input_spec.resolve()),
-                           onnx_model=str(args.onnx_model.resolve()) if args.onnx_model else None)
+        return OnnxRequest(
+            input_spec=str(args.input_spec.resolve()),
+            onnx_model=str(args.onnx_model.resolve()) if args.onnx_model else None,
+        )
     weights = args.weights if args.weights in ("pretrained", "random") else str(Path(args.weights).resolve())
-    return TorchvisionRequest(arch=args.arch, weights=weights, num_classes=args.num_classes,
-                              labels_file=str(args.labels.resolve()) if args.labels else None,
-                              input_size=tuple(args.input_size))
+    return TorchvisionRequest(
+        arch=args.arch,
+        weights=weights,
+        num_classes=args.num_classes,
+        labels_file=str(args.labels.resolve()) if args.labels else None,
+        input_size=tuple(args.input_size),
+    )
 
 
 RANDOM_BANNER = """
@@ -153,8 +238,9 @@ def run(args: argparse.Namespace) -> int:
         source = request.build()
     report_dir = args.report_dir or default_report_dir(args.name)
     parity = None if args.skip_parity else ParityOptions(images_dir=args.images, report_dir=report_dir)
-    result = export_family(request, args.repository, family=args.name, max_batch_size=args.max_batch_size,
-                           parity=parity, source=source)
+    result = export_family(
+        request, args.repository, family=args.name, max_batch_size=args.max_batch_size, parity=parity, source=source
+    )
     for runtime, folder in result.model_dirs.items():
         print(f"wrote {folder} ({runtime})")
     if result.report_dir:
@@ -172,9 +258,11 @@ def run_int8(args: argparse.Namespace) -> int:
     calibration = photo_files(args.int8_calibration)
     holdout = photo_files(args.int8_holdout or [args.images])
     result = export_int8(args.repository, args.name, calibration, holdout)
-    print(f"wrote {args.repository / (args.name + '_onnx_int8')} (onnx_int8): kept in float "
-          f"{len(result.excluded_nodes)} node(s) {result.excluded_nodes}; map agreement with fp32 on held-out "
-          f"photos {result.holdout_agreement}; in-process {result.fp32_ms} ms fp32 vs {result.int8_ms} ms int8")
+    print(
+        f"wrote {args.repository / (args.name + '_onnx_int8')} (onnx_int8): kept in float "
+        f"{len(result.excluded_nodes)} node(s) {result.excluded_nodes}; map agreement with fp32 on held-out "
+        f"photos {result.holdout_agreement}; in-process {result.fp32_ms} ms fp32 vs {result.int8_ms} ms int8"
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """The parity tolerances, and why they are what they are (shown by --help and written into reports)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -1,4 +1,5 @@
 """The served model contract (docs/architecture.md): UINT8 image in; logits, probabilities, map out."""
+
 from __future__ import annotations
 
 import torch

@@ -17,6 +17,7 @@ models), which a client picks explicitly; fp32 stays the default. How it is made
   fp32 on at least MIN_AGREEMENT of the pixels of every held-out photo; none = an ExportError, nothing
   written. What was kept in float is in the manifest.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,11 +64,16 @@ class Int8Result:
     def summary(self) -> dict[str, Any]:
         return {
             "quantisation": "static QDQ, int8 per-channel weights (symmetric), uint8 activations; Conv, Clip, Relu, Add; "
-                            "min/max calibration",
-            "excluded_nodes": self.excluded_nodes, "calibration_photos": self.calibration_photos,
-            "calibration_samples": self.calibration_samples, "holdout_agreement": self.holdout_agreement,
-            "min_holdout_agreement": self.min_agreement, "required_agreement": MIN_AGREEMENT,
-            "attempts": self.attempts, "fp32_ms_in_process": self.fp32_ms, "int8_ms_in_process": self.int8_ms,
+            "min/max calibration",
+            "excluded_nodes": self.excluded_nodes,
+            "calibration_photos": self.calibration_photos,
+            "calibration_samples": self.calibration_samples,
+            "holdout_agreement": self.holdout_agreement,
+            "min_holdout_agreement": self.min_agreement,
+            "required_agreement": MIN_AGREEMENT,
+            "attempts": self.attempts,
+            "fp32_ms_in_process": self.fp32_ms,
+            "int8_ms_in_process": self.int8_ms,
         }
 
 
@@ -152,14 +158,22 @@ def quantise(fp32_path: Path, int8_path: Path, samples: list[np.ndarray], exclud
             return None if sample is None else {INPUT_NAME: sample}
 
     quantize_static(
-        str(fp32_path), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTISED_OPS),
-        nodes_to_exclude=exclude, calibrate_method=CalibrationMethod.MinMax,
+        str(fp32_path),
+        str(int8_path),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=list(QUANTISED_OPS),
+        nodes_to_exclude=exclude,
+        calibrate_method=CalibrationMethod.MinMax,
     )
 
 
-def agreement(fp32: onnxruntime.InferenceSession, int8: onnxruntime.InferenceSession,
-              photos: list[Path], size: tuple[int, int]) -> dict[str, float]:
+def agreement(
+    fp32: onnxruntime.InferenceSession, int8: onnxruntime.InferenceSession, photos: list[Path], size: tuple[int, int]
+) -> dict[str, float]:
     found = {}
     for path in photos:
         batch = _open(path).as_input(size)
@@ -178,9 +192,16 @@ def _median_ms(session: onnxruntime.InferenceSession, batch: np.ndarray, repeats
     return round(1000 * float(np.median(times)), 1)
 
 
-def build_int8(fp32_path: Path, int8_path: Path, calibration: list[Path], holdout: list[Path],
-               size: tuple[int, int], threads: int, first_convs_in_float: tuple[int, ...] = FIRST_CONVS_IN_FLOAT,
-               timing_repeats: int = 3) -> Int8Result:
+def build_int8(
+    fp32_path: Path,
+    int8_path: Path,
+    calibration: list[Path],
+    holdout: list[Path],
+    size: tuple[int, int],
+    threads: int,
+    first_convs_in_float: tuple[int, ...] = FIRST_CONVS_IN_FLOAT,
+    timing_repeats: int = 3,
+) -> Int8Result:
     """Quantise `fp32_path` (the full contract graph) into `int8_path`, or raise ExportError."""
     if not calibration:
         raise ExportError("int8: no calibration photos given")
@@ -198,8 +219,10 @@ def build_int8(fp32_path: Path, int8_path: Path, calibration: list[Path], holdou
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         for kept in first_convs_in_float:
             exclude = float_nodes(prepared, kept)
-            with progress.step(f"int8: quantising ({len(samples)} calibration samples from {len(calibration)} "
-                               f"photo(s); first {kept} convolutions in float)"):
+            with progress.step(
+                f"int8: quantising ({len(samples)} calibration samples from {len(calibration)} "
+                f"photo(s); first {kept} convolutions in float)"
+            ):
                 quantise(prepared, int8_path, samples, exclude)
             int8 = _session(str(int8_path), threads)
             found = agreement(fp32, int8, holdout, size)
@@ -214,9 +237,11 @@ def build_int8(fp32_path: Path, int8_path: Path, calibration: list[Path], holdou
                     result.int8_ms = _median_ms(int8, batch, timing_repeats)
                 return result
     worst = min(attempts[-1]["holdout_agreement"].items(), key=lambda item: item[1])
-    raise ExportError(f"int8: maps agree with fp32 on only {worst[1]:.2%} of {worst[0]}'s pixels "
-                      f"(< {MIN_AGREEMENT:.0%}) even with the first {first_convs_in_float[-1]} convolutions in float; "
-                      f"nothing written. Give more (and more varied) calibration photos.")
+    raise ExportError(
+        f"int8: maps agree with fp32 on only {worst[1]:.2%} of {worst[0]}'s pixels "
+        f"(< {MIN_AGREEMENT:.0%}) even with the first {first_convs_in_float[-1]} convolutions in float; "
+        f"nothing written. Give more (and more varied) calibration photos."
+    )
 
 
 def check_outputs(path: Path) -> None:

@@ -3,6 +3,7 @@
 The fp32 `<family>_onnx` must already be in the repository; its config gives the labels and the size.
 All files appear at once or none do (nothing when the int8 maps disagree with fp32: export/int8.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,11 @@ def export_int8(repository: Path, family: str, calibration: list[Path], holdout:
     size = (int(config.input[0].dims[1]), int(config.input[0].dims[2]))
     parameters = {key: value.string_value for key, value in config.parameters.items()}
     # The int8 model has the fp32 model's weights, quantised: clients are told the same kind and file.
-    weights = WeightsRecord(parameters.get(PARAMETER_WEIGHTS, "pretrained"), parameters.get(PARAMETER_WEIGHTS_FILE, ""),
-                            parameters.get(PARAMETER_WEIGHTS_SHA256, ""))
+    weights = WeightsRecord(
+        parameters.get(PARAMETER_WEIGHTS, "pretrained"),
+        parameters.get(PARAMETER_WEIGHTS_FILE, ""),
+        parameters.get(PARAMETER_WEIGHTS_SHA256, ""),
+    )
     spec = ModelSpec(family, ONNX_INT8, labels, size, config.max_batch_size, weights=weights)
     with StagedFiles() as staged:
         target = model_file(repository, family, ONNX_INT8)
@@ -59,7 +63,9 @@ def export_int8(repository: Path, family: str, calibration: list[Path], holdout:
         check_outputs(result.path)
         with progress.step("int8: single-output models"):
             for output in OUTPUT_NAMES:
-                extract_outputs(result.path, (output,), staged.stage(single_output_file(repository, family, ONNX_INT8, output)))
+                extract_outputs(
+                    result.path, (output,), staged.stage(single_output_file(repository, family, ONNX_INT8, output))
+                )
                 folder = single_output_dir(repository, family, ONNX_INT8, output)
                 staged.write_text(folder / CONFIG_FILENAME, render_config(spec.single_output(output)))
                 staged.write_text(folder / LABELS_FILENAME, render_labels(labels))
@@ -67,11 +73,19 @@ def export_int8(repository: Path, family: str, calibration: list[Path], holdout:
         staged.write_text(folder / CONFIG_FILENAME, render_config(spec))
         staged.write_text(folder / LABELS_FILENAME, render_labels(labels))
         manifest = {
-            "family": family, "model_name": spec.name, "runtime": ONNX_INT8.name, "platform": ONNX_INT8.platform,
-            "quantised_from": {"model": model_file(repository, family, ONNX).relative_to(repository).as_posix(),
-                               **file_record(fp32_path)},
-            "int8": result.summary(), "labels": list(labels), "input_size": list(size),
-            "max_batch_size": config.max_batch_size, "versions": package_versions(),
+            "family": family,
+            "model_name": spec.name,
+            "runtime": ONNX_INT8.name,
+            "platform": ONNX_INT8.platform,
+            "quantised_from": {
+                "model": model_file(repository, family, ONNX).relative_to(repository).as_posix(),
+                **file_record(fp32_path),
+            },
+            "int8": result.summary(),
+            "labels": list(labels),
+            "input_size": list(size),
+            "max_batch_size": config.max_batch_size,
+            "versions": package_versions(),
             "files": {f"{VERSION}/{ONNX_INT8.model_filename}": file_record(result.path)},
             "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

@@ -1,4 +1,5 @@
 """Where a family's files live in a Triton model repository (docs/architecture.md, "The repository")."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,9 +32,15 @@ def single_output_file(repository: Path, family: str, runtime: Runtime, output: 
 def wanted_model_files(repository: Path, family: str) -> list[Path]:
     """Every file a complete export of the family has: per runtime the full model, its manifest and the
     single-output models (an export from before those existed is incomplete, so --if-missing redoes it)."""
-    return [path for runtime in RUNTIMES
-            for path in (model_file(repository, family, runtime), model_dir(repository, family, runtime) / MANIFEST_FILENAME,
-                         *(single_output_file(repository, family, runtime, output) for output in OUTPUT_NAMES))]
+    return [
+        path
+        for runtime in RUNTIMES
+        for path in (
+            model_file(repository, family, runtime),
+            model_dir(repository, family, runtime) / MANIFEST_FILENAME,
+            *(single_output_file(repository, family, runtime, output) for output in OUTPUT_NAMES),
+        )
+    ]
 
 
 def existing_model_files(repository: Path, family: str) -> list[Path]:

@@ -1,4 +1,5 @@
 """manifest.json: what each model folder was exported from, with what, and proof of which files."""
+
 from __future__ import annotations
 
 import hashlib

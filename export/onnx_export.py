@@ -1,4 +1,5 @@
 """Contract module -> ONNX file (opset >= 17, dynamic batch axis), checked by onnx.checker."""
+
 from __future__ import annotations
 
 import warnings
@@ -14,8 +15,12 @@ from .io_names import INPUT_NAME, OUTPUT_NAMES
 
 OPSET = 17
 BATCH_AXIS_NAME = "batch"
-_ELEMENT_TYPES = {INPUT_NAME: onnx.TensorProto.UINT8, "logits": onnx.TensorProto.FLOAT,
-                  "probabilities": onnx.TensorProto.FLOAT, "segmentation_map": onnx.TensorProto.UINT8}
+_ELEMENT_TYPES = {
+    INPUT_NAME: onnx.TensorProto.UINT8,
+    "logits": onnx.TensorProto.FLOAT,
+    "probabilities": onnx.TensorProto.FLOAT,
+    "segmentation_map": onnx.TensorProto.UINT8,
+}
 
 
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
@@ -30,10 +35,15 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer warnings are expected
         with torch.no_grad():
             torch.onnx.export(
-                model.eval(), (example,), str(path),
-                input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+                model.eval(),
+                (example,),
+                str(path),
+                input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES),
                 dynamic_axes={name: {0: BATCH_AXIS_NAME} for name in (INPUT_NAME, *OUTPUT_NAMES)},
-                opset_version=OPSET, do_constant_folding=True, dynamo=False,
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
             )
     check_onnx_contract(path)
 
@@ -69,7 +79,9 @@ def check_onnx_contract(path: Path, outputs: tuple[str, ...] = OUTPUT_NAMES) -> 
             problems.append(f"no graph input/output named {name!r}")
             continue
         if value.type.tensor_type.elem_type != element_type:
-            problems.append(f"{name} has element type {onnx.TensorProto.DataType.Name(value.type.tensor_type.elem_type)}")
+            problems.append(
+                f"{name} has element type {onnx.TensorProto.DataType.Name(value.type.tensor_type.elem_type)}"
+            )
         batch = value.type.tensor_type.shape.dim[0]
         if not batch.dim_param:
             problems.append(f"{name} has a fixed batch dim {batch.dim_value}")

@@ -1,4 +1,5 @@
 """Agreement numbers between two runtimes' outputs, and the report that judges them."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -29,11 +30,13 @@ class Agreement:
         if not self.max_abs_logit_diff <= tolerances.max_abs_logit_diff:  # `not <=` also catches NaN
             found.append(f"max|logit diff| {self.max_abs_logit_diff:.3g} > {tolerances.max_abs_logit_diff:g}")
         if not self.mean_l2_probability_diff <= tolerances.mean_l2_probability_diff:
-            found.append(f"mean L2 prob diff {self.mean_l2_probability_diff:.3g} > "
-                         f"{tolerances.mean_l2_probability_diff:g}")
+            found.append(
+                f"mean L2 prob diff {self.mean_l2_probability_diff:.3g} > {tolerances.mean_l2_probability_diff:g}"
+            )
         if not self.identical_map_fraction >= tolerances.min_identical_map_fraction:
-            found.append(f"identical map pixels {self.identical_map_fraction:.4%} < "
-                         f"{tolerances.min_identical_map_fraction:.1%}")
+            found.append(
+                f"identical map pixels {self.identical_map_fraction:.4%} < {tolerances.min_identical_map_fraction:.1%}"
+            )
         return found
 
     @staticmethod
@@ -103,8 +106,9 @@ class ParityReport:
 
     def worst_by_pair(self) -> dict[str, Agreement]:
         pairs = sorted({pair for result in self.inputs for pair in result.agreements})
-        return {pair: Agreement.worst([r.agreements[pair] for r in self.inputs if pair in r.agreements])
-                for pair in pairs}
+        return {
+            pair: Agreement.worst([r.agreements[pair] for r in self.inputs if pair in r.agreements]) for pair in pairs
+        }
 
     def summary(self) -> dict[str, Any]:
         """The short form the manifest carries."""
@@ -124,13 +128,17 @@ class ParityReport:
             "weights": self.weights,
             "weights_are_random": self.weights_are_random,
             "note": "RANDOM WEIGHTS: these maps are meaningless; only backend agreement is shown"
-            if self.weights_are_random else "",
+            if self.weights_are_random
+            else "",
             **self.summary(),
             "failures": self.failures,
             "per_input": [
-                {"name": r.name, "kind": r.kind,
-                 "agreement": {pair: asdict(a) for pair, a in r.agreements.items()},
-                 "class_fractions": r.class_fractions}
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "agreement": {pair: asdict(a) for pair, a in r.agreements.items()},
+                    "class_fractions": r.class_fractions,
+                }
                 for r in self.inputs
             ],
         }

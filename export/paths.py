@@ -3,6 +3,7 @@
 The export's settings are one typed object read from the environment (`MODEL_REPOSITORY`, `SHARED_DIR`),
 with the defaults the launcher and the gateway share (gateway/defaults.py; docs/architecture.md's table).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Photos -> the contract's UINT8 [N,3,H,W] input (and back to display size)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ class Photo:
 
 
 def load_photos(folder: Path) -> list[Photo]:
-    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES) \
-        if Path(folder).is_dir() else []
+    paths = (
+        sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES) if Path(folder).is_dir() else []
+    )
     photos = []
     for path in paths:
         with Image.open(path) as opened:

@@ -2,6 +2,7 @@
 
 Drawn with Pillow only (no matplotlib dependency for one figure).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -115,8 +116,14 @@ def _header_lines(report: ParityReport) -> list[Line]:
         Line(f"in-process on CPU, {report.threads} thread(s), batch 1:   {timing}", 15, MUTED),
     ]
     if report.weights_are_random:
-        lines.append(Line("RANDOM WEIGHTS: the maps are meaningless; this picture shows only that the backends agree",
-                          19, (255, 255, 255), banner=WARNING_RED))
+        lines.append(
+            Line(
+                "RANDOM WEIGHTS: the maps are meaningless; this picture shows only that the backends agree",
+                19,
+                (255, 255, 255),
+                banner=WARNING_RED,
+            )
+        )
     return lines
 
 
@@ -125,21 +132,35 @@ def _footer_lines(report: ParityReport) -> list[Line]:
     verdict = "PASS" if report.passed else f"FAIL ({len(report.failures)} problems, see report.json)"
     lines = [
         Line(f"parity: {verdict}", 20, PASS_GREEN if report.passed else WARNING_RED),
-        Line(f"tolerances: max|dlogit| <= {t.max_abs_logit_diff:g}, mean L2 dprob <= {t.mean_l2_probability_diff:g}, "
-             f"identical map pixels >= {t.min_identical_map_fraction:.1%}", 14, MUTED),
+        Line(
+            f"tolerances: max|dlogit| <= {t.max_abs_logit_diff:g}, mean L2 dprob <= {t.mean_l2_probability_diff:g}, "
+            f"identical map pixels >= {t.min_identical_map_fraction:.1%}",
+            14,
+            MUTED,
+        ),
         Line("worst over photos + random inputs (max|dlogit| / mean L2 dprob / identical map pixels):", 14, MUTED),
     ]
-    lines += [Line(f"    {_short(pair)}: {a.max_abs_logit_diff:.1e} / {a.mean_l2_probability_diff:.1e} / "
-                   f"{a.identical_map_fraction:.4%}", 14, MUTED) for pair, a in report.worst_by_pair().items()]
+    lines += [
+        Line(
+            f"    {_short(pair)}: {a.max_abs_logit_diff:.1e} / {a.mean_l2_probability_diff:.1e} / "
+            f"{a.identical_map_fraction:.4%}",
+            14,
+            MUTED,
+        )
+        for pair, a in report.worst_by_pair().items()
+    ]
     return lines
 
 
-def _draw_row(canvas: Image.Image, draw: ImageDraw.ImageDraw, row: PhotoRow, cell_width: int, y: int,
-              labels: tuple[str, ...]) -> None:
+def _draw_row(
+    canvas: Image.Image, draw: ImageDraw.ImageDraw, row: PhotoRow, cell_width: int, y: int, labels: tuple[str, ...]
+) -> None:
     size = (cell_width, ROW_HEIGHT)
-    cells = {"original": row.photo.image.resize(size, Image.Resampling.BILINEAR),
-             "TorchScript map": colour_map(row.torchscript_map, size),
-             "ONNX Runtime map": colour_map(row.onnx_map, size)}
+    cells = {
+        "original": row.photo.image.resize(size, Image.Resampling.BILINEAR),
+        "TorchScript map": colour_map(row.torchscript_map, size),
+        "ONNX Runtime map": colour_map(row.onnx_map, size),
+    }
     for index, (title, cell) in enumerate(cells.items()):
         x = GAP + index * (cell_width + GAP)
         draw.text((x, y), title, fill=MUTED, font=font(14))
@@ -147,17 +168,21 @@ def _draw_row(canvas: Image.Image, draw: ImageDraw.ImageDraw, row: PhotoRow, cel
     y += TITLE_HEIGHT
     text_y = y + ROW_HEIGHT + 4
     ts, ox, cross = row.torchscript_vs_eager, row.onnx_vs_eager, row.onnx_vs_torchscript
-    draw.text((GAP, text_y),
-              f"{row.photo.name} ({row.photo.image.width}x{row.photo.image.height})   "
-              f"max|dlogit| vs eager: TS {ts.max_abs_logit_diff:.1e}, ONNX {ox.max_abs_logit_diff:.1e}   "
-              f"L2 dprob: TS {ts.mean_l2_probability_diff:.1e}, ONNX {ox.mean_l2_probability_diff:.1e}   "
-              f"same map pixels TS/ONNX: {cross.identical_map_fraction:.3%}",
-              fill=INK, font=font(14))
+    draw.text(
+        (GAP, text_y),
+        f"{row.photo.name} ({row.photo.image.width}x{row.photo.image.height})   "
+        f"max|dlogit| vs eager: TS {ts.max_abs_logit_diff:.1e}, ONNX {ox.max_abs_logit_diff:.1e}   "
+        f"L2 dprob: TS {ts.mean_l2_probability_diff:.1e}, ONNX {ox.mean_l2_probability_diff:.1e}   "
+        f"same map pixels TS/ONNX: {cross.identical_map_fraction:.3%}",
+        fill=INK,
+        font=font(14),
+    )
     _draw_legend(draw, row.class_fractions, labels, GAP, text_y + 22)
 
 
-def _draw_legend(draw: ImageDraw.ImageDraw, fractions: dict[str, float], labels: tuple[str, ...], x: int,
-                 y: int) -> None:
+def _draw_legend(
+    draw: ImageDraw.ImageDraw, fractions: dict[str, float], labels: tuple[str, ...], x: int, y: int
+) -> None:
     """Swatches for the classes present (largest first), so a reader can name every colour."""
     index_of = {label: i for i, label in enumerate(labels)}
     for label, fraction in list(fractions.items())[:8]:

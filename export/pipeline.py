@@ -1,4 +1,5 @@
 """One path for every source: contract wrapper -> TorchScript + ONNX -> configs -> parity -> manifests."""
+
 from __future__ import annotations
 
 import os
@@ -91,21 +92,31 @@ def export_family(
     contract = SegmentationContract(source.logits_model).eval()
     height, width = source.input_size
     # A real-looking (non-constant) example keeps the tracer from specialising on degenerate values.
-    example = torch.randint(0, 256, (1, 3, height, width), dtype=torch.uint8,
-                            generator=torch.Generator().manual_seed(0))
+    example = torch.randint(
+        0, 256, (1, 3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
 
     result = ExportResult(family=family, model_dirs={r.name: model_dir(repository, family, r) for r in RUNTIMES})
     try:
         _write_family(request, source, contract, example, repository, family, max_batch_size, parity, result)
     except OSError as error:
-        raise ExportError(f"cannot write into model repository {repository}: "
-                          f"{error.strerror or error} ({error.filename or ''})") from error
+        raise ExportError(
+            f"cannot write into model repository {repository}: {error.strerror or error} ({error.filename or ''})"
+        ) from error
     return result
 
 
-def _write_family(request: SourceRequest, source: ModelSource, contract: SegmentationContract,
-                  example: torch.Tensor, repository: Path, family: str, max_batch_size: int,
-                  parity: ParityOptions | None, result: ExportResult) -> None:
+def _write_family(
+    request: SourceRequest,
+    source: ModelSource,
+    contract: SegmentationContract,
+    example: torch.Tensor,
+    repository: Path,
+    family: str,
+    max_batch_size: int,
+    parity: ParityOptions | None,
+    result: ExportResult,
+) -> None:
     with StagedFiles() as staged:
         torch_target, onnx_target = model_file(repository, family, TORCH), model_file(repository, family, ONNX)
         with progress.step(f"TorchScript export (trace + freeze) -> {torch_target}"):
@@ -129,29 +140,42 @@ def _write_family(request: SourceRequest, source: ModelSource, contract: Segment
             from .compare import run_parity  # heavy imports (Pillow drawing) only when parity runs
 
             report = run_parity(
-                source=source, family=family,
-                torchscript_path=staged.temp_for(torch_target), onnx_path=staged.temp_for(onnx_target),
-                images_dir=parity.images_dir, report_dir=parity.report_dir,
+                source=source,
+                family=family,
+                torchscript_path=staged.temp_for(torch_target),
+                onnx_path=staged.temp_for(onnx_target),
+                images_dir=parity.images_dir,
+                report_dir=parity.report_dir,
             )
             result.parity, result.report_dir = report.summary(), parity.report_dir
             if not report.passed:
-                raise ExportError(f"parity check failed ({'; '.join(report.failures)}); nothing written. "
-                                  f"See {parity.report_dir}")
+                raise ExportError(
+                    f"parity check failed ({'; '.join(report.failures)}); nothing written. See {parity.report_dir}"
+                )
             with progress.step("parity: single-output models against their full model"):
                 full = {TORCH.name: staged.temp_for(torch_target), ONNX.name: staged.temp_for(onnx_target)}
                 result.parity["single_output_max_abs_diff"] = single_outputs.check_agreement(
-                    full, single, example.numpy())
+                    full, single, example.numpy()
+                )
 
         for runtime in RUNTIMES:
             folder = model_dir(repository, family, runtime)
             spec_name = model_name(family, runtime)
-            files = {f"{VERSION}/{runtime.model_filename}": staged.temp_for(model_file(repository, family, runtime)),
-                     CONFIG_FILENAME: staged.temp_for(folder / CONFIG_FILENAME),
-                     LABELS_FILENAME: staged.temp_for(folder / LABELS_FILENAME)}
+            files = {
+                f"{VERSION}/{runtime.model_filename}": staged.temp_for(model_file(repository, family, runtime)),
+                CONFIG_FILENAME: staged.temp_for(folder / CONFIG_FILENAME),
+                LABELS_FILENAME: staged.temp_for(folder / LABELS_FILENAME),
+            }
             manifest = build_manifest(
-                family=family, model_name=spec_name, runtime=runtime.name, platform_name=runtime.platform,
-                source=source, request=request_to_dict(request), max_batch_size=max_batch_size,
-                files=files, parity=result.parity,
+                family=family,
+                model_name=spec_name,
+                runtime=runtime.name,
+                platform_name=runtime.platform,
+                source=source,
+                request=request_to_dict(request),
+                max_batch_size=max_batch_size,
+                files=files,
+                parity=result.parity,
             )
             result.manifests[runtime.name] = manifest
             # Staged last, so it is renamed into place after the model file it describes.
@@ -159,8 +183,9 @@ def _write_family(request: SourceRequest, source: ModelSource, contract: Segment
         staged.commit()
 
 
-def _write_single_output_models(source: ModelSource, example: torch.Tensor, repository: Path, family: str,
-                                staged: StagedFiles) -> dict[str, dict[str, Path]]:
+def _write_single_output_models(
+    source: ModelSource, example: torch.Tensor, repository: Path, family: str, staged: StagedFiles
+) -> dict[str, dict[str, Path]]:
     """runtime name -> output -> staged file of the model computing only that output."""
     written: dict[str, dict[str, Path]] = {TORCH.name: {}, ONNX.name: {}}
     full_onnx = staged.temp_for(model_file(repository, family, ONNX))

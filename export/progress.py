@@ -1,4 +1,5 @@
 """Progress lines for long steps, on stderr so stdout stays for results."""
+
 from __future__ import annotations
 
 import sys

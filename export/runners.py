@@ -1,4 +1,5 @@
 """The runtimes the parity check compares, behind one call: UINT8 batch -> (logits, probabilities, map)."""
+
 from __future__ import annotations
 
 import time

@@ -5,6 +5,7 @@ forward returns everything it computes), so a map-only request on the full model
 and a distribution-only request for the argmax. `<model>__<output>` computes just that output; the full
 model stays for callers who want several outputs at once (docs/performance.md, "Pay only for what is asked").
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,8 +44,10 @@ def check_agreement(full: dict[str, Path], single: dict[str, dict[str, Path]], b
             difference = float(np.abs(value.astype(np.float64) - reference[output].astype(np.float64)).max())
             limit = 0.0 if output == "segmentation_map" else 1e-3
             if value.shape != reference[output].shape or not difference <= limit:
-                raise ExportError(f"{single_path} disagrees with {path} on {output}: max |diff| {difference:.3g} "
-                                  f"(shape {value.shape} vs {reference[output].shape})")
+                raise ExportError(
+                    f"{single_path} disagrees with {path} on {output}: max |diff| {difference:.3g} "
+                    f"(shape {value.shape} vs {reference[output].shape})"
+                )
             found[f"{runtime}/{output}"] = difference
     return found
 

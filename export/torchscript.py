@@ -1,4 +1,5 @@
 """Contract module -> frozen TorchScript that plain `torch.jit.load` (and Triton's libtorch backend) runs."""
+
 from __future__ import annotations
 
 import copy

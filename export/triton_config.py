@@ -4,6 +4,7 @@ The committed configs in model_repository/ are exactly this writer's output (a t
 The text is rendered by hand rather than by protobuf's text_format so that it stays readable (dims on
 one line, parameters as one-liners); `check_config` parses it strictly with Triton's own schema.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,8 +42,9 @@ RUNTIMES = (TORCH, ONNX)
 RUNTIME_BY_PLATFORM = {runtime.platform: runtime for runtime in RUNTIMES}
 # The int8 CPU model (export/int8.py): written only on request (`--int8-calibration`), picked explicitly.
 ONNX_INT8 = Runtime("onnx_int8", "onnxruntime_onnx", "onnx_int8", "model.onnx")
-RUNTIME_NAMES_BY_PLATFORM = {platform: {r.name for r in (*RUNTIMES, ONNX_INT8) if r.platform == platform}
-                             for platform in RUNTIME_BY_PLATFORM}
+RUNTIME_NAMES_BY_PLATFORM = {
+    platform: {r.name for r in (*RUNTIMES, ONNX_INT8) if r.platform == platform} for platform in RUNTIME_BY_PLATFORM
+}
 
 PARAMETER_FAMILY = "segmentation.family"
 PARAMETER_RUNTIME = "segmentation.runtime"
@@ -119,7 +121,7 @@ def validate_labels(labels: tuple[str, ...]) -> None:
         raise ExportError(f"need 2..{MAX_CLASSES} class labels (the map is UINT8), got {len(labels)}")
     bad = [label for label in labels if not label or label != label.strip() or any(c in label for c in ',\n"\\')]
     if bad:
-        raise ExportError(f"class labels must be non-empty, trimmed, without , \" \\ or newlines: {bad}")
+        raise ExportError(f'class labels must be non-empty, trimmed, without , " \\ or newlines: {bad}')
 
 
 def render_labels(labels: tuple[str, ...]) -> str:
@@ -139,7 +141,7 @@ def render_config(spec: ModelSpec) -> str:
 
     def tensor(name: str, data_type: str, shape: str, labelled: bool) -> str:
         label_line = f'\n    label_filename: "{LABELS_FILENAME}"' if labelled else ""
-        return (f'  {{\n    name: "{name}"\n    data_type: {data_type}\n    dims: {shape}{label_line}\n  }}')
+        return f'  {{\n    name: "{name}"\n    data_type: {data_type}\n    dims: {shape}{label_line}\n  }}'
 
     def parameter(key: str, value: str) -> str:
         return f'parameters {{\n  key: "{key}"\n  value {{ string_value: "{value}" }}\n}}\n'
@@ -153,9 +155,15 @@ def render_config(spec: ModelSpec) -> str:
         segmentation_map: tensor(segmentation_map, "TYPE_UINT8", dims(height, width), labelled=False),
     }
     outputs = ",\n".join(tensors[name] for name in spec.outputs)
-    described = (parameter(PARAMETER_FAMILY, spec.family) + parameter(PARAMETER_RUNTIME, spec.runtime.name)
-                 + parameter(PARAMETER_LABELS, ",".join(spec.labels))) if spec.is_full \
+    described = (
+        (
+            parameter(PARAMETER_FAMILY, spec.family)
+            + parameter(PARAMETER_RUNTIME, spec.runtime.name)
+            + parameter(PARAMETER_LABELS, ",".join(spec.labels))
+        )
+        if spec.is_full
         else parameter(PARAMETER_OUTPUT_OF, spec.full_name)
+    )
     # Both kinds say what the weights are: a direct gRPC user asking a single-output model learns it too.
     described += parameter(PARAMETER_WEIGHTS, spec.weights.kind)
     described += parameter(PARAMETER_WEIGHTS_FILE, spec.weights.file) if spec.weights.file else ""
@@ -165,8 +173,12 @@ def render_config(spec: ModelSpec) -> str:
         + f'name: "{spec.name}"\n'
         + f'platform: "{spec.runtime.platform}"\n'
         + f"max_batch_size: {spec.max_batch_size}\n"
-        + "input [\n" + tensor(INPUT_NAME, "TYPE_UINT8", dims(3, height, width), labelled=False) + "\n]\n"
-        + "output [\n" + outputs + "\n]\n"
+        + "input [\n"
+        + tensor(INPUT_NAME, "TYPE_UINT8", dims(3, height, width), labelled=False)
+        + "\n]\n"
+        + "output [\n"
+        + outputs
+        + "\n]\n"
         # KIND_AUTO: one instance per GPU when there is one, else on CPU (same config everywhere).
         + "instance_group [\n  {\n    count: 1\n    kind: KIND_AUTO\n  }\n]\n"
         + f"dynamic_batching {{\n  max_queue_delay_microseconds: {MAX_QUEUE_DELAY_MICROSECONDS}\n}}\n"
@@ -215,7 +227,9 @@ def contract_problems(config: model_config_pb2.ModelConfig) -> list[str]:
         problems.append("max_batch_size must be >= 1 (implicit batch dim)")
     if [i.name for i in config.input] != [INPUT_NAME]:
         problems.append(f"inputs must be exactly [{INPUT_NAME!r}], got {[i.name for i in config.input]}")
-    elif config.input[0].data_type != types.TYPE_UINT8 or len(config.input[0].dims) != 3 or config.input[0].dims[0] != 3:
+    elif (
+        config.input[0].data_type != types.TYPE_UINT8 or len(config.input[0].dims) != 3 or config.input[0].dims[0] != 3
+    ):
         problems.append("input image must be TYPE_UINT8 with dims [3, H, W]")
     if [o.name for o in config.output] != list(OUTPUT_NAMES):
         # libtorch maps outputs by their order in the config, so order is part of the contract.
@@ -229,15 +243,21 @@ def contract_problems(config: model_config_pb2.ModelConfig) -> list[str]:
             problems.append("segmentation_map must be TYPE_UINT8 with dims [H, W]")
         if not problems and config.input:
             spatial = list(config.input[0].dims[1:])
-            if list(logits.dims[1:]) != spatial or list(probabilities.dims) != list(logits.dims) \
-                    or list(segmentation_map.dims) != spatial:
+            if (
+                list(logits.dims[1:]) != spatial
+                or list(probabilities.dims) != list(logits.dims)
+                or list(segmentation_map.dims) != spatial
+            ):
                 problems.append("output dims disagree with the input's H, W or with each other")
     for key in (PARAMETER_FAMILY, PARAMETER_RUNTIME, PARAMETER_LABELS):
         if not parameters.get(key):
             problems.append(f"missing parameter {key!r}")
     runtime = RUNTIME_BY_PLATFORM.get(config.platform)
-    if runtime and parameters.get(PARAMETER_RUNTIME) \
-            and parameters[PARAMETER_RUNTIME] not in RUNTIME_NAMES_BY_PLATFORM[config.platform]:
+    if (
+        runtime
+        and parameters.get(PARAMETER_RUNTIME)
+        and parameters[PARAMETER_RUNTIME] not in RUNTIME_NAMES_BY_PLATFORM[config.platform]
+    ):
         problems.append(f"{PARAMETER_RUNTIME} is {parameters[PARAMETER_RUNTIME]!r} but platform is {config.platform}")
     # Optional (repositories written before it existed): when present it must be a known kind.
     if PARAMETER_WEIGHTS in parameters and parameters[PARAMETER_WEIGHTS] not in WEIGHT_KINDS:

@@ -3,6 +3,7 @@
 It also takes the arguments KServe gives a transformer container, so the gateway can run as the
 transformer of an InferenceService whose predictor is Triton (see ``kserve_environment``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,17 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default=None, help=f"bind address (GATEWAY_HOST, now {settings.host})")
     parser.add_argument("--port", type=int, default=None, help=f"port (GATEWAY_PORT, now {settings.port})")
-    parser.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"],
-                        help=f"log level (GATEWAY_LOG_LEVEL, now {settings.log_level})")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help=f"log level (GATEWAY_LOG_LEVEL, now {settings.log_level})",
+    )
     kserve = parser.add_argument_group("KServe transformer arguments")
-    kserve.add_argument("--model_name", default=None,
-                        help=f"model family served by default (GATEWAY_DEFAULT_FAMILY, now {settings.default_family})")
-    kserve.add_argument("--predictor_host", default=None, metavar="HOST[:PORT]",
-                        help=f"Triton's service: GATEWAY_TRITON_URL becomes dns:///HOST:PORT, every address of "
-                        f"HOST, PORT {defaults.TRITON_GRPC_PORT} (gRPC) when absent (now {settings.triton_url})")
+    kserve.add_argument(
+        "--model_name",
+        default=None,
+        help=f"model family served by default (GATEWAY_DEFAULT_FAMILY, now {settings.default_family})",
+    )
+    kserve.add_argument(
+        "--predictor_host",
+        default=None,
+        metavar="HOST[:PORT]",
+        help=f"Triton's service: GATEWAY_TRITON_URL becomes dns:///HOST:PORT, every address of "
+        f"HOST, PORT {defaults.TRITON_GRPC_PORT} (gRPC) when absent (now {settings.triton_url})",
+    )
     kserve.add_argument("--http_port", type=int, default=None, help="same as --port")
-    kserve.add_argument("--workers", type=int, default=None,
-                        help=f"uvicorn worker processes (GATEWAY_WORKERS, now {settings.workers})")
+    kserve.add_argument(
+        "--workers", type=int, default=None, help=f"uvicorn worker processes (GATEWAY_WORKERS, now {settings.workers})"
+    )
     return parser
 
 
@@ -93,8 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if ignored:
         log.info("arguments not used by this gateway (accepted for KServe): %s", " ".join(ignored))
-    log.info("Triton target %s (%s), default model %s", settings.triton_url, settings.triton_lb_policy,
-             settings.default_family)
+    log.info(
+        "Triton target %s (%s), default model %s",
+        settings.triton_url,
+        settings.triton_lb_policy,
+        settings.default_family,
+    )
     return serve(settings, host=host, port=port, log_level=log_level)
 
 

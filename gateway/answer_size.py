@@ -7,6 +7,7 @@ height floats each, ~15 bytes apiece as JSON (a 324 KB JPEG of 1787×1788 pixels
 would pass the limit is refused with 413 naming both figures. The figures are upper bounds of what the
 renderers write (gateway/results/), not guesses: a request under the limit never builds more than that.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -33,8 +34,13 @@ def _arrays_bytes(requested: Sequence[str], classes: int, pixels: int, float_byt
     return sum((classes * float_bytes if name in SCORE_RESULTS else map_bytes) * pixels for name in requested)
 
 
-def answer_bytes(options: RenderOptions, requested: Sequence[str], classes: int, model_size: tuple[int, int],
-                 photo_size: tuple[int, int]) -> int:
+def answer_bytes(
+    options: RenderOptions,
+    requested: Sequence[str],
+    classes: int,
+    model_size: tuple[int, int],
+    photo_size: tuple[int, int],
+) -> int:
     """Upper bound of the bytes one image's answer takes in ``options.response_format``.
 
     ``model_size`` and ``photo_size`` are (width, height); the arrays are at ``photo_size`` with
@@ -59,15 +65,25 @@ def answer_bytes(options: RenderOptions, requested: Sequence[str], classes: int,
             return 3 * photo_size[0] * photo_size[1] + PNG_FRAMING_BYTES
 
 
-def check_answer_size(options: RenderOptions, requested: Sequence[str], classes: int, model_size: tuple[int, int],
-                      photo_sizes: Sequence[tuple[int, int]], limit: int) -> int:
+def check_answer_size(
+    options: RenderOptions,
+    requested: Sequence[str],
+    classes: int,
+    model_size: tuple[int, int],
+    photo_sizes: Sequence[tuple[int, int]],
+    limit: int,
+) -> int:
     """The answer's size for these photos (one, or a batch's); 413 naming it and the limit when it is over."""
     total = sum(answer_bytes(options, requested, classes, model_size, size) for size in photo_sizes)
     if total > limit:
         what = "these photos" if len(photo_sizes) > 1 else "this photo"
-        hint = ("ask for fewer results (segmentation_map alone is smallest), mask_size=model, "
-                "response_format=summary or png, or fewer files")
-        raise TooLarge(f"the answer for {what} would be about {format_size(total)} "
-                       f"({options.response_format}, mask_size={options.mask_size}), over the limit of "
-                       f"{format_size(limit)} (GATEWAY_MAX_ANSWER_BYTES); {hint}")
+        hint = (
+            "ask for fewer results (segmentation_map alone is smallest), mask_size=model, "
+            "response_format=summary or png, or fewer files"
+        )
+        raise TooLarge(
+            f"the answer for {what} would be about {format_size(total)} "
+            f"({options.response_format}, mask_size={options.mask_size}), over the limit of "
+            f"{format_size(limit)} (GATEWAY_MAX_ANSWER_BYTES); {hint}"
+        )
     return total

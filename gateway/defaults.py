@@ -3,6 +3,7 @@
 Lives in the gateway package because the gateway image ships only ``gateway/``; it imports nothing, so the
 launcher and the clients can use it without pulling in the gateway's dependencies.
 """
+
 from __future__ import annotations
 
 HOST = "127.0.0.1"  # every listener binds to loopback unless told otherwise

@@ -2,6 +2,7 @@
 
 Every other gateway module (and the clients) take these from here; this module imports no other gateway module.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,7 +39,9 @@ class ModelInfo:
     labels: tuple[str, ...]
     input_size: tuple[int, int]  # (H, W)
     max_batch_size: int
-    weights: dict = field(default_factory=dict)  # kind, weights_are_random, file, sha256: gateway.triton.weights_from_config
+    weights: dict = field(
+        default_factory=dict
+    )  # kind, weights_are_random, file, sha256: gateway.triton.weights_from_config
     # Outputs that Triton also serves alone, as `<name>__<output>` (READY at discovery): a request for just
     # one of them goes there and pays for nothing else (docs/architecture.md, "The repository").
     single_outputs: frozenset[str] = frozenset()

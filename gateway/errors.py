@@ -2,6 +2,7 @@
 
 Raise these anywhere; one exception handler (gateway/main.py) turns them into ``{"detail": ...}``.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,21 +16,26 @@ SHOWN_MAX_CHARS = 64
 
 def shown(value: object) -> str:
     """A value the client sent, as an answer may echo it: printable and at most SHOWN_MAX_CHARS characters."""
-    text = "".join(char if char.isprintable() else "?" for char in str(value)[:SHOWN_MAX_CHARS + 1])
+    text = "".join(char if char.isprintable() else "?" for char in str(value)[: SHOWN_MAX_CHARS + 1])
     return text if len(text) <= SHOWN_MAX_CHARS else text[:SHOWN_MAX_CHARS] + "…"
 
 
 # Starlette's and FastAPI's own messages (form parsing, routing) → the style above.
-_FRAMEWORK_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), replacement) for pattern, replacement in (
-    (r"Too many fields\. Maximum number of fields is (\d+)\.", r"the form has too many fields; the limit is \1"),
-    (r"Too many files\. Maximum number of files is (\d+)\.", r"the form has too many files; the limit is \1"),
-    (r"(?:Part|Field) exceeded maximum size of (\d+)KB\.",
-     r"a form field is larger than the limit of \1 KiB (send a photo as a file part)"),
-    (r"Invalid multipart data\.", "the body is not a valid multipart form"),
-    (r"Missing boundary in multipart\.", "the multipart form has no boundary in its Content-Type"),
-    (r'The Content-Disposition header field "name" must be provided\.', "a part of the form has no name"),
-    (r"There was an error parsing the body", "the body could not be parsed as a form"),
-))
+_FRAMEWORK_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"Too many fields\. Maximum number of fields is (\d+)\.", r"the form has too many fields; the limit is \1"),
+        (r"Too many files\. Maximum number of files is (\d+)\.", r"the form has too many files; the limit is \1"),
+        (
+            r"(?:Part|Field) exceeded maximum size of (\d+)KB\.",
+            r"a form field is larger than the limit of \1 KiB (send a photo as a file part)",
+        ),
+        (r"Invalid multipart data\.", "the body is not a valid multipart form"),
+        (r"Missing boundary in multipart\.", "the multipart form has no boundary in its Content-Type"),
+        (r'The Content-Disposition header field "name" must be provided\.', "a part of the form has no name"),
+        (r"There was an error parsing the body", "the body could not be parsed as a form"),
+    )
+)
 
 
 _STATUS_PHRASES = frozenset(status.phrase for status in HTTPStatus)
@@ -97,7 +103,7 @@ class Unavailable(ServiceError):  # Triton or a model not ready, or overload
 # --- how errors look in the OpenAPI page ----------------------------------------------------------
 _ERROR_MEANINGS: dict[int, str] = {
     400: "Invalid input: a form field with a value that is not allowed (the detail names the field and the "
-         "allowed values), `file` sent as text instead of a file upload, a corrupt image, a forbidden URL.",
+    "allowed values), `file` sent as text instead of a file upload, a corrupt image, a forbidden URL.",
     401: "An API key is configured and the request has none or a wrong one.",
     413: "Upload, download or decoded pixel count over its limit.",
     415: "The bytes are not an allowed image format.",
@@ -114,11 +120,18 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
     return {
         code: {
             "description": _ERROR_MEANINGS[code],
-            "content": {"application/json": {"schema": {
-                "type": "object",
-                "properties": {"detail": {"type": "string", "description": "What went wrong, naming the value."}},
-                "required": ["detail"],
-            }, "example": {"detail": _ERROR_MEANINGS[code]}}},
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "detail": {"type": "string", "description": "What went wrong, naming the value."}
+                        },
+                        "required": ["detail"],
+                    },
+                    "example": {"detail": _ERROR_MEANINGS[code]},
+                }
+            },
         }
         for code in codes
     }

@@ -21,6 +21,7 @@ How a URL is fetched, hop by hop (each redirect target goes through the same ste
    refused (we ask for ``identity``) so the count is the real size. The first bytes must sniff as
    an allowed image format → 415 naming what it is (e.g. an HTML page) without reading the rest.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -249,9 +250,7 @@ async def fetch_image_bytes(url: str, settings: Settings) -> bytes:
                     return outcome
                 current = outcome
     except TimeoutError:
-        raise UpstreamTimeout(
-            f"url_image took longer than {settings.fetch_total_timeout_s:g} s to download"
-        ) from None
+        raise UpstreamTimeout(f"url_image took longer than {settings.fetch_total_timeout_s:g} s to download") from None
     raise UpstreamFetchFailed(f"url_image redirected more than {settings.fetch_max_redirects} times")
 
 
@@ -296,7 +295,9 @@ async def _read_response(url: httpx.URL, response: httpcore.Response, limit: int
         raise UpstreamFetchFailed(f"url_image answered HTTP {response.status}, expected 200")
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
-        raise UpstreamFetchFailed(f"url_image was sent with Content-Encoding '{shown(encoding)}'; only identity is accepted")
+        raise UpstreamFetchFailed(
+            f"url_image was sent with Content-Encoding '{shown(encoding)}'; only identity is accepted"
+        )
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"url_image is {format_size(int(declared))}, over the limit of {format_size(limit)}")

@@ -20,6 +20,7 @@ Decisions (documented here because callers and the README rely on them):
   (after EXIF rotation, before any reduced-scale JPEG decoding), so ``mask_size=original`` can use it
   even when ``draft_size`` made Pillow decode a large JPEG at 1/2, 1/4 or 1/8 scale.
 """
+
 from __future__ import annotations
 
 import io
@@ -109,8 +110,10 @@ def decode_image(data: bytes, settings: Settings, *, draft_size: tuple[int, int]
     format, judged by the bytes), TooLarge (over settings.max_upload_bytes or max_image_pixels).
     """
     if len(data) > settings.max_upload_bytes:  # the body limit leaves room for multipart framing
-        raise TooLarge(f"the image is {format_size(len(data))}, over the limit of "
-                       f"{format_size(settings.max_upload_bytes)} (GATEWAY_MAX_UPLOAD_BYTES)")
+        raise TooLarge(
+            f"the image is {format_size(len(data))}, over the limit of "
+            f"{format_size(settings.max_upload_bytes)} (GATEWAY_MAX_UPLOAD_BYTES)"
+        )
     fmt = require_image_format(data)
     image = _open(data, fmt, settings.max_image_pixels)
     width, height = image.size
@@ -139,9 +142,7 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
     if width <= 0 or height <= 0:
         raise BadRequest(f"the {fmt} image has zero width or height ({width}×{height})")
     if width * height > max_pixels:
-        raise TooLarge(
-            f"the {fmt} image is {width}×{height} = {width * height} pixels, over the limit of {max_pixels}"
-        )
+        raise TooLarge(f"the {fmt} image is {width}×{height} = {width * height} pixels, over the limit of {max_pixels}")
     return image
 
 

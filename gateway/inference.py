@@ -4,6 +4,7 @@ URL, file and batch endpoints differ only in how they obtain the bytes; from the
 CPU-heavy steps (decode, resize, and the callers' rendering) run on a bounded pool of threads so the
 event loop keeps answering health checks and other requests.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
@@ -165,12 +166,17 @@ class InferenceService:
         ready = list(prepared)
         if options is not None and ready:
             height, width = model.input_size
-            check_answer_size(options, requested, len(model.labels), (width, height),
-                              [images.photo_size(prepared[index][0]) for index in ready],
-                              self.settings.max_answer_bytes)
+            check_answer_size(
+                options,
+                requested,
+                len(model.labels),
+                (width, height),
+                [images.photo_size(prepared[index][0]) for index in ready],
+                self.settings.max_answer_bytes,
+            )
         step = max(model.max_batch_size, 1)
         for start in range(0, len(ready), step):
-            chunk = ready[start:start + step]
+            chunk = ready[start : start + step]
             tensors = [prepared[index][1] for index in chunk]
             batch = tensors[0][np.newaxis] if len(tensors) == 1 else np.stack(tensors)  # one image: no copy
             arrays = await self._run_batch(model, batch, wanted)
@@ -184,7 +190,9 @@ class InferenceService:
                 )
         return [outcomes[index] for index in range(len(items))]
 
-    async def _run_batch(self, model: ModelInfo, batch: np.ndarray, result_types: Iterable[str]) -> dict[str, np.ndarray]:
+    async def _run_batch(
+        self, model: ModelInfo, batch: np.ndarray, result_types: Iterable[str]
+    ) -> dict[str, np.ndarray]:
         wanted = tuple(dict.fromkeys(result_types))
         names = [RESULT_TO_OUTPUT[name] for name in wanted]
         try:

@@ -16,6 +16,7 @@ request without a valid key is answered 401 from its headers and never gets here
 Errors raised from ``receive`` are HTTPExceptions: FastAPI's form parsing re-raises those (any other
 exception there becomes "400 error parsing the body") and the app's handler answers ``{"detail": ...}``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,8 +63,9 @@ class Busy(HTTPException):
     """503 + Retry-After; the connection is closed when a body may still be on the wire."""
 
     def __init__(self, detail: str, retry_after_s: int, close: bool) -> None:
-        super().__init__(status_code=503, detail=detail,
-                         headers={"Retry-After": str(retry_after_s), **(CLOSE if close else {})})
+        super().__init__(
+            status_code=503, detail=detail, headers={"Retry-After": str(retry_after_s), **(CLOSE if close else {})}
+        )
 
 
 class SendTimeout(Exception):
@@ -107,8 +109,12 @@ class BodyLimitsMiddleware:
         receiving = self.receiving
         reserved = declared or 0
         if receiving.count >= settings.max_receiving or receiving.bytes + reserved > settings.max_receiving_bytes:
-            busy = Busy(f"the gateway is receiving too many uploads ({receiving.count} bodies, "
-                        f"{format_size(receiving.bytes)}); retry later", settings.retry_after_s, close=True)
+            busy = Busy(
+                f"the gateway is receiving too many uploads ({receiving.count} bodies, "
+                f"{format_size(receiving.bytes)}); retry later",
+                settings.retry_after_s,
+                close=True,
+            )
             await _answer(busy)(scope, receive, send)
             return
 
@@ -153,9 +159,12 @@ class BodyLimitsMiddleware:
                     reserved = received
                     if receiving.bytes > settings.max_receiving_bytes:
                         finish()
-                        raise Busy(f"the gateway is receiving too many upload bytes (over "
-                                   f"{format_size(settings.max_receiving_bytes)}); retry later",
-                                   settings.retry_after_s, close=True)
+                        raise Busy(
+                            f"the gateway is receiving too many upload bytes (over "
+                            f"{format_size(settings.max_receiving_bytes)}); retry later",
+                            settings.retry_after_s,
+                            close=True,
+                        )
                 if not message.get("more_body", False):
                     finish()
             else:  # http.disconnect
@@ -173,8 +182,9 @@ class InferenceSlots:
     single-threaded: no lock). ``on_change`` is told the count in use after every change (the metrics' gauge);
     ``on_idle`` runs when the last slot is given back."""
 
-    def __init__(self, limit: int, on_change: Callable[[int], None] | None = None,
-                 on_idle: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, limit: int, on_change: Callable[[int], None] | None = None, on_idle: Callable[[], None] | None = None
+    ) -> None:
         self.limit = limit
         self.in_use = 0
         self.on_change = on_change
@@ -220,8 +230,11 @@ class InferenceSlotsMiddleware:
             message = await receive()
             if not holding and message["type"] == "http.request" and not message.get("more_body", False):
                 if not slots.take():
-                    raise Busy(f"the gateway is busy ({slots.limit} inference requests in flight); retry later",
-                               settings.retry_after_s, close=False)
+                    raise Busy(
+                        f"the gateway is busy ({slots.limit} inference requests in flight); retry later",
+                        settings.retry_after_s,
+                        close=False,
+                    )
                 holding = True
             return message
 
@@ -240,8 +253,9 @@ class InferenceSlotsMiddleware:
             await self.app(scope, admitting_receive, bounded_send)
         except SendTimeout:
             # The client reads its answer too slowly (or not at all): give its slot and buffers back.
-            log.warning("answer not sent within %.0f s (GATEWAY_SEND_TIMEOUT_S): connection dropped",
-                        settings.send_timeout_s)
+            log.warning(
+                "answer not sent within %.0f s (GATEWAY_SEND_TIMEOUT_S): connection dropped", settings.send_timeout_s
+            )
         finally:
             if holding:
                 slots.give_back()
@@ -267,12 +281,16 @@ def _content_length(scope: Scope) -> int | None:
 
 
 def _timeout_detail(received: int, elapsed: float, settings: Settings) -> str:
-    return (f"the request body did not arrive in time ({format_size(received)} in {elapsed:.1f} s; the body must "
-            f"arrive within {settings.body_timeout_s:g} s (GATEWAY_BODY_TIMEOUT_S) and at "
-            f"{format_size(settings.body_min_bytes_per_s)}/s or more after {BODY_RATE_GRACE_S:g} s "
-            "(GATEWAY_BODY_MIN_BYTES_PER_S))")
+    return (
+        f"the request body did not arrive in time ({format_size(received)} in {elapsed:.1f} s; the body must "
+        f"arrive within {settings.body_timeout_s:g} s (GATEWAY_BODY_TIMEOUT_S) and at "
+        f"{format_size(settings.body_min_bytes_per_s)}/s or more after {BODY_RATE_GRACE_S:g} s "
+        "(GATEWAY_BODY_MIN_BYTES_PER_S))"
+    )
 
 
 def _too_large_detail(limit: int) -> str:
-    return (f"request body is larger than the limit of {format_size(limit - MULTIPART_ALLOWANCE_BYTES)} "
-            f"(GATEWAY_MAX_UPLOAD_BYTES per image, plus {format_size(MULTIPART_ALLOWANCE_BYTES)} for the form)")
+    return (
+        f"request body is larger than the limit of {format_size(limit - MULTIPART_ALLOWANCE_BYTES)} "
+        f"(GATEWAY_MAX_UPLOAD_BYTES per image, plus {format_size(MULTIPART_ALLOWANCE_BYTES)} for the form)"
+    )

@@ -1,4 +1,5 @@
 """The FastAPI app: one Triton client and model catalogue for the app's life, errors as ``{"detail"}``, routers."""
+
 from __future__ import annotations
 
 import logging

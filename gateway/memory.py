@@ -28,6 +28,7 @@ when idle), it empties Pillow's block cache and hands every free page back (``ma
 so the RSS returns near its idle level without waiting for more traffic (tests/gateway/hardening/
 test_abuse.py). Ordinary traffic stays under that margin and keeps its buffers.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -62,8 +63,10 @@ class MemoryPolicy:
         if not self.keep_freed_mb:
             return "memory: freed buffers go back to the kernel (GATEWAY_KEEP_FREED_MB=0)"
         malloc = "glibc malloc" if self.malloc else "not glibc malloc (no mallopt; its defaults stay)"
-        return (f"memory: keeping up to {self.keep_freed_mb} MiB of freed buffers for reuse "
-                f"({malloc}; Pillow {self.pillow_blocks} blocks of {PILLOW_BLOCK_SIZE // MIB} MiB)")
+        return (
+            f"memory: keeping up to {self.keep_freed_mb} MiB of freed buffers for reuse "
+            f"({malloc}; Pillow {self.pillow_blocks} blocks of {PILLOW_BLOCK_SIZE // MIB} MiB)"
+        )
 
 
 def keep_freed_memory(keep_freed_mb: int) -> MemoryPolicy:
@@ -71,8 +74,11 @@ def keep_freed_memory(keep_freed_mb: int) -> MemoryPolicy:
         return MemoryPolicy(0, malloc=False, pillow_blocks=0)
     # One arena for every thread: the worker threads' own arenas (64 MiB heaps) would each keep up to the trim
     # threshold at their top, which glibc hands back only on a free() in that arena, never on malloc_trim.
-    malloc = (_mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and _mallopt(_M_TRIM_THRESHOLD, keep_freed_mb * MIB)
-              and _mallopt(_M_ARENA_MAX, 1))
+    malloc = (
+        _mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        and _mallopt(_M_TRIM_THRESHOLD, keep_freed_mb * MIB)
+        and _mallopt(_M_ARENA_MAX, 1)
+    )
     blocks = max(1, keep_freed_mb * MIB // PILLOW_BLOCK_SIZE)
     Image.core.set_block_size(PILLOW_BLOCK_SIZE)
     Image.core.set_blocks_max(blocks)
@@ -138,7 +144,11 @@ class FreedMemoryReleaser:
             if self._trim is not None:
                 self._trim(0)
             self.releases += 1
-            log.info("memory: handed free memory back after a burst (RSS %d MiB -> %d MiB; idle level %d MiB)",
-                     before // MIB, resident_bytes() // MIB, self.idle_rss // MIB)
+            log.info(
+                "memory: handed free memory back after a burst (RSS %d MiB -> %d MiB; idle level %d MiB)",
+                before // MIB,
+                resident_bytes() // MIB,
+                self.idle_rss // MIB,
+            )
         finally:
             self._busy.release()

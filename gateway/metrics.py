@@ -3,6 +3,7 @@ Triton latency, and the calls each Triton replica (address) got.
 
 Each app gets its own registry, so several apps in one process (tests) never clash.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,9 @@ class ReplicaCalls(Collector):
     def collect(self) -> Iterator[CounterMetricFamily]:
         with self._lock:
             self._update()
-            family = CounterMetricFamily(REPLICA_METRIC, "gRPC calls to each Triton address (replica), by outcome.",
-                                         labels=("target", "outcome"))
+            family = CounterMetricFamily(
+                REPLICA_METRIC, "gRPC calls to each Triton address (replica), by outcome.", labels=("target", "outcome")
+            )
             for (target, outcome), value in sorted(self._totals.items()):
                 family.add_metric((target, outcome), value)
         yield family
@@ -118,12 +120,13 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.triton_target = triton_target
         labels = ("endpoint", *_STATE_LABELS, "status")
-        self.requests = Counter(
-            "gateway_requests", "HTTP requests answered.", labels, registry=self.registry
-        )
+        self.requests = Counter("gateway_requests", "HTTP requests answered.", labels, registry=self.registry)
         self.latency = Histogram(
-            "gateway_request_duration_seconds", "Time to answer an HTTP request.", labels,
-            buckets=_LATENCY_BUCKETS, registry=self.registry,
+            "gateway_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.in_flight = Gauge(
             "gateway_requests_in_flight",
@@ -131,8 +134,11 @@ class Metrics:
             registry=self.registry,
         )
         self.triton_latency = Histogram(
-            "gateway_triton_request_duration_seconds", "Time of one Triton inference call.", ("model", "outcome"),
-            buckets=_LATENCY_BUCKETS, registry=self.registry,
+            "gateway_triton_request_duration_seconds",
+            "Time of one Triton inference call.",
+            ("model", "outcome"),
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.replicas = ReplicaCalls()
         self.registry.register(self.replicas)

@@ -6,6 +6,7 @@ threads copy the context, so decoding and rendering log it too. ``RequestIdFilte
 record (``%(request_id)s``, ``-`` outside a request); ``GATEWAY_LOG_FORMAT=json`` writes one JSON object
 per line instead of text.
 """
+
 from __future__ import annotations
 
 import json

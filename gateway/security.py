@@ -6,6 +6,7 @@ upload, a parse or an inference slot. Which paths need a key is decided here, in
 except the open ones (probes, the page and its assets, the API description and docs), so a new route needs
 a key unless it is added to the open ones; /metrics needs one only with ``settings.protect_metrics``.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -89,6 +90,9 @@ class ApiKeyMiddleware:
         # The body, if any, is still on the wire: close the connection instead of reading it.
         body_pending = "content-length" in headers and headers["content-length"].strip() != "0"
         body_pending = body_pending or "transfer-encoding" in headers
-        answer = JSONResponse({"detail": problem}, status_code=401,
-                              headers={**CHALLENGE, **({"Connection": "close"} if body_pending else {})})
+        answer = JSONResponse(
+            {"detail": problem},
+            status_code=401,
+            headers={**CHALLENGE, **({"Connection": "close"} if body_pending else {})},
+        )
         await answer(scope, receive, send)

@@ -17,6 +17,7 @@ it; one more after that stops at once, like uvicorn's second Ctrl-C.
 With ``settings.workers`` > 1 uvicorn's own supervisor runs the workers: on SIGTERM it stops them at once,
 in-flight requests still get ``drain_timeout_s`` (no settle time, no 503 from /ready first).
 """
+
 from __future__ import annotations
 
 import logging
@@ -83,11 +84,17 @@ class DrainingServer(uvicorn.Server):
         if self.drain.draining and not self._announced:
             self._announced = True
             if self._settle_until is not None and not self.should_exit:
-                log.info("stop signal: /ready answers 503; still serving for %.1f s, then finishing what is in"
-                         " flight (at most %.1f s)", self.settle_s, self.config.timeout_graceful_shutdown or 0)
+                log.info(
+                    "stop signal: /ready answers 503; still serving for %.1f s, then finishing what is in"
+                    " flight (at most %.1f s)",
+                    self.settle_s,
+                    self.config.timeout_graceful_shutdown or 0,
+                )
             else:
-                log.info("stop signal: no new connections; finishing what is in flight (at most %.1f s)",
-                         self.config.timeout_graceful_shutdown or 0)
+                log.info(
+                    "stop signal: no new connections; finishing what is in flight (at most %.1f s)",
+                    self.config.timeout_graceful_shutdown or 0,
+                )
         if self._settle_until is not None and time.monotonic() >= self._settle_until:
             self.should_exit = True
         should_exit = await super().on_tick(counter)  # it renews the default headers every second

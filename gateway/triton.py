@@ -9,6 +9,7 @@ replica was unreachable (UNAVAILABLE: gone, connection reset, refused) is sent a
 replica, at most settings.triton_retries times within the call's deadline. Inference is idempotent,
 and an UNAVAILABLE call has given no answer, so a retry never doubles one.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -169,9 +170,13 @@ class TritonClient:
         self._retiring = []
         await self._client.close()
 
-    async def _failover(self, what: str, timeout_s: float,
-                        call: Callable[[grpc_aio.InferenceServerClient, float], Awaitable[Any]],
-                        on_retry: Callable[[], None] = lambda: None) -> Any:
+    async def _failover(
+        self,
+        what: str,
+        timeout_s: float,
+        call: Callable[[grpc_aio.InferenceServerClient, float], Awaitable[Any]],
+        on_retry: Callable[[], None] = lambda: None,
+    ) -> Any:
         """``call(client, seconds_left)``, sent again (to another replica) while it fails UNAVAILABLE.
 
         At most settings.triton_retries more attempts, all within ``timeout_s``; the last failure is raised.
@@ -224,12 +229,15 @@ class TritonClient:
                 continue
             info = model_info_from_config(config)
             if info is not None:
-                singles = frozenset(output for output in OUTPUT_NAMES if single_output_model_name(name, output) in ready)
+                singles = frozenset(
+                    output for output in OUTPUT_NAMES if single_output_model_name(name, output) in ready
+                )
                 infos.append(dataclasses.replace(info, single_outputs=singles))
         return infos, not_ready
 
     async def _status(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """``method`` of the tritonclient on some replica; one that is unreachable is left for another."""
+
         async def call(client: grpc_aio.InferenceServerClient, seconds: float) -> Any:
             return await getattr(client, method)(*args, client_timeout=seconds, **kwargs)
 
@@ -244,7 +252,9 @@ class TritonClient:
             raise self._map_error(what, exc) from None
 
     # --- inference --------------------------------------------------------------------------
-    async def infer(self, model: str, batch: np.ndarray, outputs: Iterable[str], request_id: str = "") -> dict[str, np.ndarray]:
+    async def infer(
+        self, model: str, batch: np.ndarray, outputs: Iterable[str], request_id: str = ""
+    ) -> dict[str, np.ndarray]:
         """Run ``model`` on a uint8 [N, 3, H, W] batch and return only the named outputs ([N, ...] each)."""
         names = list(outputs)
         image = InferInput(INPUT_NAME, list(batch.shape), "UINT8")
@@ -262,8 +272,9 @@ class TritonClient:
             self._observe(model, "retried", time.perf_counter() - attempt_started)
 
         try:
-            result = await self._failover(f"inference on model '{model}'", self.settings.triton_timeout_s,
-                                          call, retried)
+            result = await self._failover(
+                f"inference on model '{model}'", self.settings.triton_timeout_s, call, retried
+            )
             outcome = "ok"
         except InferenceServerException as exc:
             raise self._map_error(f"inference on model '{model}'", exc, model) from None
@@ -282,7 +293,9 @@ class TritonClient:
         if status == "UNAVAILABLE":
             return Unavailable(f"Triton is not reachable at {self.settings.triton_url}")
         if status == "RESOURCE_EXHAUSTED":
-            return Unavailable(f"Triton is overloaded ({what})", headers={"Retry-After": str(self.settings.retry_after_s)})
+            return Unavailable(
+                f"Triton is overloaded ({what})", headers={"Retry-After": str(self.settings.retry_after_s)}
+            )
         # INVALID_ARGUMENT and the rest: the gateway built the request, so the fault is ours or the model's.
         return ServiceError(f"Triton failed the {what}")
 

@@ -1,4 +1,5 @@
 """`python -m serving`: run the model repository on the embedded Triton, with the gateway in front."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,16 @@ environment (defaults; every variable: docs/architecture.md):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m serving",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--no-gateway", action="store_true", help="run Triton only (development, Triton-only tests)")
-    parser.add_argument("--skip-export", action="store_true",
-                        help="never run the export; fail if a model has no artefact")
+    parser.add_argument(
+        "--skip-export", action="store_true", help="never run the export; fail if a model has no artefact"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s serving %(levelname)s %(message)s", stream=sys.stderr)
     try:

@@ -1,5 +1,6 @@
 """`python -m serving` as the child of another program: the benchmark (`make bench`) and the test suite start,
 watch and stop the embedded stack through this one helper, exactly as a user's terminal would run it."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,14 @@ class LauncherProcess:
     """The launcher with its output in ``log_file``; stopped by a signal it handles (SIGTERM, SIGINT), so it
     stops Triton and the gateway itself. ``own_session``: a group of its own, which ``kill()`` ends whole."""
 
-    def __init__(self, env: Mapping[str, str], log_file: Path, args: Sequence[str] = (), cwd: Path | None = None,
-                 own_session: bool = False) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_file: Path,
+        args: Sequence[str] = (),
+        cwd: Path | None = None,
+        own_session: bool = False,
+    ) -> None:
         self.env = dict(env)
         self.log_file = log_file
         self.args = tuple(args)
@@ -26,9 +33,15 @@ class LauncherProcess:
     def start(self) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "serving", *self.args], cwd=self.cwd, env=self.env,
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=self.own_session)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "serving", *self.args],
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.own_session,
+            )
 
     def exit_code(self) -> int | None:
         """None while it runs (or before it started)."""

@@ -3,6 +3,7 @@
 It stays in the foreground; SIGINT/SIGTERM stop the gateway, then Triton, and leave no process and no
 shared-memory region of this server behind.
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,8 +61,12 @@ def run(settings: ServingSettings, options: LaunchOptions) -> int:
         triton.start()
         log.info("tritonserver started (pid %s), log: %s", triton.process.pid, settings.triton_log)
         triton.wait_ready(settings.ready_timeout_s, stop)
-        log.info("every model is READY after %.1f s: Triton HTTP %s, gRPC %s", time.monotonic() - started,
-                 settings.triton_http_url, settings.triton_grpc_url)
+        log.info(
+            "every model is READY after %.1f s: Triton HTTP %s, gRPC %s",
+            time.monotonic() - started,
+            settings.triton_http_url,
+            settings.triton_grpc_url,
+        )
 
         if options.gateway:
             gateway = Gateway(settings)
@@ -91,8 +96,9 @@ def run(settings: ServingSettings, options: LaunchOptions) -> int:
         log.info("stopped")
 
 
-def _watch_repository(settings: ServingSettings, triton: TritonServer, served: dict[str, Fingerprint],
-                      stop: threading.Event) -> None:
+def _watch_repository(
+    settings: ServingSettings, triton: TritonServer, served: dict[str, Fingerprint], stop: threading.Event
+) -> None:
     """Serve models exported (or removed) from now on without a restart (serving/watcher.py)."""
 
     def follow(names: list[str]) -> None:
@@ -100,10 +106,14 @@ def _watch_repository(settings: ServingSettings, triton: TritonServer, served: d
         log.info("serving now: %s", ", ".join(names) or "no model")
 
     api = TritonRepositoryApi(settings.triton_http_url, timeout_s=settings.ready_timeout_s)
-    watch(RepositoryWatcher(settings.model_repository, settings.twin_repository, api, served, follow),
-          settings.watch_interval_s, stop)
-    log.info("watching %s every %g s for exported or removed models", settings.model_repository,
-             settings.watch_interval_s)
+    watch(
+        RepositoryWatcher(settings.model_repository, settings.twin_repository, api, served, follow),
+        settings.watch_interval_s,
+        stop,
+    )
+    log.info(
+        "watching %s every %g s for exported or removed models", settings.model_repository, settings.watch_interval_s
+    )
 
 
 def _install_stop_handlers(stop: threading.Event) -> None:

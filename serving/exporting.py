@@ -1,4 +1,5 @@
 """Fill the repository through the export stage when some model has no artefact yet."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,8 +22,15 @@ def export_if_missing(settings: ServingSettings, stop: threading.Event) -> None:
         return
     if importlib.util.find_spec("export") is None:
         raise ServingError(f"not exported: {', '.join(missing)}; and the export package is not importable")
-    command = [sys.executable, "-m", "export", "--if-missing", "--fallback-random",
-               "--repository", str(settings.model_repository)]
+    command = [
+        sys.executable,
+        "-m",
+        "export",
+        "--if-missing",
+        "--fallback-random",
+        "--repository",
+        str(settings.model_repository),
+    ]
     log.info("exporting the missing models (%s): %s", ", ".join(missing), " ".join(command))
     # The export prints its own progress (and its loud random-weights warning) straight to the terminal.
     process = subprocess.Popen(command)

@@ -1,4 +1,5 @@
 """The gateway (`python -m gateway`) as a child of the launcher, pointed at the embedded Triton."""
+
 from __future__ import annotations
 
 import os

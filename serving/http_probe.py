@@ -1,4 +1,5 @@
 """Tiny HTTP helpers for readiness probes (stdlib only: they run before the gateway's stack exists)."""
+
 from __future__ import annotations
 
 import json

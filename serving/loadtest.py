@@ -4,6 +4,7 @@ perf_analyzer sends random UINT8 images of each model's input shape (taken from 
 --shape) and, as it always does, asks for every output, FP32 logits and probabilities included: the numbers
 are an upper bound on what a client that wants only the segmentation map pays.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,18 +85,34 @@ def concurrency_levels(spec: str) -> list[int]:
     return list(range(start, end + 1, step))
 
 
-def measure(tool: perf_analyzer.PerfAnalyzer, model: str, args: argparse.Namespace, shapes: list[str]) -> list[Measurement]:
+def measure(
+    tool: perf_analyzer.PerfAnalyzer, model: str, args: argparse.Namespace, shapes: list[str]
+) -> list[Measurement]:
     # One run per level: perf_analyzer refuses --request-count with several levels in one run.
-    return [m for level in concurrency_levels(args.concurrency) for m in _measure_level(tool, model, args, shapes, level)]
+    return [
+        m for level in concurrency_levels(args.concurrency) for m in _measure_level(tool, model, args, shapes, level)
+    ]
 
 
-def _measure_level(tool: perf_analyzer.PerfAnalyzer, model: str, args: argparse.Namespace, shapes: list[str],
-                   level: int) -> list[Measurement]:
+def _measure_level(
+    tool: perf_analyzer.PerfAnalyzer, model: str, args: argparse.Namespace, shapes: list[str], level: int
+) -> list[Measurement]:
     with tempfile.TemporaryDirectory(prefix="loadtest-") as scratch:
         report = Path(scratch) / "report.csv"
         command = [
-            str(tool.binary), "-m", model, "-u", args.url, "-i", args.protocol, "-b", str(args.batch_size),
-            "--concurrency-range", str(level), "-f", str(report),
+            str(tool.binary),
+            "-m",
+            model,
+            "-u",
+            args.url,
+            "-i",
+            args.protocol,
+            "-b",
+            str(args.batch_size),
+            "--concurrency-range",
+            str(level),
+            "-f",
+            str(report),
         ]
         for shape in shapes:
             command += ["--shape", shape]
@@ -136,8 +153,10 @@ def format_table(measurements: list[Measurement]) -> str:
     header = f"{'model':<28} {'conc':>4} {'infer/s':>9} " + " ".join(f"{p + ' ms':>9}" for p in PERCENTILES)
     lines = [header, "-" * len(header)]
     for m in measurements:
-        lines.append(f"{m.model:<28} {m.concurrency:>4} {m.throughput:>9.2f} "
-                     + " ".join(f"{m.latency_ms[p]:>9.1f}" for p in PERCENTILES))
+        lines.append(
+            f"{m.model:<28} {m.concurrency:>4} {m.throughput:>9.2f} "
+            + " ".join(f"{m.latency_ms[p]:>9.1f}" for p in PERCENTILES)
+        )
     return "\n".join(lines)
 
 
@@ -152,18 +171,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc", help="default grpc")
-    parser.add_argument("--url", help="Triton host:port (default from TRITON_HOST and TRITON_GRPC_PORT/TRITON_HTTP_PORT)")
+    parser.add_argument(
+        "--url", help="Triton host:port (default from TRITON_HOST and TRITON_GRPC_PORT/TRITON_HTTP_PORT)"
+    )
     parser.add_argument("--models", help="comma-separated model names (default: every READY model)")
-    parser.add_argument("--concurrency", default="1",
-                        help="requests in flight: N or START:END[:STEP] (perf_analyzer --concurrency-range; default 1)")
+    parser.add_argument(
+        "--concurrency",
+        default="1",
+        help="requests in flight: N or START:END[:STEP] (perf_analyzer --concurrency-range; default 1)",
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement window (default 5)")
-    parser.add_argument("--max-trials", type=int, default=5, help="windows tried before giving up on stability (default 5)")
-    parser.add_argument("--stability", type=float, default=20.0, help="allowed variation between windows in %% (default 20)")
-    parser.add_argument("--requests", type=int, default=0,
-                        help="measure exactly N requests per concurrency instead of stable time windows (smoke runs)")
+    parser.add_argument(
+        "--max-trials", type=int, default=5, help="windows tried before giving up on stability (default 5)"
+    )
+    parser.add_argument(
+        "--stability", type=float, default=20.0, help="allowed variation between windows in %% (default 20)"
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=0,
+        help="measure exactly N requests per concurrency instead of stable time windows (smoke runs)",
+    )
     parser.add_argument("--batch-size", type=int, default=1, help="images per request (default 1)")
-    parser.add_argument("--shape", action="append", default=[],
-                        help="input shape without the batch dim, e.g. image:3,512,512 (default: the model's metadata)")
+    parser.add_argument(
+        "--shape",
+        action="append",
+        default=[],
+        help="input shape without the batch dim, e.g. image:3,512,512 (default: the model's metadata)",
+    )
     args = parser.parse_args(argv)
     args.url = args.url or default_url(args.protocol)
     return args
@@ -179,8 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         measurements = []
         for model in models:
             shapes = args.shape or input_shapes(args.protocol, args.url, model)
-            print(f"measuring {model} ({', '.join(shapes)}, {args.protocol}, concurrency {args.concurrency}) ...",
-                  file=sys.stderr, flush=True)
+            print(
+                f"measuring {model} ({', '.join(shapes)}, {args.protocol}, concurrency {args.concurrency}) ...",
+                file=sys.stderr,
+                flush=True,
+            )
             measurements += measure(tool, model, args, shapes)
     except ServingError as exc:
         print(f"loadtest: {exc}", file=sys.stderr)

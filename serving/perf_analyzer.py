@@ -5,6 +5,7 @@ still ships a working binary in `tritonclient-2.51.0.data/data/bin/` (pip instal
 It links against libb64.so.0d and libcudart.so.12, which the nvidia-pytriton wheel carries under hashed
 names: they are symlinked under their plain names into a directory put on LD_LIBRARY_PATH.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,17 @@ def fetch_binary(target_dir: Path) -> Path:
     if binary.is_file():
         return binary
     download_dir = target_dir / "download"
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(download_dir),
-               f"tritonclient=={TRITONCLIENT_VERSION}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(download_dir),
+        f"tritonclient=={TRITONCLIENT_VERSION}",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     wheels = sorted(download_dir.glob(f"tritonclient-{TRITONCLIENT_VERSION}-*.whl"))
     if result.returncode != 0 or not wheels:

@@ -1,4 +1,5 @@
 """Refuse to start when a port is taken, naming the port and the variable that moves it."""
+
 from __future__ import annotations
 
 import errno
@@ -34,10 +35,13 @@ def ensure_free(ports: list[PortSetting]) -> None:
         if error is None:
             continue
         if error.errno == errno.EADDRINUSE:
-            problems.append(f"port {p.port} on {p.host} is already in use: stop what uses it or set {p.variable} "
-                            "to a free port")
+            problems.append(
+                f"port {p.port} on {p.host} is already in use: stop what uses it or set {p.variable} to a free port"
+            )
         else:
             host_variable = HOST_VARIABLES[p.variable.split("_", 1)[0]]
-            problems.append(f"cannot listen on {p.host}:{p.port} ({error.strerror}): check {host_variable} and {p.variable}")
+            problems.append(
+                f"cannot listen on {p.host}:{p.port} ({error.strerror}): check {host_variable} and {p.variable}"
+            )
     if problems:
         raise ServingError("\n".join(dict.fromkeys(problems)))

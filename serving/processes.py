@@ -1,4 +1,5 @@
 """Child processes the launcher owns: started in their own session, logged to a file, stopped for sure."""
+
 from __future__ import annotations
 
 import ctypes
@@ -39,8 +40,14 @@ class ManagedProcess:
             self._log_offset = log.tell()
             # A new session keeps terminal Ctrl-C away from the children: the launcher stops them in order.
             self._process = subprocess.Popen(
-                list(command), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                list(command),
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         self.pid_file.write_text(f"{self._process.pid}\n")
 
@@ -119,8 +126,11 @@ _ERROR = re.compile(r"^E\d{4} |\berror\b|unrecognized|failed", re.IGNORECASE)
 
 def log_excerpt(text: str, error_lines: int = 20, tail_lines: int = 15) -> str:
     """The lines that explain a failure: the error lines and the last lines of the log (no banner tables)."""
-    lines = [line for line in text.splitlines()
-             if line.strip() and line[:1] not in "|+" and not any(h in line for h in _HARMLESS)]
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.strip() and line[:1] not in "|+" and not any(h in line for h in _HARMLESS)
+    ]
     usage = next((i for i, line in enumerate(lines) if line.startswith("Usage:")), None)
     if usage is not None:  # a bad option: the reason is above the usage text, which would bury it
         lines = lines[:usage]

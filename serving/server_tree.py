@@ -7,6 +7,7 @@ Why each step is needed:
   interpreter's libpython, hence LD_LIBRARY_PATH;
 - the stub runs the first `python3` on PATH and ignores PYTHONPATH, so the venv's bin/ goes first.
 """
+
 from __future__ import annotations
 
 import os

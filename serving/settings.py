@@ -1,4 +1,5 @@
 """The launcher's settings, read once from the environment (names and defaults: docs/architecture.md)."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Keep tritonserver alive while serving: notice a death, say so, restart it with bounded retries."""
+
 from __future__ import annotations
 
 import logging
@@ -27,8 +28,9 @@ class RestartPolicy:
         return min(self.first_backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
 
 
-def supervise(triton: TritonServer, gateway: Gateway | None, policy: RestartPolicy, ready_timeout_s: float,
-              stop: threading.Event) -> None:
+def supervise(
+    triton: TritonServer, gateway: Gateway | None, policy: RestartPolicy, ready_timeout_s: float, stop: threading.Event
+) -> None:
     """Block until `stop` is set; raise ServingError when recovery is impossible."""
     failures = 0
     up_since = time.monotonic()
@@ -44,11 +46,16 @@ def supervise(triton: TritonServer, gateway: Gateway | None, policy: RestartPoli
             continue
 
         failures += 1
-        log.error("tritonserver died (exit code %s); last log lines:\n%s", triton.exit_code(),
-                  log_excerpt(triton.process.log_since_start(), error_lines=5, tail_lines=5))
+        log.error(
+            "tritonserver died (exit code %s); last log lines:\n%s",
+            triton.exit_code(),
+            log_excerpt(triton.process.log_since_start(), error_lines=5, tail_lines=5),
+        )
         triton.clean_after_crash()
         if failures > policy.max_restarts:
-            raise ServingError(f"tritonserver died {failures} times; giving up (SERVING_MAX_RESTARTS={policy.max_restarts})")
+            raise ServingError(
+                f"tritonserver died {failures} times; giving up (SERVING_MAX_RESTARTS={policy.max_restarts})"
+            )
         delay = policy.backoff(failures)
         log.warning("restarting tritonserver in %.0f s (attempt %d of %d)", delay, failures, policy.max_restarts)
         if stop.wait(delay):

@@ -1,4 +1,5 @@
 """One tritonserver process on the twin repository: start, wait until every model is READY, stop, clean."""
+
 from __future__ import annotations
 
 import threading
@@ -33,9 +34,12 @@ class TritonServer:
             str(self.tree.binary),
             f"--model-repository={s.twin_repository}",
             f"--backend-directory={self.tree.backends}",
-            f"--http-address={s.triton_host}", f"--http-port={s.triton_http_port}",
-            f"--grpc-address={s.triton_host}", f"--grpc-port={s.triton_grpc_port}",
-            f"--metrics-address={s.triton_host}", f"--metrics-port={s.triton_metrics_port}",
+            f"--http-address={s.triton_host}",
+            f"--http-port={s.triton_http_port}",
+            f"--grpc-address={s.triton_host}",
+            f"--grpc-port={s.triton_grpc_port}",
+            f"--metrics-address={s.triton_host}",
+            f"--metrics-port={s.triton_metrics_port}",
             # A model that fails to load must not take the server down: the launcher reads the reason
             # from the repository index and names the model.
             "--exit-on-error=false",
@@ -76,9 +80,13 @@ class TritonServer:
                 states = self._model_states()
                 failed = {name: reason for name, (state, reason) in states.items() if state == "UNAVAILABLE"}
                 if failed:
-                    raise ServingError("\n".join(
-                        f"model '{name}' failed to load: {reason or 'no reason given'}" for name, reason in failed.items()
-                    ) + f"\n  (full log: {self.settings.triton_log})")
+                    raise ServingError(
+                        "\n".join(
+                            f"model '{name}' failed to load: {reason or 'no reason given'}"
+                            for name, reason in failed.items()
+                        )
+                        + f"\n  (full log: {self.settings.triton_log})"
+                    )
                 if all(status(f"{base}/v2/models/{name}/ready") == 200 for name in self.models):
                     return
             if time.monotonic() > deadline:
@@ -94,8 +102,11 @@ class TritonServer:
             index = post_json(f"{self.settings.triton_http_url}/v2/repository/index")
         except (urllib.error.URLError, OSError, ValueError):
             return {}
-        return {entry["name"]: (entry.get("state", ""), entry.get("reason", "")) for entry in index or []
-                if entry.get("name") in self.models}
+        return {
+            entry["name"]: (entry.get("state", ""), entry.get("reason", ""))
+            for entry in index or []
+            if entry.get("name") in self.models
+        }
 
     def _pending(self) -> str:
         states = self._model_states()

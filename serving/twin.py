@@ -5,6 +5,7 @@ has only the Python backend, so each model gets a twin: the same config (name, i
 instance groups, parameters, labels) with `backend: "python"`, our adapter as `model.py`, and a link to the
 exported artefact. The twin is generated on every start and never edited by hand.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -118,7 +119,9 @@ def _write_twin_model(model_dir: Path, twin_root: Path) -> TwinModel:
     versions = version_dirs(model_dir)
     missing = [v.name for v in versions if not (v / artifact).is_file()]
     if not versions or missing:
-        where = ", ".join(f"{model_dir.name}/{v}/{artifact}" for v in missing) or f"{model_dir.name}/<version>/{artifact}"
+        where = (
+            ", ".join(f"{model_dir.name}/{v}/{artifact}" for v in missing) or f"{model_dir.name}/<version>/{artifact}"
+        )
         raise ServingError(f"model '{model_dir.name}' is not exported (missing {where}): run `python -m export`")
 
     target = twin_root / model_dir.name

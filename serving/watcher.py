@@ -15,6 +15,7 @@ or files); an incomplete one (say, a version folder still being copied) changes 
 stays; a model whose folder (or config.pbtxt) is gone is unloaded and its twin removed. When Triton cannot
 be reached (it is being restarted), the change is retried on the next scan.
 """
+
 from __future__ import annotations
 
 import logging
@@ -92,8 +93,14 @@ class TritonRepositoryApi:
 class RepositoryWatcher:
     """Apply the native repository's changes to the twin and to Triton; `poll()` is one scan."""
 
-    def __init__(self, repository: Path, twin_root: Path, triton: TritonRepositoryApi,
-                 served: dict[str, Fingerprint], on_change: Callable[[list[str]], None] = lambda _names: None) -> None:
+    def __init__(
+        self,
+        repository: Path,
+        twin_root: Path,
+        triton: TritonRepositoryApi,
+        served: dict[str, Fingerprint],
+        on_change: Callable[[list[str]], None] = lambda _names: None,
+    ) -> None:
         self.repository = repository
         self.twin_root = twin_root
         self.triton = triton
@@ -158,7 +165,6 @@ class RepositoryWatcher:
         self.rejected.pop(name, None)
         log.info("model '%s' is unloaded", name)
         return True
-
 
     def _forget(self, name: str) -> None:
         """Take a model that never loaded out of Triton's repository index (and out of the twin)."""

@@ -4,6 +4,7 @@
 real VOC model) served by `python -m serving` on free ports, gateway included. Tests that need it fail,
 never skip, when it cannot start, and the message carries the logs that explain why.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

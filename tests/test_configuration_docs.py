@@ -1,4 +1,5 @@
 """The one table of environment variables (docs/architecture.md) names every variable the settings classes read."""
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,9 @@ def _documented() -> set[str]:
         first_cell = row.split("|")[1] if row.count("|") > 2 else ""
         variables = re.findall(r"`([A-Z_]+)`", first_cell)
         prefix = ""
-        for variable in variables:  # `GATEWAY_FETCH_CONNECT_TIMEOUT_S` / `_READ_TIMEOUT_S`: the suffix shares the prefix
+        for (
+            variable
+        ) in variables:  # `GATEWAY_FETCH_CONNECT_TIMEOUT_S` / `_READ_TIMEOUT_S`: the suffix shares the prefix
             if variable.startswith("_"):
                 names.add(prefix + variable)
             else:
@@ -45,6 +48,11 @@ def test_the_table_names_nothing_that_is_not_read() -> None:
     read = {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
     read |= {str(field.validation_alias) for field in ServingSettings.model_fields.values()}
     read |= {str(field.validation_alias) for field in ExportSettings.model_fields.values()}
-    others = {"SERVING_INTRA_OP_THREADS", "SERVING_INTER_OP_THREADS", "SEGMENT_GATEWAY", "SEGMENT_API_KEY",
-              "TRITON_PUBLISH_ADDRESS"}  # the Python backend, the CLI, compose
+    others = {
+        "SERVING_INTRA_OP_THREADS",
+        "SERVING_INTER_OP_THREADS",
+        "SEGMENT_GATEWAY",
+        "SEGMENT_API_KEY",
+        "TRITON_PUBLISH_ADDRESS",
+    }  # the Python backend, the CLI, compose
     assert _documented() - read - others == set()

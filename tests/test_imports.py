@@ -3,6 +3,7 @@
 Read from the source with ``ast`` (nothing is imported), so a cycle hidden behind a lazy import or
 ``TYPE_CHECKING`` counts too: each one is a sign that a type or a helper lives in the wrong module.
 """
+
 from __future__ import annotations
 
 import ast
@@ -42,7 +43,9 @@ def _imports(name: str, path: Path) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in ALL_MODULES else base for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in ALL_MODULES else base for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -112,12 +115,15 @@ def test_the_gateway_image_has_every_module_the_gateway_imports(name: str) -> No
         assert source is not None, f"{name} imports {target}, which is not in the repository"
         relative = source.relative_to(REPO_ROOT).as_posix()
         assert any(relative == path or relative.startswith(f"{path}/") for path in copied), (
-            f"{name} imports {target} ({relative}), which docker/gateway.Dockerfile does not copy")
+            f"{name} imports {target} ({relative}), which docker/gateway.Dockerfile does not copy"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(_sources("gateway")))
 def test_the_gateway_imports_no_torch(name: str) -> None:
     tree = ast.parse(ALL_MODULES[name].read_text())
-    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    roots = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
     roots |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not roots & {"torch", "torchvision", "onnx", "onnxruntime"}, f"{name} imports a model runtime"

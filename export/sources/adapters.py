@@ -1,4 +1,5 @@
 """Small layout/normalisation modules that put a model's own input convention inside the graph."""
+
 from __future__ import annotations
 
 from typing import Sequence

@@ -1,4 +1,5 @@
 """What every model source hands to the pipeline."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

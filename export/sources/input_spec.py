@@ -1,4 +1,5 @@
 """The JSON description of an existing ONNX segmentation model (format documented in export/README.md)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Graph surgery on a user's ONNX model before conversion: keep only the logits, free the batch dim."""
+
 from __future__ import annotations
 
 import onnx
@@ -40,7 +41,9 @@ def prepare_graph(model: onnx.ModelProto, input_name: str, logits_name: str, ori
     try:
         onnx.checker.check_model(prepared)
     except onnx.checker.ValidationError as error:
-        raise ExportError(f"{origin}: the graph is not valid ONNX after keeping only {logits_name!r}: {error}") from error
+        raise ExportError(
+            f"{origin}: the graph is not valid ONNX after keeping only {logits_name!r}: {error}"
+        ) from error
     return prepared
 
 

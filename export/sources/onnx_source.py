@@ -1,4 +1,5 @@
 """An existing ONNX segmentation model + its input spec -> a torch twin (onnx2torch) under the contract."""
+
 from __future__ import annotations
 
 import hashlib
@@ -72,9 +73,13 @@ def build_onnx_source(spec_path: Path, model_override: Path | None = None) -> Mo
         weights=str(model_path),
         weights_are_random=False,
         provenance={
-            "source": "onnx", "onnx_model": str(model_path), "onnx_sha256": _sha256(model_path),
-            "labels_file": str(labels_path), "input_spec_file": str(spec_path),
-            "input_spec": spec.model_dump(), "converter": "onnx2torch",
+            "source": "onnx",
+            "onnx_model": str(model_path),
+            "onnx_sha256": _sha256(model_path),
+            "labels_file": str(labels_path),
+            "input_spec_file": str(spec_path),
+            "input_spec": spec.model_dump(),
+            "converter": "onnx2torch",
             "batch": "the original's batch dim was made symbolic (Reshape targets with a leading 1 -> -1)",
         },
         reference=_reference_runner(model_path, input_name, spec),
@@ -121,7 +126,7 @@ def _reference_runner(path: Path, input_name: str, spec: InputSpec):
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             model_input = adapter(torch.from_numpy(batch)).contiguous().numpy()
-        chunks = [model_input[i:i + 1] for i in range(len(model_input))] if per_image else [model_input]
+        chunks = [model_input[i : i + 1] for i in range(len(model_input))] if per_image else [model_input]
         logits = np.concatenate([session.run([spec.output.name], {input_name: chunk})[0] for chunk in chunks])
         return logits.transpose(0, 3, 1, 2) if spec.output.layout == "NHWC" else logits
 

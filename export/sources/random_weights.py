@@ -9,6 +9,7 @@ and per photo, so the parity check compares real argmax decisions at a realistic
 (Recalibrating BatchNorm statistics on synthetic images was tried and rejected: on photos it gave logits
 of ~1e3..1e4, an unrealistic scale for absolute tolerances.)
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,7 @@ def photo_like_image(generator: torch.Generator, size: tuple[int, int] = CALIBRA
     return (image / 3 * 255).round().to(torch.uint8)
 
 
-def spread_class_scores(logits_model: nn.Module, segmentation_model: nn.Module, num_classes: int,
-                        seed: int) -> None:
+def spread_class_scores(logits_model: nn.Module, segmentation_model: nn.Module, num_classes: int, seed: int) -> None:
     """`logits_model` maps UINT8 -> logits; `segmentation_model` is the torchvision net inside it (eval)."""
     # The layer(s) producing class scores (LR-ASPP has two that are summed): logits are linear in them.
     heads = [m for m in segmentation_model.modules() if isinstance(m, nn.Conv2d) and m.out_channels == num_classes]

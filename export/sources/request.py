@@ -1,5 +1,6 @@
 """What the user asked for, as data: built into a ModelSource now, and kept in the manifest so that
 `python -m export.compare` can rebuild the same eager model later."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -26,8 +27,13 @@ class TorchvisionRequest:
         from .torchvision_source import build_torchvision_source
 
         labels = read_labels_file(Path(self.labels_file)) if self.labels_file else None
-        return build_torchvision_source(weights=self.weights, arch=self.arch, num_classes=self.num_classes,
-                                        labels=labels, input_size=(self.input_size[0], self.input_size[1]))
+        return build_torchvision_source(
+            weights=self.weights,
+            arch=self.arch,
+            num_classes=self.num_classes,
+            labels=labels,
+            input_size=(self.input_size[0], self.input_size[1]),
+        )
 
 
 @dataclass(frozen=True)

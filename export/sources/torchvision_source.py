@@ -1,4 +1,5 @@
 """A torchvision segmentation architecture with pretrained, random or local weights."""
+
 from __future__ import annotations
 
 import sys
@@ -18,8 +19,27 @@ from .random_weights import spread_class_scores
 # The 21 PASCAL VOC classes of torchvision's COCO-with-VOC-labels weights, index order
 # (torchvision calls index 0 "__background__"; the service calls it "background").
 VOC_LABELS: tuple[str, ...] = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 # Random weights are reproducible: the same seed gives the same files' numbers on every export.
 RANDOM_SEED = 0
@@ -56,8 +76,10 @@ def build_torchvision_source(
 ) -> ModelSource:
     """`weights` is "pretrained", "random" or the path of a local state dict."""
     if arch not in segmentation_architectures():
-        raise ExportError(f"unknown torchvision segmentation architecture {arch!r}; "
-                          f"choose one of: {', '.join(segmentation_architectures())}")
+        raise ExportError(
+            f"unknown torchvision segmentation architecture {arch!r}; "
+            f"choose one of: {', '.join(segmentation_architectures())}"
+        )
     if weights == "pretrained":
         state_dict, pretrained_labels = _pretrained_state_dict(arch)
         labels = labels or pretrained_labels
@@ -71,8 +93,9 @@ def build_torchvision_source(
 
     torch.manual_seed(RANDOM_SEED)
     # weights_backbone=None: never fetch ImageNet backbone weights; every weight comes from `weights`.
-    model = torchvision.models.get_model(arch, weights=None, weights_backbone=None, num_classes=num_classes,
-                                         aux_loss=False)
+    model = torchvision.models.get_model(
+        arch, weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False
+    )
     logits_model = TorchvisionLogits(model)
     if weights == "random":
         source_file = None
@@ -91,8 +114,12 @@ def build_torchvision_source(
         input_size=(input_size[0], input_size[1]),
         weights=weights if source_file is None else str(source_file.resolve()),
         weights_are_random=weights == "random",
-        provenance={"source": "torchvision", "arch": arch, "num_classes": num_classes,
-                    "normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}},
+        provenance={
+            "source": "torchvision",
+            "arch": arch,
+            "num_classes": num_classes,
+            "normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD},
+        },
     )
 
 
@@ -102,8 +129,11 @@ def _pretrained_state_dict(arch: str) -> tuple[Mapping[str, torch.Tensor], tuple
         weights_enum = torchvision.models.get_model_weights(arch).DEFAULT
     except (ValueError, KeyError, AttributeError) as error:
         raise ExportError(f"torchvision has no pretrained weights for {arch!r}; use --weights PATH") from error
-    print(f"[export] pretrained weights: {weights_enum} from {weights_enum.url} (torchvision cache)",
-          file=sys.stderr, flush=True)
+    print(
+        f"[export] pretrained weights: {weights_enum} from {weights_enum.url} (torchvision cache)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         state_dict = weights_enum.get_state_dict(progress=True, check_hash=True)
     except Exception as error:  # URLError, socket errors, HTTP errors, hash mismatch: all mean "not obtained"
@@ -123,8 +153,10 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
         # weights_only: a weights file is data; never run code from it.
         loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ExportError(f"weights file {path} is not a readable PyTorch state dict "
-                          f"(corrupt or not saved with torch.save): {type(error).__name__}: {error}") from error
+        raise ExportError(
+            f"weights file {path} is not a readable PyTorch state dict "
+            f"(corrupt or not saved with torch.save): {type(error).__name__}: {error}"
+        ) from error
     # Training checkpoints often nest the state dict.
     for key in ("model", "state_dict", "model_state_dict"):
         if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
@@ -134,8 +166,9 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
     return loaded
 
 
-def _load_main_head(model: nn.Module, state_dict: Mapping[str, torch.Tensor], arch: str, num_classes: int,
-                    origin: str) -> None:
+def _load_main_head(
+    model: nn.Module, state_dict: Mapping[str, torch.Tensor], arch: str, num_classes: int, origin: str
+) -> None:
     main = {k: v for k, v in state_dict.items() if not k.startswith(AUX_PREFIX)}
     try:
         model.load_state_dict(main, strict=True)
@@ -143,5 +176,7 @@ def _load_main_head(model: nn.Module, state_dict: Mapping[str, torch.Tensor], ar
         detail = str(error).replace("\n", " ")
         if len(detail) > 600:
             detail = detail[:600] + " ..."
-        raise ExportError(f"weights file {origin} does not fit torchvision {arch} with {num_classes} classes "
-                          f"(wrong architecture or class count): {detail}") from error
+        raise ExportError(
+            f"weights file {origin} does not fit torchvision {arch} with {num_classes} classes "
+            f"(wrong architecture or class count): {detail}"
+        ) from error

@@ -4,6 +4,7 @@
 ``BundleResponse`` (the summary plus the labels and the mask); all three are ``application/json``, so a 200's JSON
 schema is ``JsonAnswer``, any one of them.
 """
+
 from __future__ import annotations
 
 from pydantic import BaseModel, Field, RootModel
@@ -66,7 +67,9 @@ class BundleResponse(SummaryResponse):
     """response_format=bundle: the summary plus what a client needs to write a mask and paint an overlay."""
 
     labels: list[str] = Field(description="Every class name, in class-index order.")
-    mask_png: str = Field(description="The segmentation map at mask_size as a palette PNG (response_format=png), base64.")
+    mask_png: str = Field(
+        description="The segmentation map at mask_size as a palette PNG (response_format=png), base64."
+    )
 
 
 class JsonAnswer(RootModel[InferResponse | SummaryResponse | BundleResponse]):

@@ -2,6 +2,7 @@
 
 The objects themselves are created by the app's lifespan (gateway/main.py) and kept on ``app.state``.
 """
+
 from __future__ import annotations
 
 from typing import Annotated

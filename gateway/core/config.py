@@ -2,6 +2,7 @@
 
 Every limit the gateway enforces lives here, documented, so a reader finds each bound in one place.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -40,8 +41,12 @@ class Settings(BaseSettings):
         2, ge=0, le=10, description="Retries of an inference call that failed because its replica was unreachable."
     )
     triton_timeout_s: float = Field(30.0, gt=0, description="Deadline of one inference call to Triton; past it → 504.")
-    triton_ready_timeout_s: float = Field(1.0, gt=0, description="Deadline of readiness/metadata calls; Triton down → 503 within it.")
-    default_family: str = Field(defaults.DEFAULT_FAMILY, description="Model family served when a request names no `model`.")
+    triton_ready_timeout_s: float = Field(
+        1.0, gt=0, description="Deadline of readiness/metadata calls; Triton down → 503 within it."
+    )
+    default_family: str = Field(
+        defaults.DEFAULT_FAMILY, description="Model family served when a request names no `model`."
+    )
 
     # --- URL fetching ------------------------------------------------------------------------
     fetch_connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout for url_image.")
@@ -54,14 +59,19 @@ class Settings(BaseSettings):
     )
 
     # --- uploads and decoding ----------------------------------------------------------------
-    max_upload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted image (upload or download) in bytes → 413.")
-    max_image_pixels: int = Field(50_000_000, gt=0, description="Largest decoded width×height → 413 (decompression bombs).")
+    max_upload_bytes: int = Field(
+        20 * 1024 * 1024, gt=0, description="Largest accepted image (upload or download) in bytes → 413."
+    )
+    max_image_pixels: int = Field(
+        50_000_000, gt=0, description="Largest decoded width×height → 413 (decompression bombs)."
+    )
     max_batch_files: int = Field(8, ge=1, description="Most files in one batch request.")
 
     max_answer_bytes: int = Field(
-        256 * 1024 * 1024, gt=0,
+        256 * 1024 * 1024,
+        gt=0,
         description="Largest answer a request may ask for (all its images, formats and results, at the size asked),"
-                    " computed before inference → 413 (gateway/answer_size.py).",
+        " computed before inference → 413 (gateway/answer_size.py).",
     )
 
     # --- slow and many clients ---------------------------------------------------------------
@@ -79,8 +89,10 @@ class Settings(BaseSettings):
 
     # --- load and access ---------------------------------------------------------------------
     max_in_flight: int = Field(
-        16, ge=1, description="Inference requests processed at once (from the end of the body to the end of the "
-                              "answer); more → 503 + Retry-After."
+        16,
+        ge=1,
+        description="Inference requests processed at once (from the end of the body to the end of the "
+        "answer); more → 503 + Retry-After.",
     )
     retry_after_s: int = Field(1, ge=0, description="Retry-After value sent with overload 503s.")
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -92,13 +104,16 @@ class Settings(BaseSettings):
     )
     cpu_workers: int = Field(2, ge=1, description="Threads for decoding/encoding work off the event loop.")
     keep_freed_mb: int = Field(
-        64, ge=0, le=2047,
+        64,
+        ge=0,
+        le=2047,
         description="Freed buffers (MiB) kept mapped for the next request instead of page-faulted in anew "
-                    "(glibc malloc + Pillow; gateway/memory.py); 0 = the allocators' defaults.",
+        "(glibc malloc + Pillow; gateway/memory.py); 0 = the allocators' defaults.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = Field(
-        "text", description="Log lines as text or one JSON object per line; both carry the request's X-Request-ID.",
+        "text",
+        description="Log lines as text or one JSON object per line; both carry the request's X-Request-ID.",
     )
 
     # --- stopping (SIGTERM) ------------------------------------------------------------------

@@ -6,6 +6,7 @@ base64 of the palette PNG ``response_format=png`` answers (pixel value = class i
 the overlay itself from the photo it already has. JSON, so it can be batched in ``/infer/files``; the
 `segment` CLI and the Python client use it.
 """
+
 from __future__ import annotations
 
 import base64

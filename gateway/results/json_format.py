@@ -3,6 +3,7 @@
 Logits and distributions are 21×512×512 floats (~65 MB of text each), so they are encoded by orjson
 straight from the numpy buffers: no ``tolist()`` (millions of Python floats) and no ``json.dumps``.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ background class are left as they are, so the photo stays readable; every other 
 with its VOC colour. The optional legend is drawn inside the picture (top-left), so the overlay keeps
 exactly the photo's width and height.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,7 +26,9 @@ def background_class(labels: Sequence[str]) -> int | None:
     return 0 if labels and labels[0].strip().lower() in {"background", "__background__"} else None
 
 
-def blend(photo: Image.Image, segmentation_map: np.ndarray, labels: Sequence[str], opacity: float = OPACITY) -> Image.Image:
+def blend(
+    photo: Image.Image, segmentation_map: np.ndarray, labels: Sequence[str], opacity: float = OPACITY
+) -> Image.Image:
     """RGB ``photo`` with the map (same size as the photo, [H, W]) blended in.
 
     Pillow's own blend and composite (integer C loops): ~10× faster than float arrays on a 12 MP photo.

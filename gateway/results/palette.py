@@ -8,6 +8,7 @@ The mask PNG: the segmentation map as a palette image (pixel value = class index
 in the VOC colours; any program reads the class ids straight from the pixel values (``np.asarray(Image.open(f))``).
 The class names ride along in a ``labels`` text chunk.
 """
+
 from __future__ import annotations
 
 import io

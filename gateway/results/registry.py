@@ -4,6 +4,7 @@ The core infer routes do, per request:
 ``fmt = negotiate(response_format, accept)`` → ask Triton for ``required_results(fmt, requested)`` →
 ``render(result, RenderOptions(fmt, mask_size, legend))``. Rendering is CPU work: call it off the loop.
 """
+
 from __future__ import annotations
 
 import io
@@ -62,7 +63,9 @@ def _overlay_renderer(image_format: str, filename: str) -> Callable[[InferenceRe
         size = original_size(result)
         photo = result.original if result.original.size == size else result.original.resize(size)
         segmentation_map = resize_map(result.arrays["segmentation_map"], size)
-        body = render_overlay(photo, segmentation_map, result.model.labels, legend=options.legend, image_format=image_format)
+        body = render_overlay(
+            photo, segmentation_map, result.model.labels, legend=options.legend, image_format=image_format
+        )
         return _attachment(body, OVERLAY_MEDIA_TYPES[image_format], filename)
 
     return render_overlay_response
@@ -94,23 +97,54 @@ def _attachment(body: bytes, media_type: str, filename: str) -> Response:
 FORMATS: dict[str, Format] = {
     fmt.name: fmt
     for fmt in (
-        Format("json", "application/json", "today's response: the requested arrays as nested JSON lists (default)",
-               _render_json, json_body=True),
-        Format("summary", "application/json",
-               "compact JSON: classes present with names, pixel fractions and mean confidence; sizes, model, weights",
-               _render_summary, fixed_results=SUMMARY_RESULTS, json_body=True),
-        Format("bundle", "application/json",
-               "the summary plus `labels` and `mask_png` (the png format's mask, base64): mask, overlay and "
-               "summary from one inference",
-               _render_bundle, fixed_results=SUMMARY_RESULTS, json_body=True),
-        Format("png", PNG_MEDIA_TYPE, "the segmentation map as a VOC-palette PNG, pixel value = class index",
-               _render_png, fixed_results=("segmentation_map",)),
-        Format("overlay", OVERLAY_MEDIA_TYPES["PNG"], "the photo with the classes blended in, PNG, at the photo's size",
-               _overlay_renderer("PNG", "overlay.png"), fixed_results=("segmentation_map",)),
-        Format("overlay_jpeg", OVERLAY_MEDIA_TYPES["JPEG"], "the same overlay as JPEG",
-               _overlay_renderer("JPEG", "overlay.jpg"), fixed_results=("segmentation_map",)),
-        Format("npz", NPZ_MEDIA_TYPE, "the requested arrays, exact, as a NumPy .npz archive (plus `labels`)",
-               _render_npz),
+        Format(
+            "json",
+            "application/json",
+            "today's response: the requested arrays as nested JSON lists (default)",
+            _render_json,
+            json_body=True,
+        ),
+        Format(
+            "summary",
+            "application/json",
+            "compact JSON: classes present with names, pixel fractions and mean confidence; sizes, model, weights",
+            _render_summary,
+            fixed_results=SUMMARY_RESULTS,
+            json_body=True,
+        ),
+        Format(
+            "bundle",
+            "application/json",
+            "the summary plus `labels` and `mask_png` (the png format's mask, base64): mask, overlay and "
+            "summary from one inference",
+            _render_bundle,
+            fixed_results=SUMMARY_RESULTS,
+            json_body=True,
+        ),
+        Format(
+            "png",
+            PNG_MEDIA_TYPE,
+            "the segmentation map as a VOC-palette PNG, pixel value = class index",
+            _render_png,
+            fixed_results=("segmentation_map",),
+        ),
+        Format(
+            "overlay",
+            OVERLAY_MEDIA_TYPES["PNG"],
+            "the photo with the classes blended in, PNG, at the photo's size",
+            _overlay_renderer("PNG", "overlay.png"),
+            fixed_results=("segmentation_map",),
+        ),
+        Format(
+            "overlay_jpeg",
+            OVERLAY_MEDIA_TYPES["JPEG"],
+            "the same overlay as JPEG",
+            _overlay_renderer("JPEG", "overlay.jpg"),
+            fixed_results=("segmentation_map",),
+        ),
+        Format(
+            "npz", NPZ_MEDIA_TYPE, "the requested arrays, exact, as a NumPy .npz archive (plus `labels`)", _render_npz
+        ),
     )
 }
 

@@ -7,6 +7,7 @@ How each array is brought to the photo's size (also said in the OpenAPI text of 
   Bilinear weights sum to 1, so resized distributions still sum to 1 per pixel; their argmax can
   differ from the resized map at class borders, because the map is resized, not recomputed.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -4,6 +4,7 @@ Compact JSON, no big arrays. ``mean_confidence`` of a class is the mean, over th
 with it, of the model's probability for that class (the winning probability), so it needs the
 ``pixels_distribution`` output; without it the field is null.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,6 @@ from gateway.results.palette import hex_colour
 from gateway.results.resize import original_size, resize_map, resize_plane
 
 NEEDED_RESULTS: tuple[str, ...] = ("segmentation_map", "pixels_distribution")
-
 
 
 def class_statistics(
@@ -62,7 +62,12 @@ def build_summary(result: InferenceResult, mask_size: str) -> dict[str, Any]:
         "Status": "OK",
         "infer_model_type": model.runtime,
         "image_type": result.image_type,
-        "model": {"name": model.name, "family": model.family, "backend": model.runtime, "num_classes": len(model.labels)},
+        "model": {
+            "name": model.name,
+            "family": model.family,
+            "backend": model.runtime,
+            "num_classes": len(model.labels),
+        },
         "weights": dict(model.weights),  # from the model's Triton config: kind, never a server path
         "image_size": {"width": photo_width, "height": photo_height},
         "mask_size": {"mode": mask_size, "width": mask_width, "height": mask_height},

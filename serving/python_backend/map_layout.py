@@ -20,6 +20,7 @@ session. Nodes left without a consumer (the map model's own NCHW Resize) are dro
 
 This file is imported by path from the Triton Python stub (see model.py): onnx and numpy only.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,9 +28,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 # Resize attributes whose channels-last kernel was checked bit for bit against the NCHW one.
-_SAME_ARITHMETIC = {"mode": {b"linear"},
-                    "coordinate_transformation_mode": {b"half_pixel", b"pytorch_half_pixel", b"align_corners",
-                                                       b"asymmetric"}}
+_SAME_ARITHMETIC = {
+    "mode": {b"linear"},
+    "coordinate_transformation_mode": {b"half_pixel", b"pytorch_half_pixel", b"align_corners", b"asymmetric"},
+}
 _IGNORED_FOR_LINEAR = {"cubic_coeff_a", "nearest_mode", "extrapolation_value"}  # for other modes only
 # Attributes allowed at their default (onnxruntime's quantisation pre-processing writes them out).
 _DEFAULTS = {"exclude_outside": 0, "antialias": 0, "keep_aspect_ratio_policy": b"stretch"}
@@ -57,16 +59,25 @@ def argmax_channels_last(model: onnx.ModelProto) -> int:
         target = 3 if len(resize.input) > 3 and resize.input[3] else 2  # output sizes, else scales
         resize_inputs[target] = f"{prefix}/{'sizes' if target == 3 else 'scales'}"
         new_nodes = [
-            helper.make_node("Transpose", [resize.input[0]], [f"{prefix}/input"], name=f"{prefix}/Transpose",
-                             perm=_TO_CHANNELS_LAST),
-            helper.make_node("Gather", [resize.input[target], permutation.name], [resize_inputs[target]],
-                             name=f"{prefix}/Gather", axis=0),
+            helper.make_node(
+                "Transpose", [resize.input[0]], [f"{prefix}/input"], name=f"{prefix}/Transpose", perm=_TO_CHANNELS_LAST
+            ),
+            helper.make_node(
+                "Gather",
+                [resize.input[target], permutation.name],
+                [resize_inputs[target]],
+                name=f"{prefix}/Gather",
+                axis=0,
+            ),
             helper.make_node("Resize", resize_inputs, [f"{prefix}/upsampled"], name=f"{prefix}/Resize"),
         ]
         new_nodes[-1].attribute.extend(resize.attribute)
         for index, cast in enumerate(casts):  # element-wise, so they commute with the transposition
-            new_nodes.append(helper.make_node("Cast", [new_nodes[-1].output[0]], [f"{prefix}/cast{index}"],
-                                              name=f"{prefix}/Cast{index}"))
+            new_nodes.append(
+                helper.make_node(
+                    "Cast", [new_nodes[-1].output[0]], [f"{prefix}/cast{index}"], name=f"{prefix}/Cast{index}"
+                )
+            )
             new_nodes[-1].attribute.extend(cast.attribute)
         position = list(graph.node).index(node)
         for offset, new_node in enumerate(new_nodes):
@@ -95,14 +106,18 @@ def _names_read(graph: onnx.GraphProto) -> set[str]:
     for node in graph.node:
         names.update(node.input)
         for attribute in node.attribute:
-            for subgraph in [attribute.g, *attribute.graphs] if attribute.type in (
-                    onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) else []:
+            for subgraph in (
+                [attribute.g, *attribute.graphs]
+                if attribute.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                else []
+            ):
                 names |= _names_read(subgraph)
     return names
 
 
-def _casts_then_producer(name: str, producers: dict[str, onnx.NodeProto]
-                         ) -> tuple[list[onnx.NodeProto], onnx.NodeProto | None]:
+def _casts_then_producer(
+    name: str, producers: dict[str, onnx.NodeProto]
+) -> tuple[list[onnx.NodeProto], onnx.NodeProto | None]:
     """The Cast nodes (nearest the producer first) between `name` and the node producing it through them."""
     casts: list[onnx.NodeProto] = []
     node = producers.get(name)
@@ -143,4 +158,3 @@ def _ranks(model: onnx.ModelProto) -> dict[str, int]:
     inferred = onnx.shape_inference.infer_shapes(model)
     values = [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]
     return {v.name: len(v.type.tensor_type.shape.dim) for v in values if v.type.tensor_type.HasField("shape")}
-

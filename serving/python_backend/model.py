@@ -7,6 +7,7 @@ only the outputs it asked for, and ONNX computes only those.
 
 This file runs inside Triton's Python stub, which imports it by path: it must not import the project.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,16 @@ class Runner(Protocol):
 class TorchRunner:
     """A TorchScript module whose forward returns the config's outputs in config order (or a dict)."""
 
-    def __init__(self, path: Path, input_names: list[str], output_names: list[str], use_gpu: bool,
-                 device_id: int, intra_op: int, inter_op: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        input_names: list[str],
+        output_names: list[str],
+        use_gpu: bool,
+        device_id: int,
+        intra_op: int,
+        inter_op: int,
+    ) -> None:
         import torch
 
         self._torch = torch
@@ -67,8 +76,9 @@ class TorchRunner:
 
 
 class OnnxRunner:
-    def __init__(self, path: Path, output_names: list[str], use_gpu: bool, device_id: int,
-                 intra_op: int, inter_op: int) -> None:
+    def __init__(
+        self, path: Path, output_names: list[str], use_gpu: bool, device_id: int, intra_op: int, inter_op: int
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -134,8 +144,9 @@ class TritonPythonModel:
         if path.suffix == ".onnx":
             self._runner: Runner = OnnxRunner(path, list(self._outputs), use_gpu, device_id, intra_op, inter_op)
         else:
-            self._runner = TorchRunner(path, list(self._inputs), list(self._outputs), use_gpu, device_id,
-                                       intra_op, inter_op)
+            self._runner = TorchRunner(
+                path, list(self._inputs), list(self._outputs), use_gpu, device_id, intra_op, inter_op
+            )
         layout = " (map from channels-last upsampling)" if getattr(self._runner, "rewritten", 0) else ""
         pb_utils.Logger.log_info(
             f"{self._name}: serving {path.name} on {self._runner.device}{layout} "

@@ -3,6 +3,7 @@
 It checks what the harness promises (every path measured without errors, the results file, the table,
 the final JSON line), never how fast anything is: timings on a shared CI machine prove nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,18 +18,41 @@ from tests.support.paths import REPO_ROOT
 pytestmark = pytest.mark.timeout(900)
 
 HEADLINE_NUMBERS = (
-    "network_p50_ms", "triton_map_vs_network", "gateway_map_vs_network", "gateway_png_vs_network",
-    "torch_gateway_map_vs_network", "graph_map_vs_network", "gateway_map_p50_ratio", "triton_p50_ratio", "gateway_c4_throughput_ratio", "all_json_ms",
-    "json_encode_speedup", "npz_vs_json_size_ratio", "npz_vs_json_speed_ratio", "gateway_rss_mb", "triton_rss_mb",
+    "network_p50_ms",
+    "triton_map_vs_network",
+    "gateway_map_vs_network",
+    "gateway_png_vs_network",
+    "torch_gateway_map_vs_network",
+    "graph_map_vs_network",
+    "gateway_map_p50_ratio",
+    "triton_p50_ratio",
+    "gateway_c4_throughput_ratio",
+    "all_json_ms",
+    "json_encode_speedup",
+    "npz_vs_json_size_ratio",
+    "npz_vs_json_speed_ratio",
+    "gateway_rss_mb",
+    "triton_rss_mb",
 )
 # Measured at concurrency 1 only: the in-process references and Triton's cost per output set.
 SEQUENTIAL_SCENARIOS = {
-    "network/onnx", "graph/onnx", "triton-outputs/map", "triton-outputs/logits", "triton-outputs/distribution",
-    "triton-outputs/all", "triton-outputs/map-on-full-model",
+    "network/onnx",
+    "graph/onnx",
+    "triton-outputs/map",
+    "triton-outputs/logits",
+    "triton-outputs/distribution",
+    "triton-outputs/all",
+    "triton-outputs/map-on-full-model",
 }
 EXPECTED_SCENARIOS = SEQUENTIAL_SCENARIOS | {
-    "triton/onnx", "triton/torch", "gateway-map/onnx", "gateway-map/torch",
-    "gateway-all/onnx", "format-npz/onnx", "format-png/onnx", "format-summary/onnx",
+    "triton/onnx",
+    "triton/torch",
+    "gateway-map/onnx",
+    "gateway-map/torch",
+    "gateway-all/onnx",
+    "format-npz/onnx",
+    "format-png/onnx",
+    "format-summary/onnx",
 }
 
 
@@ -36,9 +60,24 @@ EXPECTED_SCENARIOS = SEQUENTIAL_SCENARIOS | {
 def bench_run(stack, tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     output = tmp_path_factory.mktemp("bench") / "results.json"
     command = [
-        sys.executable, "-m", "bench", "--quick", "--no-start", "--photos", "dog1.jpg", "--concurrency", "1", "2",
-        "--gateway-url", stack.gateway_url, "--triton-url", stack.triton_grpc_url,
-        "--repository", str(stack.repository), "--output", str(output),
+        sys.executable,
+        "-m",
+        "bench",
+        "--quick",
+        "--no-start",
+        "--photos",
+        "dog1.jpg",
+        "--concurrency",
+        "1",
+        "2",
+        "--gateway-url",
+        stack.gateway_url,
+        "--triton-url",
+        stack.triton_grpc_url,
+        "--repository",
+        str(stack.repository),
+        "--output",
+        str(output),
     ]
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=840)
     assert completed.returncode == 0, f"bench exited {completed.returncode}\n{completed.stdout}\n{completed.stderr}"
@@ -100,8 +139,11 @@ def test_output_sets_go_to_the_models_that_compute_only_them(bench_run) -> None:
     assert runs["triton-outputs/all"]["model"] == runs["triton-outputs/map-on-full-model"]["model"] == "deeplabv3_onnx"
     # Map 512x512 uint8; logits or probabilities 21x512x512 float32; all three together.
     assert runs["triton-outputs/map"]["response_bytes"] == 512 * 512
-    assert runs["triton-outputs/logits"]["response_bytes"] == runs["triton-outputs/distribution"]["response_bytes"] \
+    assert (
+        runs["triton-outputs/logits"]["response_bytes"]
+        == runs["triton-outputs/distribution"]["response_bytes"]
         == 21 * 512 * 512 * 4
+    )
     assert runs["triton-outputs/all"]["response_bytes"] == 2 * 21 * 512 * 512 * 4 + 512 * 512
     assert "Triton's cost per output set" in completed.stdout
 
@@ -113,8 +155,9 @@ def test_table_lists_each_scenario(bench_run) -> None:
 
 
 def test_help_describes_the_options() -> None:
-    completed = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=REPO_ROOT, capture_output=True,
-                               text=True, timeout=60)
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert completed.returncode == 0
     for flag in ("--requests", "--concurrency", "--quick", "--output", "--no-start"):
         assert flag in completed.stdout

@@ -1,4 +1,5 @@
 """bench.load.run_paired and the ratios it feeds (bench.report.add_ratios): the harness's own logic, in-process."""
+
 from __future__ import annotations
 
 import time
@@ -16,7 +17,9 @@ def sleeper(calls: list[str], name: str, seconds: float, size: int):
             calls.append(name)
             time.sleep(seconds)
             return size
+
         return send
+
     return make
 
 
@@ -38,7 +41,9 @@ def test_a_failing_path_is_counted_and_the_reference_still_measured() -> None:
     def failing():
         def send() -> int:
             raise RuntimeError("HTTP 503")
+
         return send
+
     figures, reference, errors = run_paired(failing, sleeper([], "ref", 0.001, 1), LoadPlan(1, 4, 0, 30))
     assert (figures.requests, figures.errors, reference.requests) == (0, 4, 4)
     assert errors == ["RuntimeError: HTTP 503"]
@@ -47,8 +52,15 @@ def test_a_failing_path_is_counted_and_the_reference_still_measured() -> None:
 def test_ratio_is_to_the_reference_beside_the_run_when_there_is_one() -> None:
     runs = [
         {"scenario": REFERENCE, "photo": "a.jpg", "concurrency": 1, "p50_ms": 100.0, "throughput_rps": 10.0},
-        {"scenario": "triton/onnx", "photo": "a.jpg", "concurrency": 1, "p50_ms": 90.0, "throughput_rps": 11.0,
-         "paired_reference_p50_ms": 80.0, "paired_reference_throughput_rps": 12.5},
+        {
+            "scenario": "triton/onnx",
+            "photo": "a.jpg",
+            "concurrency": 1,
+            "p50_ms": 90.0,
+            "throughput_rps": 11.0,
+            "paired_reference_p50_ms": 80.0,
+            "paired_reference_throughput_rps": 12.5,
+        },
         {"scenario": "triton/onnx", "photo": "a.jpg", "concurrency": 4, "p50_ms": 300.0, "throughput_rps": 13.0},
     ]
     add_ratios(runs)

@@ -1,4 +1,5 @@
 """Fixtures of the client tests: clients bound to the session's embedded stack, and local photo servers."""
+
 from __future__ import annotations
 
 import functools

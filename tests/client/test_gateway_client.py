@@ -1,4 +1,5 @@
 """SegmentationClient against the running gateway: every input kind, both backends, the result type."""
+
 from __future__ import annotations
 
 import http.server
@@ -40,8 +41,9 @@ def test_mask_image_is_a_palette_picture_of_the_map(from_path: SegmentationResul
     assert sum(from_path.class_fractions().values()) == pytest.approx(1.0)
 
 
-def test_str_path_bytes_and_url_give_the_same_map(gateway_client: SegmentationClient, from_path: SegmentationResult,
-                                                   photos_url: str) -> None:
+def test_str_path_bytes_and_url_give_the_same_map(
+    gateway_client: SegmentationClient, from_path: SegmentationResult, photos_url: str
+) -> None:
     for image in (str(shared_image(PHOTO)), shared_image(PHOTO).read_bytes(), f"{photos_url}/{PHOTO}"):
         result = gateway_client.segment(image, backend="torch")
         np.testing.assert_array_equal(result.segmentation_map, from_path.segmentation_map)
@@ -56,8 +58,9 @@ def test_pil_image_and_numpy_array_give_the_same_map(gateway_client: Segmentatio
 
 
 def test_all_results_as_exact_arrays(gateway_client: SegmentationClient) -> None:
-    result = gateway_client.segment(shared_image(PHOTO), backend="onnx",
-                                    results=("logits", "pixels_distribution", "segmentation_map"))
+    result = gateway_client.segment(
+        shared_image(PHOTO), backend="onnx", results=("logits", "pixels_distribution", "segmentation_map")
+    )
     assert result.logits.shape == result.distribution.shape == (21, SIZE, SIZE)
     assert result.logits.dtype == result.distribution.dtype == np.float32
     np.testing.assert_allclose(result.distribution.sum(axis=0), 1.0, atol=1e-4)
@@ -82,7 +85,8 @@ def test_models_and_readiness(gateway_client: SegmentationClient) -> None:
 
 
 def test_a_map_only_result_carries_the_summary_and_says_the_weights_are_random(
-        gateway_client: SegmentationClient) -> None:
+    gateway_client: SegmentationClient,
+) -> None:
     result = gateway_client.segment(shared_image(PHOTO))  # the defaults: onnx, mask at the model's size
     assert result.backend == "onnx" and result.segmentation_map.shape == (SIZE, SIZE)
     assert result.weights_random is True  # the test repository's default family has random weights
@@ -95,13 +99,19 @@ def test_a_map_only_result_carries_the_summary_and_says_the_weights_are_random(
     assert "dog" in real.class_fractions()
 
 
-def test_segment_many_batches_files_keeps_order_and_fails_alone(gateway_client: SegmentationClient,
-                                                                photos_url: str, tmp_path) -> None:
+def test_segment_many_batches_files_keeps_order_and_fails_alone(
+    gateway_client: SegmentationClient, photos_url: str, tmp_path
+) -> None:
     missing = tmp_path / "missing.jpg"
     images = [shared_image("dog1.jpg"), b"not an image", missing, f"{photos_url}/{PHOTO}", shared_image(PHOTO)]
     outcomes = gateway_client.segment_many(images, batch_size=2)
     assert [type(outcome).__name__ for outcome in outcomes] == [
-        "SegmentationResult", "GatewayError", "FileNotFoundError", "SegmentationResult", "SegmentationResult"]
+        "SegmentationResult",
+        "GatewayError",
+        "FileNotFoundError",
+        "SegmentationResult",
+        "SegmentationResult",
+    ]
     assert outcomes[1].status_code == 415
     alone = gateway_client.segment(shared_image("dog1.jpg"))
     np.testing.assert_array_equal(outcomes[0].segmentation_map, alone.segmentation_map)
@@ -152,15 +162,18 @@ def test_retry_delay_follows_retry_after_within_bounds() -> None:
     assert retry_delay("-5", cap=30) == 0
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"retries": -1}, "retries must be an integer >= 0, got -1"),
-    ({"retries": 1.5}, "retries must be an integer >= 0"),
-    ({"timeout": 0}, "timeout must be a finite number of seconds > 0, got 0"),
-    ({"timeout": -1.0}, "timeout must be a finite number of seconds > 0"),
-    ({"timeout": float("nan")}, "timeout must be a finite number of seconds > 0"),
-    ({"timeout": float("inf")}, "timeout must be a finite number of seconds > 0"),
-    ({"max_retry_wait": -1}, "max_retry_wait must be a finite number of seconds >= 0"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"retries": -1}, "retries must be an integer >= 0, got -1"),
+        ({"retries": 1.5}, "retries must be an integer >= 0"),
+        ({"timeout": 0}, "timeout must be a finite number of seconds > 0, got 0"),
+        ({"timeout": -1.0}, "timeout must be a finite number of seconds > 0"),
+        ({"timeout": float("nan")}, "timeout must be a finite number of seconds > 0"),
+        ({"timeout": float("inf")}, "timeout must be a finite number of seconds > 0"),
+        ({"max_retry_wait": -1}, "max_retry_wait must be a finite number of seconds >= 0"),
+    ],
+)
 def test_bad_retries_and_timeouts_are_refused_at_construction(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         SegmentationClient("http://127.0.0.1:9", **options)

@@ -1,4 +1,5 @@
 """TritonSegmentationClient: straight to Triton over gRPC, same preprocessing and result type as the gateway."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,10 +19,12 @@ def test_discovers_the_models_from_triton(triton_client: TritonSegmentationClien
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
-def test_same_answer_as_through_the_gateway(triton_client: TritonSegmentationClient,
-                                            gateway_client: SegmentationClient, backend: str) -> None:
-    direct = triton_client.segment(shared_image(PHOTO), backend=backend,
-                                   results=("pixels_distribution", "segmentation_map"))
+def test_same_answer_as_through_the_gateway(
+    triton_client: TritonSegmentationClient, gateway_client: SegmentationClient, backend: str
+) -> None:
+    direct = triton_client.segment(
+        shared_image(PHOTO), backend=backend, results=("pixels_distribution", "segmentation_map")
+    )
     via_gateway = gateway_client.segment(shared_image(PHOTO), backend=backend)
     assert direct.labels == via_gateway.labels
     assert direct.distribution.shape == (21, 512, 512)

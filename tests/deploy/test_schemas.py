@@ -1,5 +1,6 @@
 """Rendered objects validate strictly: core kinds against Kubernetes' schemas of several versions,
 custom resources against their CRDs (shared k8s-crds/) with unknown fields refused."""
+
 from __future__ import annotations
 
 import copy
@@ -75,8 +76,9 @@ def test_strictness_is_needed_the_plain_crd_lets_a_misspelt_field_pass() -> None
 
 def test_a_custom_kind_without_crd_is_an_error() -> None:
     with pytest.raises(LookupError):
-        manifests.validate_custom_resource({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob",
-                                            "metadata": {"name": "x"}, "spec": {}})
+        manifests.validate_custom_resource(
+            {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "metadata": {"name": "x"}, "spec": {}}
+        )
 
 
 def test_a_misspelt_core_field_is_refused() -> None:
@@ -89,5 +91,6 @@ def test_a_misspelt_core_field_is_refused() -> None:
 
 def test_a_core_kind_without_schema_is_an_error() -> None:
     with pytest.raises(kubernetes_validate.SchemaNotFoundError):
-        manifests.validate_core({"apiVersion": "apps/v1", "kind": "Deploymint", "metadata": {"name": "x"}},
-                                manifests.K8S_VERSIONS[-1])
+        manifests.validate_core(
+            {"apiVersion": "apps/v1", "kind": "Deploymint", "metadata": {"name": "x"}}, manifests.K8S_VERSIONS[-1]
+        )

@@ -1,4 +1,5 @@
 """Shared, expensive fixtures of the export tests: one random-weights export per session, reused."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,6 +15,7 @@ from export.sources.request import TorchvisionRequest
 # Two shared cores: keep each test process from oversubscribing them.
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
+
 @pytest.fixture(scope="session")
 def random_request() -> TorchvisionRequest:
     return TorchvisionRequest(arch="deeplabv3_mobilenet_v3_large", weights="random")
@@ -25,8 +27,9 @@ def random_source(random_request: TorchvisionRequest) -> ModelSource:
 
 
 @pytest.fixture(scope="session")
-def exported(tmp_path_factory: pytest.TempPathFactory, random_request: TorchvisionRequest,
-             random_source: ModelSource) -> ExportResult:
+def exported(
+    tmp_path_factory: pytest.TempPathFactory, random_request: TorchvisionRequest, random_source: ModelSource
+) -> ExportResult:
     """The default family (deeplabv3, random weights) exported once, without parity (tested on its own)."""
     repository = tmp_path_factory.mktemp("repository")
     return export_family(random_request, repository, source=random_source)
@@ -51,5 +54,11 @@ class TinySegmenter(nn.Module):
 
 @pytest.fixture
 def tiny_source() -> ModelSource:
-    return ModelSource(logits_model=TinySegmenter().eval(), labels=("background", "cat", "dog"), input_size=(32, 32),
-                       weights="random", weights_are_random=True, provenance={"source": "test"})
+    return ModelSource(
+        logits_model=TinySegmenter().eval(),
+        labels=("background", "cat", "dog"),
+        input_size=(32, 32),
+        weights="random",
+        weights_are_random=True,
+        provenance={"source": "test"},
+    )

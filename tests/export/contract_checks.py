@@ -1,11 +1,18 @@
 """Assertions every exported runtime must satisfy (shared by the TorchScript and ONNX tests)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 
-def assert_contract_outputs(logits: np.ndarray, probabilities: np.ndarray, segmentation_map: np.ndarray,
-                            batch: int, classes: int, size: tuple[int, int]) -> None:
+def assert_contract_outputs(
+    logits: np.ndarray,
+    probabilities: np.ndarray,
+    segmentation_map: np.ndarray,
+    batch: int,
+    classes: int,
+    size: tuple[int, int],
+) -> None:
     height, width = size
     assert logits.dtype == np.float32 and logits.shape == (batch, classes, height, width)
     assert probabilities.dtype == np.float32 and probabilities.shape == (batch, classes, height, width)

@@ -1,4 +1,5 @@
 """The shared photos and real model the export tests use (never copied into the project)."""
+
 from __future__ import annotations
 
 import os

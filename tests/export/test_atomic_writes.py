@@ -1,4 +1,5 @@
 """All-or-nothing writes: a failed export leaves no partial or temporary file behind."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +27,11 @@ def test_staged_files_appear_only_on_commit(tmp_path: Path) -> None:
         assert not target.exists()
         assert len(list(target.parent.iterdir())) == 1  # only the temp, beside the target
         staged.commit()
-    assert target.read_bytes() == b"new" and _files(tmp_path) == [Path("model"), Path("model/1"), Path("model/1/model.pt")]
+    assert target.read_bytes() == b"new" and _files(tmp_path) == [
+        Path("model"),
+        Path("model/1"),
+        Path("model/1/model.pt"),
+    ]
 
 
 def test_exception_removes_temps_and_the_folders_it_created(tmp_path: Path) -> None:
@@ -45,8 +50,9 @@ def test_tiny_model_exports_end_to_end(tiny_source: ModelSource, tmp_path: Path)
     assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
 
 
-def test_failed_onnx_export_writes_nothing(tiny_source: ModelSource, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_onnx_export_writes_nothing(
+    tiny_source: ModelSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def fail(*_args, **_kwargs) -> None:
         raise ExportError("simulated ONNX export failure")
 
@@ -56,8 +62,9 @@ def test_failed_onnx_export_writes_nothing(tiny_source: ModelSource, tmp_path: P
     assert _files(tmp_path) == []
 
 
-def test_failed_export_keeps_the_previous_good_files(tiny_source: ModelSource, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_export_keeps_the_previous_good_files(
+    tiny_source: ModelSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pipeline.export_family(REQUEST, tmp_path, family="tiny", source=tiny_source)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     monkeypatch.setattr(pipeline, "build_manifest", lambda **_: (_ for _ in ()).throw(OSError(28, "No space left")))

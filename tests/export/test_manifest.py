@@ -1,4 +1,5 @@
 """manifest.json: provenance, versions, and hashes that match the files beside it."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """The exported ONNX file: graph contract, and what onnxruntime computes from it."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The ONNX source on the real PASCAL VOC model: same contract, real labels, dog pixels on a dog photo."""
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,9 @@ def test_configs_carry_the_models_own_size_and_labels(voc) -> None:
         config = check_config_file(folder / "config.pbtxt")
         assert list(config.input[0].dims) == [3, 513, 513]
         assert list(config.output[0].dims) == [21, 513, 513]
-        assert {k: v.string_value for k, v in config.parameters.items()}["segmentation.labels"].split(",") == list(labels)
+        assert {k: v.string_value for k, v in config.parameters.items()}["segmentation.labels"].split(",") == list(
+            labels
+        )
         assert (folder / "labels.txt").read_text().split() == list(labels)
 
 
@@ -57,8 +60,9 @@ def test_dog2_is_mostly_dog_through_both_exported_files_as_in_the_original(voc) 
     repository = result.model_dirs["torch"].parent
     with torch.inference_mode():
         torch_map = load_torchscript(model_file(repository, "voc_mnv2", TORCH))(torch.from_numpy(dog2))[2].numpy()
-    session = onnxruntime.InferenceSession(str(model_file(repository, "voc_mnv2", ONNX)),
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        str(model_file(repository, "voc_mnv2", ONNX)), providers=["CPUExecutionProvider"]
+    )
     onnx_logits, onnx_map = session.run(["logits", "segmentation_map"], {INPUT_NAME: dog2})
     np.testing.assert_array_equal(onnx_map, onnx_logits.argmax(axis=1))
     original_map = source.reference(dog2).argmax(axis=1)
@@ -70,8 +74,9 @@ def test_dog2_is_mostly_dog_through_both_exported_files_as_in_the_original(voc) 
 def test_exported_onnx_takes_a_batch_although_the_original_fixes_batch_1(voc) -> None:
     _, result, dog2 = voc
     repository = result.model_dirs["onnx"].parent
-    session = onnxruntime.InferenceSession(str(model_file(repository, "voc_mnv2", ONNX)),
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        str(model_file(repository, "voc_mnv2", ONNX)), providers=["CPUExecutionProvider"]
+    )
     batch = np.concatenate([dog2, dog2[:, :, ::-1].copy()])  # the photo and a flipped copy
     logits, probabilities, segmentation_map = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
     assert_contract_outputs(logits, probabilities, segmentation_map, batch=2, classes=21, size=(513, 513))
@@ -92,13 +97,20 @@ def _spec(tmp_path: Path, **changes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"input__colour": "RGB"}, "input.colour"),
-    ({"input__normalisation": {"kind": "mean_std", "mean": [0.5], "std": [0.5]}}, "uint8 input cannot be normalised"),
-    ({"input__layout": "HWC"}, "input.layout"),
-    ({"output__name": "probs"}, "no graph output named 'probs'"),
-    ({"model": "missing.onnx"}, "does not exist"),
-], ids=["unknown-key", "uint8-normalised", "layout", "output", "model-path"])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"input__colour": "RGB"}, "input.colour"),
+        (
+            {"input__normalisation": {"kind": "mean_std", "mean": [0.5], "std": [0.5]}},
+            "uint8 input cannot be normalised",
+        ),
+        ({"input__layout": "HWC"}, "input.layout"),
+        ({"output__name": "probs"}, "no graph output named 'probs'"),
+        ({"model": "missing.onnx"}, "does not exist"),
+    ],
+    ids=["unknown-key", "uint8-normalised", "layout", "output", "model-path"],
+)
 def test_bad_input_spec_is_a_clear_error(tmp_path: Path, changes: dict, message: str) -> None:
     require_shared(VOC_MODEL_DIR / "model.onnx")
     with pytest.raises(ExportError, match=message):
@@ -134,18 +146,24 @@ def test_int8_model_agrees_with_fp32_on_held_out_photos_and_is_served_as_its_own
     # Its map model answers what the full int8 model answers, on a held-out photo.
     dog1 = next(p for p in load_photos(IMAGES_DIR) if p.name == "dog1.jpg").as_input((513, 513))
     full = onnxruntime.InferenceSession(str(model_file(repository, "voc_mnv2", ONNX_INT8)))
-    single = onnxruntime.InferenceSession(str(single_output_file(repository, "voc_mnv2", ONNX_INT8, "segmentation_map")))
-    np.testing.assert_array_equal(single.run(None, {INPUT_NAME: dog1})[0],
-                                  full.run(["segmentation_map"], {INPUT_NAME: dog1})[0])
+    single = onnxruntime.InferenceSession(
+        str(single_output_file(repository, "voc_mnv2", ONNX_INT8, "segmentation_map"))
+    )
+    np.testing.assert_array_equal(
+        single.run(None, {INPUT_NAME: dog1})[0], full.run(["segmentation_map"], {INPUT_NAME: dog1})[0]
+    )
     # ... also once the embedded adapter has rewritten it for CPU (serving/python_backend/map_layout.py).
     from serving.python_backend.map_layout import argmax_channels_last
 
     rewritten = onnx.load(str(single_output_file(repository, "voc_mnv2", ONNX_INT8, "segmentation_map")))
     assert argmax_channels_last(rewritten) == 1
-    np.testing.assert_array_equal(onnxruntime.InferenceSession(rewritten.SerializeToString()).run(None, {INPUT_NAME: dog1})[0],
-                                  full.run(["segmentation_map"], {INPUT_NAME: dog1})[0])
-    check_config_file(single_output_file(repository, "voc_mnv2", ONNX_INT8, "segmentation_map").parents[1]
-                      / "config.pbtxt")
+    np.testing.assert_array_equal(
+        onnxruntime.InferenceSession(rewritten.SerializeToString()).run(None, {INPUT_NAME: dog1})[0],
+        full.run(["segmentation_map"], {INPUT_NAME: dog1})[0],
+    )
+    check_config_file(
+        single_output_file(repository, "voc_mnv2", ONNX_INT8, "segmentation_map").parents[1] / "config.pbtxt"
+    )
 
 
 def test_int8_without_held_out_photos_is_refused_and_writes_nothing(voc) -> None:

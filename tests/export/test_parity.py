@@ -1,4 +1,5 @@
 """The three-way parity check on the real photos, its report and picture, and that it can fail."""
+
 from __future__ import annotations
 
 import json
@@ -24,13 +25,20 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
-def photo_parity(exported: ExportResult, random_source: ModelSource,
-                 tmp_path_factory: pytest.TempPathFactory) -> tuple[ParityReport, Path]:
+def photo_parity(
+    exported: ExportResult, random_source: ModelSource, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[ParityReport, Path]:
     require_shared(IMAGES_DIR)
     repository = exported.model_dirs["torch"].parent
     report_dir = tmp_path_factory.mktemp("parity")
-    report = run_parity(random_source, exported.family, model_file(repository, exported.family, TORCH),
-                        model_file(repository, exported.family, ONNX), IMAGES_DIR, report_dir)
+    report = run_parity(
+        random_source,
+        exported.family,
+        model_file(repository, exported.family, TORCH),
+        model_file(repository, exported.family, ONNX),
+        IMAGES_DIR,
+        report_dir,
+    )
     return report, report_dir
 
 
@@ -89,10 +97,21 @@ def small_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repository
 
 
-def test_standalone_compare_rebuilds_the_model_from_the_manifest(small_repository: Path, tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    code = compare_main(["--repository", str(small_repository), "--name", "small",
-                         "--images", str(tmp_path / "no-photos"), "--report-dir", str(tmp_path / "report")])
+def test_standalone_compare_rebuilds_the_model_from_the_manifest(
+    small_repository: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = compare_main(
+        [
+            "--repository",
+            str(small_repository),
+            "--name",
+            "small",
+            "--images",
+            str(tmp_path / "no-photos"),
+            "--report-dir",
+            str(tmp_path / "report"),
+        ]
+    )
     assert code == 0, capsys.readouterr()
     assert "parity of small (RANDOM WEIGHTS): PASS" in capsys.readouterr().out
     assert json.loads((tmp_path / "report" / "report.json").read_text())["passed"] is True

@@ -1,4 +1,5 @@
 """The single-output models: each computes only its output, and answers exactly what the full model does."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,12 @@ def test_onnx_single_output_graph_has_no_node_of_the_other_outputs(exported: Exp
 def test_every_single_output_model_answers_what_the_full_model_answers(exported: ExportResult) -> None:
     repository = exported.model_dirs["onnx"].parent
     full = {runtime.name: model_file(repository, exported.family, runtime) for runtime in (TORCH, ONNX)}
-    single = {runtime.name: {output: single_output_file(repository, exported.family, runtime, output)
-                             for output in OUTPUT_NAMES} for runtime in (TORCH, ONNX)}
+    single = {
+        runtime.name: {
+            output: single_output_file(repository, exported.family, runtime, output) for output in OUTPUT_NAMES
+        }
+        for runtime in (TORCH, ONNX)
+    }
     batch = np.random.default_rng(3).integers(0, 256, (2, 3, 512, 512), dtype=np.uint8)
     differences = single_outputs.check_agreement(full, single, batch)
     assert set(differences) == {f"{r}/{o}" for r in ("torch", "onnx") for o in OUTPUT_NAMES}

@@ -1,4 +1,5 @@
 """The exported TorchScript file: loads with plain torch.jit.load, binds `image`, returns the contract."""
+
 from __future__ import annotations
 
 import pytest

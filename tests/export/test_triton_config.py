@@ -1,4 +1,5 @@
 """config.pbtxt and labels.txt: strict Triton schema, the contract, and the committed copies."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,8 +38,11 @@ def test_committed_files_are_exactly_the_writers_output(runtime, outputs) -> Non
 
 
 def test_the_committed_repository_holds_only_the_writers_models() -> None:
-    expected = {ModelSpec("deeplabv3", runtime, VOC_LABELS, (512, 512), outputs=outputs).name
-                for runtime in RUNTIMES for outputs in (OUTPUT_NAMES, *((name,) for name in OUTPUT_NAMES))}
+    expected = {
+        ModelSpec("deeplabv3", runtime, VOC_LABELS, (512, 512), outputs=outputs).name
+        for runtime in RUNTIMES
+        for outputs in (OUTPUT_NAMES, *((name,) for name in OUTPUT_NAMES))
+    }
     assert {path.parent.name for path in COMMITTED.glob("*/config.pbtxt")} == expected
 
 
@@ -50,8 +54,9 @@ def test_single_output_configs_are_hidden_from_discovery_and_name_their_full_mod
     parameters = {k: v.string_value for k, v in config.parameters.items()}
     assert parameters["segmentation.output_of"] == "deeplabv3_onnx"
     assert "segmentation.family" not in parameters and "segmentation.runtime" not in parameters
-    two = render_config(spec).replace("output [", 'output [\n  {\n    name: "logits"\n    data_type: TYPE_FP32\n'
-                                      '    dims: [ 21, 512, 512 ]\n  },', 1)
+    two = render_config(spec).replace(
+        "output [", 'output [\n  {\n    name: "logits"\n    data_type: TYPE_FP32\n    dims: [ 21, 512, 512 ]\n  },', 1
+    )
     with pytest.raises(ConfigError, match="exactly one of"):
         check_config(two, "two.pbtxt")
     with pytest.raises(ExportError, match="exactly one of them"):
@@ -75,7 +80,8 @@ def test_exported_configs_parse_strictly_and_match_the_committed_ones(exported: 
     assert parameters["segmentation.weights"] == "random"
     committed = COMMITTED / folder.name
     assert (folder / "config.pbtxt").read_text() == (committed / "config.pbtxt").read_text().replace(
-        'string_value: "pretrained"', 'string_value: "random"')
+        'string_value: "pretrained"', 'string_value: "random"'
+    )
     assert (folder / "labels.txt").read_bytes() == (committed / "labels.txt").read_bytes()
 
 
@@ -108,14 +114,21 @@ def test_syntax_error_is_refused() -> None:
         check_config(_committed_text().replace("output [", "output ((", 1), "x.pbtxt")
 
 
-@pytest.mark.parametrize("edit, problem", [
-    (lambda t: t.replace('name: "logits"', 'name: "scores"'), "outputs must be"),
-    (lambda t: t.replace("TYPE_UINT8\n    dims: [ 512, 512 ]", "TYPE_INT64\n    dims: [ 512, 512 ]"), "segmentation_map"),
-    (lambda t: t.replace("max_batch_size: 8", "max_batch_size: 0"), "max_batch_size"),
-    (lambda t: t.replace('key: "segmentation.family"', 'key: "family"'), "segmentation.family"),
-    (lambda t: t.replace('string_value: "onnx"', 'string_value: "torch"'), "segmentation.runtime"),
-    (lambda t: t.replace("dims: [ 3, 512, 512 ]", "dims: [ 3, 256, 256 ]"), "dims disagree"),
-], ids=["output-name", "map-type", "batch", "parameter", "runtime", "dims"])
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (lambda t: t.replace('name: "logits"', 'name: "scores"'), "outputs must be"),
+        (
+            lambda t: t.replace("TYPE_UINT8\n    dims: [ 512, 512 ]", "TYPE_INT64\n    dims: [ 512, 512 ]"),
+            "segmentation_map",
+        ),
+        (lambda t: t.replace("max_batch_size: 8", "max_batch_size: 0"), "max_batch_size"),
+        (lambda t: t.replace('key: "segmentation.family"', 'key: "family"'), "segmentation.family"),
+        (lambda t: t.replace('string_value: "onnx"', 'string_value: "torch"'), "segmentation.runtime"),
+        (lambda t: t.replace("dims: [ 3, 512, 512 ]", "dims: [ 3, 256, 256 ]"), "dims disagree"),
+    ],
+    ids=["output-name", "map-type", "batch", "parameter", "runtime", "dims"],
+)
 def test_contract_violations_are_refused_with_the_reason(edit, problem: str) -> None:
     broken = edit(_committed_text())
     assert broken != _committed_text()

@@ -1,4 +1,5 @@
 """A static HTTP server on 127.0.0.1 in a thread, so url_image tests never leave the machine."""
+
 from __future__ import annotations
 
 import functools

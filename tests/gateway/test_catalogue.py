@@ -3,6 +3,7 @@
 The catalogue is given a stand-in for TritonClient's ``discover()`` (the models READY, the state of the
 others), so each answer of Triton's repository can be set up exactly; tests/gateway/routes checks it live.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -75,8 +76,10 @@ def test_a_family_still_loading_is_503_naming_its_models() -> None:
 
 
 def test_a_miss_discovers_again_and_finds_a_model_loaded_since() -> None:
-    triton = StandInTriton(([model("deeplabv3", "onnx")], {"deeplabv3_torch": "LOADING"}),
-                           ([model("deeplabv3", "onnx"), model("deeplabv3", "torch")], {}))
+    triton = StandInTriton(
+        ([model("deeplabv3", "onnx")], {"deeplabv3_torch": "LOADING"}),
+        ([model("deeplabv3", "onnx"), model("deeplabv3", "torch")], {}),
+    )
     catalogue = catalogue_of(triton)
     assert resolve(catalogue, "deeplabv3", "onnx").name == "deeplabv3_onnx"
     assert resolve(catalogue, "deeplabv3", "torch").name == "deeplabv3_torch"

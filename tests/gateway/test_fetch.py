@@ -1,6 +1,7 @@
 """fetch_image_bytes against a local HTTP(S) server: SSRF refusals happen before any connection,
 the connection goes to the checked address (Host and SNI keep the name), redirects are re-checked,
 size/time limits hold and the body must be an image. Only loopback is ever contacted."""
+
 from __future__ import annotations
 
 import asyncio
@@ -73,15 +74,29 @@ STRICT = Settings(fetch_total_timeout_s=5)
 @pytest.mark.parametrize(
     ("address", "problem"),
     [
-        ("127.0.0.1", "loopback"), ("127.255.1.2", "loopback"), ("::1", "loopback"),
-        ("10.0.0.1", "private"), ("172.16.5.4", "private"), ("192.168.1.1", "private"), ("fc00::1", "private"),
-        ("169.254.169.254", "link-local"), ("fe80::1", "link-local"),
-        ("100.64.0.1", "carrier-grade NAT"), ("100.127.255.254", "carrier-grade NAT"),
-        ("224.0.0.1", "multicast"), ("ff02::1", "multicast"),
-        ("0.0.0.0", "unspecified"), ("::", "unspecified"),
-        ("240.0.0.1", "reserved"), ("255.255.255.255", "reserved"), ("192.0.2.1", "private"), ("198.18.0.1", "private"),
-        ("::ffff:127.0.0.1", "loopback (embedded"), ("::ffff:169.254.169.254", "link-local (embedded"),
-        ("2002:a00:1::", "private (embedded"), ("2002:7f00:1::", "loopback (embedded"),
+        ("127.0.0.1", "loopback"),
+        ("127.255.1.2", "loopback"),
+        ("::1", "loopback"),
+        ("10.0.0.1", "private"),
+        ("172.16.5.4", "private"),
+        ("192.168.1.1", "private"),
+        ("fc00::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("100.127.255.254", "carrier-grade NAT"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("240.0.0.1", "reserved"),
+        ("255.255.255.255", "reserved"),
+        ("192.0.2.1", "private"),
+        ("198.18.0.1", "private"),
+        ("::ffff:127.0.0.1", "loopback (embedded"),
+        ("::ffff:169.254.169.254", "link-local (embedded"),
+        ("2002:a00:1::", "private (embedded"),
+        ("2002:7f00:1::", "loopback (embedded"),
         ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback (embedded"),  # Teredo, client 127.0.0.1
         ("64:ff9b::a9fe:a9fe", "link-local (embedded"),  # NAT64 of 169.254.169.254
         ("fec0::1", "site-local"),
@@ -193,9 +208,27 @@ def test_https_keeps_sni_and_certificate_check_on_the_name(
 ) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pinned.test",
-         "-addext", "subjectAltName=DNS:pinned.test", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=30,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=pinned.test",
+            "-addext",
+            "subjectAltName=DNS:pinned.test",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)

@@ -1,4 +1,5 @@
 """decode_image / to_model_input: formats by bytes, bombs before decoding, bad data, every mode, EXIF, draft."""
+
 from __future__ import annotations
 
 import io
@@ -18,7 +19,6 @@ pytestmark = pytest.mark.timeout(60)
 
 SETTINGS = Settings()
 SHARED = Path(os.environ.get("SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
-
 
 
 def pixel(image: Image.Image) -> tuple[int, int, int]:
@@ -107,8 +107,20 @@ def test_one_pixel_image_is_upscaled() -> None:
         (png_claiming(8000, 8000), TooLarge, "64000000 pixels"),
         (png_claiming(100_000, 100_000), TooLarge, "pixels"),
     ],
-    ids=["empty", "text", "html", "pdf", "svg", "ico", "truncated-jpeg", "truncated-png", "corrupt-jpeg",
-         "zero-width", "bomb-over-setting", "bomb-over-pillow"],
+    ids=[
+        "empty",
+        "text",
+        "html",
+        "pdf",
+        "svg",
+        "ico",
+        "truncated-jpeg",
+        "truncated-png",
+        "corrupt-jpeg",
+        "zero-width",
+        "bomb-over-setting",
+        "bomb-over-pillow",
+    ],
 )
 def test_bad_data_is_refused_naming_the_problem(data: bytes, error: type, words: str) -> None:
     with pytest.raises(error) as caught:

@@ -1,4 +1,5 @@
 """The form rules shared by every inference endpoint (no Triton needed)."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,17 +10,20 @@ from gateway.inference import check_runtime, parse_result_types
 ALL = ("logits", "pixels_distribution", "segmentation_map")
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    (None, ALL),
-    ([], ALL),
-    ([""], ALL),
-    ([" , "], ALL),
-    (["segmentation_map"], ("segmentation_map",)),
-    (["segmentation_map", "logits"], ("segmentation_map", "logits")),  # repeated fields, caller's order
-    (["segmentation_map,logits"], ("segmentation_map", "logits")),  # one comma-separated value
-    (["pixels_distribution, segmentation_map", "logits"], ("pixels_distribution", "segmentation_map", "logits")),
-    (["logits", "logits,logits"], ("logits",)),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (None, ALL),
+        ([], ALL),
+        ([""], ALL),
+        ([" , "], ALL),
+        (["segmentation_map"], ("segmentation_map",)),
+        (["segmentation_map", "logits"], ("segmentation_map", "logits")),  # repeated fields, caller's order
+        (["segmentation_map,logits"], ("segmentation_map", "logits")),  # one comma-separated value
+        (["pixels_distribution, segmentation_map", "logits"], ("pixels_distribution", "segmentation_map", "logits")),
+        (["logits", "logits,logits"], ("logits",)),
+    ],
+)
 def test_result_types(values, expected) -> None:
     assert parse_result_types(values) == expected
 

@@ -1,4 +1,5 @@
 """BodyLimitsMiddleware and InferenceSlotsMiddleware on a tiny app (no Triton needed)."""
+
 from __future__ import annotations
 
 import threading
@@ -45,7 +46,9 @@ def client() -> TestClient:
 
 
 def test_upload_within_limit_passes(client: TestClient) -> None:
-    response = client.post("/infer/file", data={"infer_model_type": "torch"}, files={"file": ("a.jpg", b"x" * UPLOAD_LIMIT)})
+    response = client.post(
+        "/infer/file", data={"infer_model_type": "torch"}, files={"file": ("a.jpg", b"x" * UPLOAD_LIMIT)}
+    )
     assert response.status_code == 200
     assert response.json() == {"size": UPLOAD_LIMIT}
 
@@ -81,9 +84,18 @@ async def _drive(app, scope: dict, chunks: list[bytes]) -> tuple[int, int]:
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict:
     return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-        "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
     }
 
 
@@ -92,8 +104,9 @@ def test_chunked_body_is_counted_while_streaming() -> None:
     app = BodyLimitsMiddleware(make_app(settings), settings)
     head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
     chunks = [head] + [b"x" * 4096] * 1000  # 4 MB, no Content-Length: only counting can stop it
-    scope = _scope("/infer/file", [(b"content-type", b"multipart/form-data; boundary=b"),
-                                   (b"transfer-encoding", b"chunked")])
+    scope = _scope(
+        "/infer/file", [(b"content-type", b"multipart/form-data; boundary=b"), (b"transfer-encoding", b"chunked")]
+    )
     status, pulled = anyio.run(_drive, app, scope, chunks)
     assert status == 413
     limit = UPLOAD_LIMIT + MULTIPART_ALLOWANCE_BYTES
@@ -140,8 +153,10 @@ def test_in_flight_over_limit_is_503_with_retry_after_and_health_stays_open() ->
     app.add_middleware(InferenceSlotsMiddleware, settings=settings, slots=InferenceSlots(settings.max_in_flight))
     with TestClient(app) as client:
         results: list[int] = []
-        threads = [threading.Thread(target=lambda: results.append(client.post("/infer/slow", content=b"x").status_code))
-                   for _ in range(2)]
+        threads = [
+            threading.Thread(target=lambda: results.append(client.post("/infer/slow", content=b"x").status_code))
+            for _ in range(2)
+        ]
         for thread in threads:
             thread.start()
         for _ in threads:
@@ -188,8 +203,11 @@ class _Trickle:
         if self.pulled < len(self.chunks):
             await anyio.sleep(self.every_s)
             self.pulled += 1
-            return {"type": "http.request", "body": self.chunks[self.pulled - 1],
-                    "more_body": self.pulled < len(self.chunks)}
+            return {
+                "type": "http.request",
+                "body": self.chunks[self.pulled - 1],
+                "more_body": self.pulled < len(self.chunks),
+            }
         await anyio.sleep_forever()
         return {"type": "http.disconnect"}
 
@@ -209,8 +227,10 @@ async def _run(app, scope: dict, receive) -> tuple[int, dict]:
 
 
 def _upload_scope(length: int) -> dict:
-    return _scope("/infer/file", [(b"content-type", b"multipart/form-data; boundary=b"),
-                                  (b"content-length", str(length).encode())])
+    return _scope(
+        "/infer/file",
+        [(b"content-type", b"multipart/form-data; boundary=b"), (b"content-length", str(length).encode())],
+    )
 
 
 def test_a_body_that_does_not_arrive_in_time_is_408_and_closes_the_connection() -> None:

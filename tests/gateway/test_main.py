@@ -1,4 +1,5 @@
 """The app factory's error contract and wiring, in process, with no Triton behind it."""
+
 from __future__ import annotations
 
 import os
@@ -51,11 +52,14 @@ def test_invalid_input_is_refused_before_triton_is_asked(client: TestClient) -> 
     assert response.json() == {"detail": "unknown infer_model_type 'mxnet'; allowed: torch, onnx, onnx_int8"}
 
 
-@pytest.mark.parametrize(("path", "data", "missing"), [
-    ("/infer/url", {"infer_model_type": "onnx"}, "url_image"),
-    ("/infer/file", {"infer_model_type": "onnx"}, "file"),
-    ("/infer/file/", {}, "infer_model_type"),
-])
+@pytest.mark.parametrize(
+    ("path", "data", "missing"),
+    [
+        ("/infer/url", {"infer_model_type": "onnx"}, "url_image"),
+        ("/infer/file", {"infer_model_type": "onnx"}, "file"),
+        ("/infer/file/", {}, "infer_model_type"),
+    ],
+)
 def test_missing_fields_are_named_in_a_text_detail(client: TestClient, path: str, data: dict, missing: str) -> None:
     response = client.post(path, data=data)
     assert response.status_code == 422
@@ -76,42 +80,68 @@ def test_unhandled_errors_are_500_without_details(client: TestClient) -> None:
 
 
 def test_trailing_slash_is_served_not_redirected(client: TestClient) -> None:
-    response = client.post("/infer/url/", data={"infer_model_type": "bad", "url_image": "http://x"},
-                           follow_redirects=False)
+    response = client.post(
+        "/infer/url/", data={"infer_model_type": "bad", "url_image": "http://x"}, follow_redirects=False
+    )
     assert response.status_code == 400
 
 
 def test_metrics_are_prometheus_text(client: TestClient) -> None:
     client.get("/healthcheck")
     text = client.get("/metrics").text
-    assert 'gateway_requests_total{backend="",endpoint="/healthcheck",family="",response_format="",status="200"}' in text
+    assert (
+        'gateway_requests_total{backend="",endpoint="/healthcheck",family="",response_format="",status="200"}' in text
+    )
 
 
 def test_module_has_a_help() -> None:
-    result = subprocess.run([sys.executable, "-m", "gateway", "--help"], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0
     assert "GATEWAY_" in result.stdout and "--port" in result.stdout
 
 
 # --- python -m gateway: KServe transformer arguments, and the stop signal ----------------------------
 
+
 def test_kserve_arguments_map_to_settings() -> None:
     from gateway.__main__ import build_parser, kserve_environment
 
-    args, ignored = build_parser().parse_known_args([
-        "--model_name", "deeplabv3", "--predictor_host", "triton.segmentation.svc.cluster.local",
-        "--http_port", "8081", "--workers", "2", "--protocol", "v2", "--predictor_protocol", "grpc-v2",
-        "--predictor_use_ssl", "False", "--enable_docs_url=True",
-    ])
+    args, ignored = build_parser().parse_known_args(
+        [
+            "--model_name",
+            "deeplabv3",
+            "--predictor_host",
+            "triton.segmentation.svc.cluster.local",
+            "--http_port",
+            "8081",
+            "--workers",
+            "2",
+            "--protocol",
+            "v2",
+            "--predictor_protocol",
+            "grpc-v2",
+            "--predictor_use_ssl",
+            "False",
+            "--enable_docs_url=True",
+        ]
+    )
     assert kserve_environment(args) == {
         "GATEWAY_DEFAULT_FAMILY": "deeplabv3",
         "GATEWAY_TRITON_URL": "dns:///triton.segmentation.svc.cluster.local:8001",
         "GATEWAY_PORT": "8081",
         "GATEWAY_WORKERS": "2",
     }
-    assert ignored == ["--protocol", "v2", "--predictor_protocol", "grpc-v2", "--predictor_use_ssl", "False",
-                       "--enable_docs_url=True"]
+    assert ignored == [
+        "--protocol",
+        "v2",
+        "--predictor_protocol",
+        "grpc-v2",
+        "--predictor_use_ssl",
+        "False",
+        "--enable_docs_url=True",
+    ]
     args, _ = build_parser().parse_known_args(["--predictor_host", "triton:9001"])
     assert kserve_environment(args) == {"GATEWAY_TRITON_URL": "dns:///triton:9001"}
     assert kserve_environment(build_parser().parse_known_args([])[0]) == {}
@@ -135,8 +165,21 @@ def test_gateway_started_with_kserve_arguments_answers_and_drains_on_sigterm(tmp
     port = _closed_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(GATEWAY_DRAIN_SETTLE_S="2", GATEWAY_DRAIN_TIMEOUT_S="5")
-    command = [sys.executable, "-m", "gateway", "--model_name", "deeplabv3", "--predictor_host",
-               f"127.0.0.1:{_closed_port()}", "--http_port", str(port), "--protocol", "v2", "--enable_docs_url", "True"]
+    command = [
+        sys.executable,
+        "-m",
+        "gateway",
+        "--model_name",
+        "deeplabv3",
+        "--predictor_host",
+        f"127.0.0.1:{_closed_port()}",
+        "--http_port",
+        str(port),
+        "--protocol",
+        "v2",
+        "--enable_docs_url",
+        "True",
+    ]
     log = tmp_path / "gateway.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -169,7 +212,8 @@ def test_gateway_started_with_kserve_arguments_answers_and_drains_on_sigterm(tmp
 
 def test_a_bad_setting_is_named_without_a_trace() -> None:
     env = {**os.environ, "GATEWAY_TRITON_LB_POLICY": "random"}
-    result = subprocess.run([sys.executable, "-m", "gateway"], cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "triton_lb_policy" in result.stderr and "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 Each case runs in its own interpreter: the allocator settings are process-wide. Page faults are counted
 (getrusage), never timed."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,14 @@ print(json.dumps({"faults_per_request": faults / 40, "describe": policy.describe
 
 
 def _run(keep_freed_mb: int) -> dict:
-    result = subprocess.run([sys.executable, "-c", PROGRAM, str(keep_freed_mb)], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", PROGRAM, str(keep_freed_mb)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

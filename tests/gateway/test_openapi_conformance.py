@@ -7,6 +7,7 @@ image), so schemathesis's positive-data-acceptance check is the one left out.
 /infer/url is left out: its generated URLs would make the gateway resolve random host names (no traffic leaves
 the machine here; its refusals are tested in tests/gateway/hardening).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -38,8 +39,9 @@ def test_the_gateway_answers_as_its_openapi_says(api_schema, method: str, path: 
     operation = api_schema[path][method]
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     def conforms(case) -> None:
         case.call_and_validate(timeout=60, excluded_checks=[positive_data_acceptance])
 

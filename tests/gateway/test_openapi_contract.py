@@ -1,4 +1,5 @@
 """The OpenAPI description says what the server enforces: required fields, allowed values, limits, 401s."""
+
 from __future__ import annotations
 
 import pytest
@@ -52,7 +53,8 @@ def test_a_batch_documents_its_most_files(schema: dict) -> None:
     assert (files["minItems"], files["maxItems"]) == (1, 5)
 
 
-@pytest.mark.parametrize(("method", "path"), [("get", "/models"), ("post", "/infer/url"), ("post", "/infer/file"),
-                                              ("post", "/infer/files")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("get", "/models"), ("post", "/infer/url"), ("post", "/infer/file"), ("post", "/infer/files")]
+)
 def test_routes_that_need_a_key_document_401(schema: dict, method: str, path: str) -> None:
     assert "401" in schema["paths"][path][method]["responses"]

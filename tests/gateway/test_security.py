@@ -3,6 +3,7 @@
 ROUTE_ACCESS is the table of every route the gateway serves and whether it needs a key when keys are set; a
 route added without an entry here fails `test_the_table_lists_every_route`, so the decision is always made.
 """
+
 from __future__ import annotations
 
 import socket
@@ -70,8 +71,9 @@ def _unused_port() -> int:
 
 def make_client(api_keys: str, **settings: object) -> TestClient:
     # Triton "down" on an unused port: a route that passes the key check answers 503/400, never 401.
-    app = create_app(Settings(api_keys=api_keys, triton_url=f"127.0.0.1:{_unused_port()}",
-                              triton_ready_timeout_s=0.3, **settings))
+    app = create_app(
+        Settings(api_keys=api_keys, triton_url=f"127.0.0.1:{_unused_port()}", triton_ready_timeout_s=0.3, **settings)
+    )
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -147,8 +149,9 @@ def test_valid_key_is_accepted(keyed: TestClient, headers: dict[str, str]) -> No
     ],
     ids=["none", "basic", "empty-bearer", "wrong-bearer", "prefix-match", "case", "non-ascii"],
 )
-def test_missing_or_wrong_key_is_401_with_challenge(keyed: TestClient, headers: dict[str, str | bytes],
-                                                    detail: str) -> None:
+def test_missing_or_wrong_key_is_401_with_challenge(
+    keyed: TestClient, headers: dict[str, str | bytes], detail: str
+) -> None:
     response = keyed.post("/infer/url", headers=headers, data={"infer_model_type": "onnx"})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"

@@ -3,6 +3,7 @@
 In process: discovery runs on a canned repository index and canned configs (the committed ones, as Triton
 sends them); the inference path on a stand-in that records the model each call names.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -78,12 +79,15 @@ class RecordingTriton:
         return {name: np.zeros((len(batch), 1), dtype=np.float32) for name in outputs}
 
 
-@pytest.mark.parametrize(("singles", "outputs", "expected"), [
-    ({"segmentation_map"}, ["segmentation_map"], f"{FULL}__segmentation_map"),
-    ({"segmentation_map"}, ["logits"], FULL),  # not served alone
-    ({"segmentation_map", "logits"}, ["segmentation_map", "logits"], FULL),  # several outputs
-    (set(), ["segmentation_map"], FULL),  # a repository exported before single-output models
-])
+@pytest.mark.parametrize(
+    ("singles", "outputs", "expected"),
+    [
+        ({"segmentation_map"}, ["segmentation_map"], f"{FULL}__segmentation_map"),
+        ({"segmentation_map"}, ["logits"], FULL),  # not served alone
+        ({"segmentation_map", "logits"}, ["segmentation_map", "logits"], FULL),  # several outputs
+        (set(), ["segmentation_map"], FULL),  # a repository exported before single-output models
+    ],
+)
 def test_a_request_goes_to_the_model_that_computes_just_what_it_asks(singles, outputs, expected) -> None:
     infos, _ = discover([FULL])
     model = dataclasses.replace(infos[FULL], single_outputs=frozenset(singles))

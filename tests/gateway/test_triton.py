@@ -1,4 +1,5 @@
 """Model discovery from Triton configs and the failure mapping of the Triton client (no Triton running)."""
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,12 @@ def test_weights_come_from_the_config_parameters_only() -> None:
     config["parameters"]["segmentation.weights"] = {"string_value": "file"}
     config["parameters"]["segmentation.weights_file"] = {"string_value": "ft.pth"}
     config["parameters"]["segmentation.weights_sha256"] = {"string_value": "ab" * 32}
-    assert model_info_from_config(config).weights == {"kind": "file", "weights_are_random": False, "file": "ft.pth",
-                                                      "sha256": "ab" * 32}
+    assert model_info_from_config(config).weights == {
+        "kind": "file",
+        "weights_are_random": False,
+        "file": "ft.pth",
+        "sha256": "ab" * 32,
+    }
     config["parameters"]["segmentation.weights"] = {"string_value": "random"}
     assert model_info_from_config(config).weights["weights_are_random"] is True
     del config["parameters"]["segmentation.weights"]  # a repository exported before the parameter existed
@@ -74,8 +79,11 @@ def test_unreachable_triton_is_unavailable_not_a_hang() -> None:
         client = TritonClient(Settings(triton_url=f"127.0.0.1:{_closed_port()}", triton_timeout_s=5))
         errors = []
         try:
-            for call in (client.server_ready(), client.repository_index(),
-                         client.infer("deeplabv3_onnx", np.zeros((1, 3, 8, 8), np.uint8), ["segmentation_map"])):
+            for call in (
+                client.server_ready(),
+                client.repository_index(),
+                client.infer("deeplabv3_onnx", np.zeros((1, 3, 8, 8), np.uint8), ["segmentation_map"]),
+            ):
                 try:
                     await call
                 except Exception as error:  # noqa: BLE001 - the test inspects what came out
@@ -91,11 +99,17 @@ def test_unreachable_triton_is_unavailable_not_a_hang() -> None:
         assert "Triton is not reachable" in error.detail
 
 
-@pytest.mark.parametrize(("target", "by_name"), [
-    ("127.0.0.1:8001", False), ("[::1]:8001", False), ("ipv4:127.0.0.1:8001,127.0.0.2:8001", False),
-    ("triton:8001", True), ("dns:///triton.segmentation.svc.cluster.local:8001", True),
-    ("dns://10.0.0.10:53/triton.segmentation.svc.cluster.local:8001", True),
-])
+@pytest.mark.parametrize(
+    ("target", "by_name"),
+    [
+        ("127.0.0.1:8001", False),
+        ("[::1]:8001", False),
+        ("ipv4:127.0.0.1:8001,127.0.0.2:8001", False),
+        ("triton:8001", True),
+        ("dns:///triton.segmentation.svc.cluster.local:8001", True),
+        ("dns://10.0.0.10:53/triton.segmentation.svc.cluster.local:8001", True),
+    ],
+)
 def test_only_targets_resolved_by_dns_are_re_resolved(target: str, by_name: bool) -> None:
     assert resolves_names(target) is by_name
 
@@ -113,8 +127,10 @@ def test_unreachable_replicas_are_tried_again_within_the_deadline_then_503() -> 
 
     async def call() -> float:
         target = f"ipv4:127.0.0.1:{_closed_port()},127.0.0.1:{_closed_port()}"
-        client = TritonClient(Settings(triton_url=target, triton_retries=2),
-                              observe_latency=lambda _model, outcome, _seconds: retried.append(outcome))
+        client = TritonClient(
+            Settings(triton_url=target, triton_retries=2),
+            observe_latency=lambda _model, outcome, _seconds: retried.append(outcome),
+        )
         started = anyio.current_time()
         try:
             with pytest.raises(Unavailable, match="Triton is not reachable"):

@@ -4,6 +4,7 @@ In process, no Triton: tritonclient's aio client inside gateway.triton.TritonCli
 that fails with the status under test, so this checks the mapping, not the network (tests/gateway/routes and
 tests/gateway/replicas check the real thing).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -57,7 +58,9 @@ def failure(status: str, message: str = "failed") -> InferenceServerException:
     return InferenceServerException(message, status=f"StatusCode.{status}")
 
 
-def _client(monkeypatch: pytest.MonkeyPatch, outcomes: list[Any], **settings: Any) -> tuple[TritonClient, StandInClient]:
+def _client(
+    monkeypatch: pytest.MonkeyPatch, outcomes: list[Any], **settings: Any
+) -> tuple[TritonClient, StandInClient]:
     stand_in = StandInClient(outcomes)
     monkeypatch.setattr(triton.grpc_aio, "InferenceServerClient", lambda *_args, **_kwargs: stand_in)
     return TritonClient(Settings(**settings)), stand_in
@@ -89,9 +92,14 @@ def test_resource_exhausted_is_503_with_retry_after(monkeypatch: pytest.MonkeyPa
     assert caught.value.headers == {"Retry-After": "4"}
 
 
-@pytest.mark.parametrize(("status", "message"), [("NOT_FOUND", "failed"),
-                                                 ("INVALID_ARGUMENT", f"Request for unknown model: '{MODEL}'"),
-                                                 ("UNAVAILABLE", f"Request for unknown model: '{MODEL}' is not found")])
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        ("NOT_FOUND", "failed"),
+        ("INVALID_ARGUMENT", f"Request for unknown model: '{MODEL}'"),
+        ("UNAVAILABLE", f"Request for unknown model: '{MODEL}' is not found"),
+    ],
+)
 def test_a_model_not_served_is_503_naming_it(monkeypatch: pytest.MonkeyPatch, status: str, message: str) -> None:
     client, _ = _client(monkeypatch, [failure(status, message)], triton_retries=0)
     with pytest.raises(Unavailable, match=f"model '{MODEL}' is not ready on Triton") as caught:
@@ -100,8 +108,9 @@ def test_a_model_not_served_is_503_naming_it(monkeypatch: pytest.MonkeyPatch, st
 
 
 def test_unavailable_after_every_retry_is_503(monkeypatch: pytest.MonkeyPatch) -> None:
-    client, stand_in = _client(monkeypatch, [failure("UNAVAILABLE", "connection refused")], triton_retries=2,
-                               triton_url="127.0.0.1:9")
+    client, stand_in = _client(
+        monkeypatch, [failure("UNAVAILABLE", "connection refused")], triton_retries=2, triton_url="127.0.0.1:9"
+    )
     with pytest.raises(Unavailable, match="Triton is not reachable at 127.0.0.1:9") as caught:
         _infer(client)
     assert caught.value.status_code == 503

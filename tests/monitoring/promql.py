@@ -4,12 +4,26 @@ Strings, label matchers `{...}`, ranges/subqueries `[...]` and grouping label li
 ...) are removed first; what is left that looks like an identifier, is not called like a function, is not a
 keyword and does not start inside a number (`1e6`) is a metric name.
 """
+
 from __future__ import annotations
 
 import re
 
-KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
-            "offset", "inf", "nan"}
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "inf",
+    "nan",
+}
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
 _RANGES = re.compile(r"\[[^\[\]]*\]")
@@ -23,4 +37,3 @@ def metric_names(expression: str) -> set[str]:
     text = _RANGES.sub(" ", text)
     text = _LABEL_LISTS.sub(" ", text)
     return {name for name, call in _IDENTIFIER.findall(text) if not call and name.lower() not in KEYWORDS}
-

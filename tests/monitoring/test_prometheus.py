@@ -5,6 +5,7 @@ stack's Triton and gateway every second under the job names of that file, and ev
 the dashboard (Grafana variables replaced by their defaults) must evaluate, and return series unless it
 only counts errors. Skipped where the package is not installed (`make system-deps` installs it).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -37,8 +38,9 @@ def binary(name: str) -> str:
 
 
 def test_promtool_accepts_the_scrape_config() -> None:
-    result = subprocess.run([binary("promtool"), "check", "config", str(PROMETHEUS_CONFIG)], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [binary("promtool"), "check", "config", str(PROMETHEUS_CONFIG)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -55,9 +57,17 @@ def prometheus(stack, tmp_path: Path) -> Iterator[str]:
     port = free_ports(1)[0]
     log = tmp_path / "prometheus.log"
     with log.open("wb") as output:
-        process = subprocess.Popen([executable, f"--config.file={tmp_path / 'prometheus.yml'}",
-                                    f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-                                   stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [
+                executable,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -94,9 +104,13 @@ def test_every_dashboard_query_evaluates_on_the_real_metrics(stack, prometheus: 
     wait_until_scraped(prometheus)
     for _ in range(2):  # two scrapes apart, so rates see the counters move
         with shared_image("dog2.jpg").open("rb") as photo:
-            answer = httpx.post(f"{stack.gateway_url}/infer/file", files={"file": ("dog2.jpg", photo, "image/jpeg")},
-                                data={"infer_model_type": "onnx", "response_format": "summary"}, timeout=120,
-                                trust_env=False)
+            answer = httpx.post(
+                f"{stack.gateway_url}/infer/file",
+                files={"file": ("dog2.jpg", photo, "image/jpeg")},
+                data={"infer_model_type": "onnx", "response_format": "summary"},
+                timeout=120,
+                trust_env=False,
+            )
         assert answer.status_code == 200, answer.text
         time.sleep(3 * SCRAPE_INTERVAL_S)
 
@@ -111,7 +125,13 @@ def test_every_dashboard_query_evaluates_on_the_real_metrics(stack, prometheus: 
             empty.append(expression)
     assert empty == [], "queries without any series on a stack that just served requests"
 
-    by_family = query(prometheus, 'sum by (family, backend, response_format) '
-                                  '(increase(gateway_requests_total{job="gateway", endpoint="/infer/file"}[1m]))')
-    assert any(r["metric"] == {"family": "deeplabv3", "backend": "onnx", "response_format": "summary"}
-               and float(r["value"][1]) > 0 for r in by_family["result"]), by_family
+    by_family = query(
+        prometheus,
+        "sum by (family, backend, response_format) "
+        '(increase(gateway_requests_total{job="gateway", endpoint="/infer/file"}[1m]))',
+    )
+    assert any(
+        r["metric"] == {"family": "deeplabv3", "backend": "onnx", "response_format": "summary"}
+        and float(r["value"][1]) > 0
+        for r in by_family["result"]
+    ), by_family

@@ -1,5 +1,6 @@
 """The production compose files: every compose command of the README validates with the docker-compose the
 project installs, Triton stays on loopback unless opted in, and every path the Dockerfiles use exists."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,14 @@ def _docker_compose() -> str:
 
 def compose_config(options: list[str], env: dict[str, str] | None = None, quiet: bool = True) -> str:
     """`docker-compose OPTIONS config [-q]` with the project's own docker-compose; fails naming its error."""
-    result = subprocess.run([_docker_compose(), *options, "config", *(["-q"] if quiet else [])], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [_docker_compose(), *options, "config", *(["-q"] if quiet else [])],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
     assert result.returncode == 0, f"docker-compose {' '.join(options)} config: {result.stderr}"
     return result.stdout
 
@@ -125,7 +132,9 @@ def test_dockerfile_paths_exist_in_the_repository(dockerfile: Path) -> None:
             argv = json.loads(args)  # exec form: the only form this project uses (signals reach the process)
             if "-m" in argv:
                 module = argv[argv.index("-m") + 1]
-                assert (REPO_ROOT / module / "__main__.py").is_file(), f"{dockerfile.name}: {keyword} runs missing {module}"
+                assert (REPO_ROOT / module / "__main__.py").is_file(), (
+                    f"{dockerfile.name}: {keyword} runs missing {module}"
+                )
 
 
 def test_compose_build_contexts_name_existing_dockerfiles() -> None:

@@ -1,4 +1,5 @@
 """The power-user tools against the session's stack: the gRPC example and the perf_analyzer smoke run."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,15 +12,47 @@ from tests.support.paths import REPO_ROOT, shared_image
 
 pytestmark = pytest.mark.timeout(600)
 
-VOC_LABELS = {"background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-              "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"}
+VOC_LABELS = {
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+}
 
 
 def run_example(stack, model: str, photo: str, *extra: str) -> dict[str, float]:
     result = subprocess.run(
-        [sys.executable, "examples/grpc_segment.py", str(shared_image(photo)), "--url", stack.triton_grpc_url,
-         "--model", model, *extra],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "examples/grpc_segment.py",
+            str(shared_image(photo)),
+            "--url",
+            stack.triton_grpc_url,
+            "--model",
+            model,
+            *extra,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     fractions = {}
@@ -48,7 +81,10 @@ def test_grpc_example_finds_the_dog_with_the_real_voc_model(stack) -> None:
 def test_loadtest_smoke_run_reports_every_model(stack, tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "serving.loadtest", "--url", stack.triton_grpc_url, "--requests", "2"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=540,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=540,
         env={**stack.environment(), "SERVING_RUN_DIR": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr[-3000:]

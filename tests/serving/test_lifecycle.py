@@ -1,4 +1,5 @@
 """The launcher's lifecycle against the real server: clean stops, clear refusals, recovery from a crash."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ def single_model_repository(exported_repository: Path, target: Path) -> Path:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_stop_signal_leaves_no_process_and_no_shm_region(exported_repository: Path, tmp_path: Path,
-                                                          sig: signal.Signals) -> None:
+def test_stop_signal_leaves_no_process_and_no_shm_region(
+    exported_repository: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
     stack = EmbeddedStack(single_model_repository(exported_repository, tmp_path / "repo"), tmp_path / "run")
     stack.start()
     try:
@@ -50,8 +52,14 @@ def test_stop_signal_leaves_no_process_and_no_shm_region(exported_repository: Pa
 
 def launch_and_fail(env_changes: dict[str, str], stack: EmbeddedStack) -> subprocess.CompletedProcess[str]:
     env = stack.environment() | env_changes
-    return subprocess.run([sys.executable, "-m", "serving", "--skip-export"], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "serving", "--skip-export"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("variable", ["TRITON_HTTP_PORT", "TRITON_GRPC_PORT", "GATEWAY_PORT"])
@@ -96,13 +104,22 @@ def test_killed_tritonserver_is_restarted_and_the_gateway_recovers(stack: Embedd
     assert "tritonserver died" in stack.launcher_log.read_text()
     photo = shared_image("dog2.jpg")
     with photo.open("rb") as image:
-        response = httpx.post(f"{stack.gateway_url}/infer/file", files={"file": (photo.name, image, "image/jpeg")},
-                              data={"infer_model_type": "torch"}, timeout=120, trust_env=False)
+        response = httpx.post(
+            f"{stack.gateway_url}/infer/file",
+            files={"file": (photo.name, image, "image/jpeg")},
+            data={"infer_model_type": "torch"},
+            timeout=120,
+            trust_env=False,
+        )
     assert response.status_code == 200, response.text[:500]
 
 
-def test_tritonserver_failing_to_start_is_reported_with_its_log_lines(exported_repository: Path, tmp_path: Path) -> None:
-    stack = EmbeddedStack(single_model_repository(exported_repository, tmp_path / "repo"), tmp_path / "run", gateway=False)
+def test_tritonserver_failing_to_start_is_reported_with_its_log_lines(
+    exported_repository: Path, tmp_path: Path
+) -> None:
+    stack = EmbeddedStack(
+        single_model_repository(exported_repository, tmp_path / "repo"), tmp_path / "run", gateway=False
+    )
 
     result = launch_and_fail({"SERVING_TRITON_ARGS": "--no-such-option"}, stack)
 
@@ -114,8 +131,12 @@ def test_tritonserver_failing_to_start_is_reported_with_its_log_lines(exported_r
 
 
 def test_restarts_are_bounded(exported_repository: Path, tmp_path: Path) -> None:
-    stack = EmbeddedStack(single_model_repository(exported_repository, tmp_path / "repo"), tmp_path / "run",
-                          gateway=False, extra_env={"SERVING_MAX_RESTARTS": "0"})
+    stack = EmbeddedStack(
+        single_model_repository(exported_repository, tmp_path / "repo"),
+        tmp_path / "run",
+        gateway=False,
+        extra_env={"SERVING_MAX_RESTARTS": "0"},
+    )
     stack.start()
     try:
         stack.wait_ready()

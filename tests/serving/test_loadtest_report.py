@@ -1,4 +1,5 @@
 """perf_analyzer's CSV report and the concurrency syntax, parsed without a server."""
+
 from __future__ import annotations
 
 import pytest

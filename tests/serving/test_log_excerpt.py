@@ -1,4 +1,5 @@
 """What the launcher shows of a log when something failed."""
+
 from __future__ import annotations
 
 from serving.processes import log_excerpt

@@ -1,5 +1,6 @@
 """The map from channels-last upsampling (serving/python_backend/map_layout.py): rewritten only where it is
 exact, and then exactly argmax(logits): on small graphs, on the exported models, and through the served stack."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,7 @@ from tests.support.paths import shared_image
 CLASSES = 21
 
 
-def _graph(resize_attributes: dict, *, sizes: bool = True, keepdims: int = 0, cast: bool = False
-           ) -> onnx.ModelProto:
+def _graph(resize_attributes: dict, *, sizes: bool = True, keepdims: int = 0, cast: bool = False) -> onnx.ModelProto:
     """low-res logits [N,21,h,w] -> Resize to [N,21,H,W] (H, W from a second input, as the export's graph
     computes them; or scales x4, as graphs converted from TensorFlow do, which also put a Cast to float
     behind it) -> outputs `logits` and `map` = ArgMax over the classes."""
@@ -30,17 +30,27 @@ def _graph(resize_attributes: dict, *, sizes: bool = True, keepdims: int = 0, ca
     nodes.append(helper.make_node("Resize", resize_inputs, ["upsampled" if cast else "logits"], **resize_attributes))
     if cast:
         nodes.append(helper.make_node("Cast", ["upsampled"], ["logits"], to=TensorProto.FLOAT))
-    nodes += [helper.make_node("ArgMax", ["logits"], ["argmax"], axis=1, keepdims=keepdims),
-              helper.make_node("Cast", ["argmax"], ["map"], to=TensorProto.UINT8)]
+    nodes += [
+        helper.make_node("ArgMax", ["logits"], ["argmax"], axis=1, keepdims=keepdims),
+        helper.make_node("Cast", ["argmax"], ["map"], to=TensorProto.UINT8),
+    ]
     initializers = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("zero", [0]), ("two", [2]))]
     initializers.append(numpy_helper.from_array(np.array([1, 1, 4, 4], np.float32), "scales"))
     graph = helper.make_graph(
-        nodes, "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", CLASSES, "h", "w"]),
-         helper.make_tensor_value_info("hw", TensorProto.INT64, [2])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", CLASSES, "H", "W"]),
-         helper.make_tensor_value_info("map", TensorProto.UINT8, ["n", 1, "H", "W"] if keepdims else ["n", "H", "W"])],
-        initializer=initializers)
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", CLASSES, "h", "w"]),
+            helper.make_tensor_value_info("hw", TensorProto.INT64, [2]),
+        ],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", CLASSES, "H", "W"]),
+            helper.make_tensor_value_info(
+                "map", TensorProto.UINT8, ["n", 1, "H", "W"] if keepdims else ["n", "H", "W"]
+            ),
+        ],
+        initializer=initializers,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
@@ -56,18 +66,24 @@ def _run(model: onnx.ModelProto, x: np.ndarray, hw: tuple[int, int]) -> tuple[np
 LINEAR = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
 
 
-@pytest.mark.parametrize("shape,hw,options", [
-    ((2, CLASSES, 32, 32), (512, 512), {}),
-    ((1, CLASSES, 33, 17), (260, 135), {}),
-    ((3, CLASSES, 64, 48), (512, 384), {}),
-    ((2, CLASSES, 33, 17), (132, 68), {"sizes": False, "cast": True, "mode": "align_corners"}),
-    ((1, CLASSES, 16, 16), (64, 64), {"sizes": False, "mode": "asymmetric"}),
-    ((1, CLASSES, 16, 16), (120, 130), {"mode": "pytorch_half_pixel"}),
-    ((1, CLASSES, 16, 16), (64, 64), {"defaults": {"exclude_outside": 0, "extrapolation_value": 0.0}}),
-])
+@pytest.mark.parametrize(
+    "shape,hw,options",
+    [
+        ((2, CLASSES, 32, 32), (512, 512), {}),
+        ((1, CLASSES, 33, 17), (260, 135), {}),
+        ((3, CLASSES, 64, 48), (512, 384), {}),
+        ((2, CLASSES, 33, 17), (132, 68), {"sizes": False, "cast": True, "mode": "align_corners"}),
+        ((1, CLASSES, 16, 16), (64, 64), {"sizes": False, "mode": "asymmetric"}),
+        ((1, CLASSES, 16, 16), (120, 130), {"mode": "pytorch_half_pixel"}),
+        ((1, CLASSES, 16, 16), (64, 64), {"defaults": {"exclude_outside": 0, "extrapolation_value": 0.0}}),
+    ],
+)
 def test_the_rewritten_map_is_exactly_the_argmax_of_the_logits(shape, hw, options) -> None:
-    attributes = {**LINEAR, "coordinate_transformation_mode": options.get("mode", "half_pixel"),
-                  **options.get("defaults", {})}
+    attributes = {
+        **LINEAR,
+        "coordinate_transformation_mode": options.get("mode", "half_pixel"),
+        **options.get("defaults", {}),
+    }
     model = _graph(attributes, sizes=options.get("sizes", True), cast=options.get("cast", False))
     before = _run(model, x := (np.random.default_rng(0).standard_normal(shape) * 8).astype(np.float32), hw)
     assert argmax_channels_last(model) == 1
@@ -83,14 +99,17 @@ def test_the_rewritten_map_is_exactly_the_argmax_of_the_logits(shape, hw, option
     assert helper.get_attribute_value(next(a for a in argmax.attribute if a.name == "axis")) == 3
 
 
-@pytest.mark.parametrize("variant", [
-    {"resize": {"mode": "nearest"}},
-    {"resize": {}},  # Resize's default mode is nearest
-    {"resize": {"mode": "cubic"}},
-    {"resize": {**LINEAR, "coordinate_transformation_mode": "tf_crop_and_resize"}},
-    {"resize": {**LINEAR, "exclude_outside": 1}},
-    {"resize": LINEAR, "keepdims": 1},
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"resize": {"mode": "nearest"}},
+        {"resize": {}},  # Resize's default mode is nearest
+        {"resize": {"mode": "cubic"}},
+        {"resize": {**LINEAR, "coordinate_transformation_mode": "tf_crop_and_resize"}},
+        {"resize": {**LINEAR, "exclude_outside": 1}},
+        {"resize": LINEAR, "keepdims": 1},
+    ],
+)
 def test_other_graphs_are_left_as_they_are(variant) -> None:
     model = _graph(variant["resize"], sizes=variant.get("sizes", True), keepdims=variant.get("keepdims", 0))
     before = model.SerializeToString()
@@ -120,8 +139,12 @@ def _photo(name: str, size: int) -> np.ndarray:
 
 # The exported graphs as Triton serves them: random-weights DeepLabV3 (Resize given sizes) and the real VOC
 # model converted from TensorFlow (Resize given scales, align_corners, a Cast behind it).
-EXPORTED = [(f"{DEFAULT_FAMILY}_onnx", 512), (f"{DEFAULT_FAMILY}_onnx__segmentation_map", 512),
-            (f"{VOC_FAMILY}_onnx", 513), (f"{VOC_FAMILY}_onnx__segmentation_map", 513)]
+EXPORTED = [
+    (f"{DEFAULT_FAMILY}_onnx", 512),
+    (f"{DEFAULT_FAMILY}_onnx__segmentation_map", 512),
+    (f"{VOC_FAMILY}_onnx", 513),
+    (f"{VOC_FAMILY}_onnx__segmentation_map", 513),
+]
 
 
 @pytest.mark.parametrize("model_name,size", EXPORTED)
@@ -135,8 +158,13 @@ def test_exported_maps_are_unchanged_bit_for_bit(exported_repository, model_name
     rewritten = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     if model_name.endswith("__segmentation_map"):
         assert not any(n.op_type == "Resize" and n.output == ["logits"] for n in model.graph.node)
-    batch = np.concatenate([_photo("dog1.jpg", size), _photo("people.jpg", size),
-                            np.random.default_rng(2).integers(0, 256, (1, 3, size, size), dtype=np.uint8)])
+    batch = np.concatenate(
+        [
+            _photo("dog1.jpg", size),
+            _photo("people.jpg", size),
+            np.random.default_rng(2).integers(0, 256, (1, 3, size, size), dtype=np.uint8),
+        ]
+    )
     expected = plain.run(["segmentation_map"], {INPUT_NAME: batch})[0]
     np.testing.assert_array_equal(rewritten.run(["segmentation_map"], {INPUT_NAME: batch})[0], expected)
 

@@ -1,4 +1,5 @@
 """The launcher's port check, on real sockets."""
+
 from __future__ import annotations
 
 import socket
@@ -28,7 +29,9 @@ def test_a_listening_port_is_named_with_its_variable() -> None:
 def test_the_same_port_twice_is_refused() -> None:
     (port,) = free_ports(1)
     with pytest.raises(ServingError, match="TRITON_METRICS_PORT and TRITON_HTTP_PORT are both"):
-        ensure_free([PortSetting("TRITON_HTTP_PORT", "127.0.0.1", port), PortSetting("TRITON_METRICS_PORT", "127.0.0.1", port)])
+        ensure_free(
+            [PortSetting("TRITON_HTTP_PORT", "127.0.0.1", port), PortSetting("TRITON_METRICS_PORT", "127.0.0.1", port)]
+        )
 
 
 def test_an_address_this_machine_does_not_have_names_the_host_variable() -> None:

@@ -1,4 +1,5 @@
 """How long the launcher waits before restarting a dead tritonserver."""
+
 from __future__ import annotations
 
 from serving.supervisor import RestartPolicy

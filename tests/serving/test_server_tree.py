@@ -1,4 +1,5 @@
 """The environment tritonserver and its stubs run with (serving/server_tree.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The session's embedded stack is up: Triton serves every exported model READY, the gateway answers."""
+
 from __future__ import annotations
 
 import time
@@ -43,8 +44,9 @@ def test_only_the_requested_outputs_come_back(stack, backend: str) -> None:
     image = np.random.default_rng(0).integers(0, 256, (2, 3, 512, 512), dtype=np.uint8)
     request = grpcclient.InferInput("image", list(image.shape), "UINT8")
     request.set_data_from_numpy(image)
-    result = client.infer(f"{DEFAULT_FAMILY}_{backend}", [request],
-                          outputs=[grpcclient.InferRequestedOutput("segmentation_map")])
+    result = client.infer(
+        f"{DEFAULT_FAMILY}_{backend}", [request], outputs=[grpcclient.InferRequestedOutput("segmentation_map")]
+    )
     assert [o.name for o in result.get_response().outputs] == ["segmentation_map"]
     segmentation_map = result.as_numpy("segmentation_map")
     assert segmentation_map.shape == (2, 512, 512) and segmentation_map.dtype == np.uint8
@@ -69,8 +71,12 @@ def test_concurrent_requests_each_get_their_own_rows(stack) -> None:
     for index, image in enumerate(images):
         request = grpcclient.InferInput("image", list(image.shape), "UINT8")
         request.set_data_from_numpy(image)
-        client.async_infer(model, [request], partial(lambda i, result, error: results.__setitem__(i, (result, error)), index),
-                           outputs=[grpcclient.InferRequestedOutput("segmentation_map")])
+        client.async_infer(
+            model,
+            [request],
+            partial(lambda i, result, error: results.__setitem__(i, (result, error)), index),
+            outputs=[grpcclient.InferRequestedOutput("segmentation_map")],
+        )
     deadline = time.monotonic() + 300
     while len(results) < len(images) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -1,4 +1,5 @@
 """The Python-backend twin is derived from the native configs in git (no server needed)."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,8 +14,10 @@ from tests.support.paths import REPO_ROOT
 
 COMMITTED = REPO_ROOT / "model_repository"
 # Every committed model: the two full models and the single-output ones (`<full>__<output>`).
-ARTIFACTS = {path.parent.name: "model.pt" if "_torchscript" in path.parent.name else "model.onnx"
-             for path in COMMITTED.glob("*/config.pbtxt")}
+ARTIFACTS = {
+    path.parent.name: "model.pt" if "_torchscript" in path.parent.name else "model.onnx"
+    for path in COMMITTED.glob("*/config.pbtxt")
+}
 
 
 @pytest.fixture
@@ -32,7 +35,10 @@ def test_twin_is_the_native_config_on_the_python_backend(repository: Path, tmp_p
     models = build_twin(repository, tmp_path / "twin")
     assert sorted(m.name for m in models) == sorted(ARTIFACTS)
     for name, artifact in ARTIFACTS.items():
-        native, twin = read_config(repository / name / "config.pbtxt"), read_config(tmp_path / "twin" / name / "config.pbtxt")
+        native, twin = (
+            read_config(repository / name / "config.pbtxt"),
+            read_config(tmp_path / "twin" / name / "config.pbtxt"),
+        )
         assert (twin.backend, twin.platform) == ("python", "")
         for field in ("name", "max_batch_size", "input", "output", "dynamic_batching", "instance_group"):
             assert getattr(twin, field) == getattr(native, field), field
@@ -124,14 +130,20 @@ def test_a_map_only_gateway_request_runs_only_the_maps_own_model(stack) -> None:
     full, single = f"{DEFAULT_FAMILY}_onnx", f"{DEFAULT_FAMILY}_onnx__segmentation_map"
 
     def counts() -> dict[str, int]:
-        return {name: int(client.get_inference_statistics(name, as_json=True)["model_stats"][0].get("inference_count", 0))
-                for name in (full, single)}
+        return {
+            name: int(client.get_inference_statistics(name, as_json=True)["model_stats"][0].get("inference_count", 0))
+            for name in (full, single)
+        }
 
     before = counts()
     photo = shared_image("dog1.jpg").read_bytes()
-    response = httpx.post(f"{stack.gateway_url}/infer/file", trust_env=False, timeout=120,
-                          data={"infer_model_type": "onnx", "requested_results_types": "segmentation_map"},
-                          files={"file": ("dog1.jpg", photo, "image/jpeg")})
+    response = httpx.post(
+        f"{stack.gateway_url}/infer/file",
+        trust_env=False,
+        timeout=120,
+        data={"infer_model_type": "onnx", "requested_results_types": "segmentation_map"},
+        files={"file": ("dog1.jpg", photo, "image/jpeg")},
+    )
     assert response.status_code == 200, response.text[:300]
     after = counts()
     assert after[single] == before[single] + 1 and after[full] == before[full]

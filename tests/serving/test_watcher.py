@@ -3,6 +3,7 @@
 The Triton side is a recorder here (these tests are about the scan and debounce logic, which a real export
 can't hit deterministically); test_hot_reload.py runs the same watcher against the real server.
 """
+
 from __future__ import annotations
 
 import os
@@ -74,11 +75,13 @@ def test_only_complete_folders_are_models(repository: Path) -> None:
     found = scan(repository)
     assert found["old_onnx"] != INCOMPLETE
     assert {name: found[name] for name in ("no_version", "half_onnx", "broken")} == dict.fromkeys(
-        ("no_version", "half_onnx", "broken"), INCOMPLETE)
+        ("no_version", "half_onnx", "broken"), INCOMPLETE
+    )
 
 
-def test_a_new_model_is_loaded_once_its_files_stop_changing(repository: Path, watcher: RepositoryWatcher,
-                                                            triton: RecordingTriton) -> None:
+def test_a_new_model_is_loaded_once_its_files_stop_changing(
+    repository: Path, watcher: RepositoryWatcher, triton: RecordingTriton
+) -> None:
     watcher.poll()
     assert triton.calls == []
     write_model(repository, "new_onnx")
@@ -91,7 +94,9 @@ def test_a_new_model_is_loaded_once_its_files_stop_changing(repository: Path, wa
     assert triton.calls == [("load", "new_onnx")], "nothing changed: nothing to do"
 
 
-def test_a_model_still_being_written_waits(repository: Path, watcher: RepositoryWatcher, triton: RecordingTriton) -> None:
+def test_a_model_still_being_written_waits(
+    repository: Path, watcher: RepositoryWatcher, triton: RecordingTriton
+) -> None:
     folder = write_model(repository, "new_onnx")
     for step in range(3):
         (folder / f"labels.txt.tmp-{step}").write_text("x")  # the export keeps staging files
@@ -104,8 +109,9 @@ def test_a_model_still_being_written_waits(repository: Path, watcher: Repository
     assert triton.calls == [("load", "new_onnx")]
 
 
-def test_a_new_version_or_new_files_reload_the_model(repository: Path, watcher: RepositoryWatcher,
-                                                     triton: RecordingTriton) -> None:
+def test_a_new_version_or_new_files_reload_the_model(
+    repository: Path, watcher: RepositoryWatcher, triton: RecordingTriton
+) -> None:
     write_model(repository, "old_onnx", version=2)
     watcher.poll(), watcher.poll()
     assert triton.calls == [("load", "old_onnx")]
@@ -118,7 +124,8 @@ def test_a_new_version_or_new_files_reload_the_model(repository: Path, watcher: 
 
 
 def test_a_version_folder_being_copied_leaves_the_served_version_alone(
-        repository: Path, watcher: RepositoryWatcher, triton: RecordingTriton) -> None:
+    repository: Path, watcher: RepositoryWatcher, triton: RecordingTriton
+) -> None:
     (repository / "old_onnx" / "2").mkdir()  # copy begun: no model file yet
     for _ in range(3):
         watcher.poll()
@@ -128,8 +135,9 @@ def test_a_version_folder_being_copied_leaves_the_served_version_alone(
     assert triton.calls == [("load", "old_onnx")]
 
 
-def test_a_removed_model_is_unloaded_and_its_twin_removed(repository: Path, watcher: RepositoryWatcher,
-                                                          triton: RecordingTriton) -> None:
+def test_a_removed_model_is_unloaded_and_its_twin_removed(
+    repository: Path, watcher: RepositoryWatcher, triton: RecordingTriton
+) -> None:
     write_model(repository, "new_onnx")
     watcher.poll(), watcher.poll()
     changes: list[list[str]] = []
@@ -145,8 +153,9 @@ def test_a_removed_model_is_unloaded_and_its_twin_removed(repository: Path, watc
     assert changes == [["old_onnx"]]
 
 
-def test_unreachable_triton_is_retried_and_a_refused_model_is_not(repository: Path, watcher: RepositoryWatcher,
-                                                                  triton: RecordingTriton) -> None:
+def test_unreachable_triton_is_retried_and_a_refused_model_is_not(
+    repository: Path, watcher: RepositoryWatcher, triton: RecordingTriton
+) -> None:
     write_model(repository, "new_onnx")
     write_model(repository, "bad_onnx")
     triton.unreachable, triton.refuse = True, {"bad_onnx"}

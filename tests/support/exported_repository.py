@@ -3,6 +3,7 @@
 Exporting (tracing, ONNX export, onnx2torch) costs a minute of CPU on this machine; the cache under
 `.run/test-cache/<hash>/` makes reruns free until export/ (or its inputs) changes.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -35,8 +36,20 @@ def export_steps() -> list[ExportStep]:
     steps = [ExportStep(DEFAULT_FAMILY, ("--weights", "random", "--skip-parity"))]
     # The real VOC model joins as soon as its spec exists (export engineer's deliverable).
     if VOC_SPEC.is_file():
-        steps.append(ExportStep(VOC_FAMILY, ("--source", "onnx", "--input-spec", str(VOC_SPEC.relative_to(REPO_ROOT)),
-                                             "--name", VOC_FAMILY, "--skip-parity")))
+        steps.append(
+            ExportStep(
+                VOC_FAMILY,
+                (
+                    "--source",
+                    "onnx",
+                    "--input-spec",
+                    str(VOC_SPEC.relative_to(REPO_ROOT)),
+                    "--name",
+                    VOC_FAMILY,
+                    "--skip-parity",
+                ),
+            )
+        )
     return steps
 
 
@@ -76,8 +89,9 @@ def cached_export() -> Path:
 
 def prune_cache(keep: Path) -> None:
     """Remove all but the newest entries; one another run is exporting into (its lock is held) stays."""
-    entries = sorted((p for p in CACHE_ROOT.iterdir() if p.is_dir() and p != keep),
-                     key=lambda p: p.stat().st_mtime, reverse=True)
+    entries = sorted(
+        (p for p in CACHE_ROOT.iterdir() if p.is_dir() and p != keep), key=lambda p: p.stat().st_mtime, reverse=True
+    )
     for entry in entries[KEEP_OLD_ENTRIES:]:
         with open(CACHE_ROOT / f"{entry.name}.lock", "w") as lock:
             try:

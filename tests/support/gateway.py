@@ -3,6 +3,7 @@
 For tests that need a gateway configured unlike the session stack's (other keys or limits, JSON logs, several
 Triton replicas). Only GATEWAY_* variables given here reach it; started and stopped from the outside.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,11 +39,22 @@ class GatewayProcess:
 
     def start(self) -> None:
         env = {key: value for key, value in os.environ.items() if not key.startswith("GATEWAY_")}
-        env.update(GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(self.port), GATEWAY_TRITON_URL=self.target,
-                   GATEWAY_LOG_LEVEL="info", **self.env)
+        env.update(
+            GATEWAY_HOST="127.0.0.1",
+            GATEWAY_PORT=str(self.port),
+            GATEWAY_TRITON_URL=self.target,
+            GATEWAY_LOG_LEVEL="info",
+            **self.env,
+        )
         with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "gateway"], cwd=REPO_ROOT, env=env,
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway"],
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.wait_for(self.ready_path, 200, START_TIMEOUT_S)
 
     def wait_for(self, path: str, status: int, timeout_s: float) -> None:

@@ -1,4 +1,5 @@
 """How much inference a running gateway has done, from its own /metrics (to count requests per user action)."""
+
 from __future__ import annotations
 
 import httpx

@@ -1,4 +1,5 @@
 """Images that tests make themselves (never copies of ../shared)."""
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,11 @@ def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
 
 def png_claiming(width: int, height: int) -> bytes:
     """A ~100-byte PNG whose header claims width×height: a decompression bomb's shape."""
+
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )

@@ -1,4 +1,5 @@
 """Where the project and the shared assets are (assets are never copied into the project)."""
+
 from __future__ import annotations
 
 import os

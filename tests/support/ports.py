@@ -1,4 +1,5 @@
 """Free loopback ports for servers the tests start (never the defaults 8000-8002/8080 of `make serve`)."""
+
 from __future__ import annotations
 
 import socket

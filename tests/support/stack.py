@@ -3,6 +3,7 @@
 Everything goes through the real launcher, the real tritonserver and the real gateway; this module only
 starts the launcher, waits on the same HTTP endpoints a user would poll, and checks what is left afterwards.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,12 @@ class EmbeddedStack:
         self.run_dir = self.run_dir.resolve()
         self.repository = self.repository.resolve()
         http, grpc, metrics, gateway = free_ports(4)
-        self.ports = {"TRITON_HTTP_PORT": http, "TRITON_GRPC_PORT": grpc, "TRITON_METRICS_PORT": metrics,
-                      "GATEWAY_PORT": gateway}
+        self.ports = {
+            "TRITON_HTTP_PORT": http,
+            "TRITON_GRPC_PORT": grpc,
+            "TRITON_METRICS_PORT": metrics,
+            "GATEWAY_PORT": gateway,
+        }
 
     # --- addresses -----------------------------------------------------------------------------
     @property

@@ -8,6 +8,7 @@ A bad file fails alone; a Triton failure fails the request (it would fail every 
 Only JSON formats (json, summary, bundle) can be batched; PNG/overlay/npz are one image per request. The
 whole answer is bounded by GATEWAY_MAX_ANSWER_BYTES (gateway/answer_size.py: 413 past it, before inference).
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -57,7 +58,10 @@ def _check_batch(format_name: str, count: int, max_files: int) -> None:
 
 
 async def _item(
-    service: InferenceService, index: int, filename: str | None, outcome: InferenceResult | ServiceError,
+    service: InferenceService,
+    index: int,
+    filename: str | None,
+    outcome: InferenceResult | ServiceError,
     options: RenderOptions,
 ) -> dict[str, Any]:
     if not isinstance(outcome, ServiceError):
@@ -75,18 +79,23 @@ async def _item(
     summary="Segment several uploaded images in one batch",
     response_model=BatchResponse,
     response_class=Response,
-    responses={200: {"model": BatchResponse, "description": "One item per file, in order."},
-               **error_responses(400, 401, 413, 422, 500, 503, 504)},
+    responses={
+        200: {"model": BatchResponse, "description": "One item per file, in order."},
+        **error_responses(400, 401, 413, 422, 500, 503, 504),
+    },
 )
 @router.post("/infer/files/", include_in_schema=False, response_class=Response)
 async def infer_files(
     request: Request,
     form: InferRequestDep,
     service: InferenceDep,
-    file: Annotated[list[UploadFile | str], File(
-        description="The images: repeat the `file` field once per image. Up to GATEWAY_MAX_BATCH_FILES (default 8).",
-        json_schema_extra=lambda schema: file_schema(schema["items"]),
-    )],
+    file: Annotated[
+        list[UploadFile | str],
+        File(
+            description="The images: repeat the `file` field once per image. Up to GATEWAY_MAX_BATCH_FILES (default 8).",
+            json_schema_extra=lambda schema: file_schema(schema["items"]),
+        ),
+    ],
 ) -> Response:
     """Runs the model on every image as one Triton batch (split by the model's max batch size) and
     answers per image, in order; a file that is not a usable image gets its own error item."""
@@ -96,7 +105,11 @@ async def infer_files(
     label_family(request, model.family)
     contents = [await upload_bytes("file", upload) for upload in file]
     outcomes = await service.infer_many(
-        contents, image_type="file", model=model, requested=form.requested, compute=form.compute,
+        contents,
+        image_type="file",
+        model=model,
+        requested=form.requested,
+        compute=form.compute,
         options=form.options,
     )
     items = [

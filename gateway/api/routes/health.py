@@ -1,5 +1,6 @@
 """Probes and monitoring: liveness (no Triton call) and readiness (Triton and every model), open for probes;
 GET /metrics, Prometheus metrics of the gateway (open unless GATEWAY_PROTECT_METRICS: gateway/security.py)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
@@ -32,8 +33,9 @@ class Ready(BaseModel):
     )
 
 
-@router.api_route("/healthcheck", methods=["GET", "HEAD"], response_model=Live,
-                  summary="Liveness: the gateway process answers")
+@router.api_route(
+    "/healthcheck", methods=["GET", "HEAD"], response_model=Live, summary="Liveness: the gateway process answers"
+)
 async def healthcheck() -> Live:
     """Answers without contacting Triton, so it says only that the gateway itself is up."""
     return Live()
@@ -66,8 +68,9 @@ async def ready(request: Request, triton: TritonDep, catalogue: CatalogueDep, se
     raise Unavailable(problem or "Triton is not ready")
 
 
-async def _readiness(triton: TritonClient, catalogue: ModelCatalogue,
-                     settings: Settings) -> tuple[str | None, dict[str, str]]:
+async def _readiness(
+    triton: TritonClient, catalogue: ModelCatalogue, settings: Settings
+) -> tuple[str | None, dict[str, str]]:
     """What keeps the Triton asked from serving (None: nothing), and the state of each of its models."""
     if not await triton.server_ready():
         return "Triton is not ready", {}
@@ -85,8 +88,12 @@ async def _readiness(triton: TritonClient, catalogue: ModelCatalogue,
     return None, states
 
 
-@router.get("/metrics", summary="Prometheus metrics of the gateway", response_class=Response,
-                    responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of the gateway",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
 async def metrics(metrics: MetricsDep) -> Response:
     """Requests and latency by endpoint, backend and status; requests in flight; Triton call latency;
     gRPC calls per Triton address (`gateway_triton_requests_total{target, outcome}`)."""

@@ -1,4 +1,5 @@
 """POST /infer/url and /infer/file: today's contract. Thin: obtain the bytes, infer, render."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable
@@ -79,7 +80,8 @@ def parse_infer_request(
         compute=registry.required_results(negotiated, requested),
         model=model or None,
         options=RenderOptions(
-            response_format=negotiated, mask_size=check_mask_size(mask_size),
+            response_format=negotiated,
+            mask_size=check_mask_size(mask_size),
             legend=parse_flag("legend", legend, default=True),
         ),
     )
@@ -87,33 +89,59 @@ def parse_infer_request(
 
 def infer_request(
     request: Request,
-    infer_model_type: Annotated[str, Form(
-        description=f"Backend that runs the model: one of {', '.join(RUNTIMES)}.", examples=["onnx"],
-        json_schema_extra={"enum": list(RUNTIMES)},
-    )],
-    requested_results_types: Annotated[list[str] | None, Form(
-        description="Results to return, in this order: any of " + ", ".join(RESULT_TYPES) + ". Repeat the field "
-        "or send one comma-separated value. Absent or empty: all three (logits and pixels_distribution are "
-        "classes × height × width floats each at the model's input size (512×512 for the default model: about "
-        "65 MB of JSON each): ask only for what you need, or use response_format=npz).",
-        examples=[["segmentation_map"]],
-        json_schema_extra=enum_schema(RESULT_TYPES),
-    )] = None,
-    model: Annotated[str | None, Form(
-        description="Model family (see GET /models); default: the service's default model.", examples=["deeplabv3"],
-    )] = None,
-    response_format: Annotated[str | None, Form(
-        description=registry.RESPONSE_FORMAT_DESCRIPTION, examples=["json"],
-        json_schema_extra=enum_schema(registry.FORMATS),
-    )] = None,
-    mask_size: Annotated[str, Form(description=registry.MASK_SIZE_DESCRIPTION, examples=["model"],
-                                   json_schema_extra={"enum": list(MASK_SIZES)})] = "model",
-    legend: Annotated[str | None, Form(description=registry.LEGEND_DESCRIPTION + " `true` (default) or `false`.",
-                                       examples=["true"], json_schema_extra={"enum": ["true", "false"]})] = None,
+    infer_model_type: Annotated[
+        str,
+        Form(
+            description=f"Backend that runs the model: one of {', '.join(RUNTIMES)}.",
+            examples=["onnx"],
+            json_schema_extra={"enum": list(RUNTIMES)},
+        ),
+    ],
+    requested_results_types: Annotated[
+        list[str] | None,
+        Form(
+            description="Results to return, in this order: any of " + ", ".join(RESULT_TYPES) + ". Repeat the field "
+            "or send one comma-separated value. Absent or empty: all three (logits and pixels_distribution are "
+            "classes × height × width floats each at the model's input size (512×512 for the default model: about "
+            "65 MB of JSON each): ask only for what you need, or use response_format=npz).",
+            examples=[["segmentation_map"]],
+            json_schema_extra=enum_schema(RESULT_TYPES),
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        Form(
+            description="Model family (see GET /models); default: the service's default model.",
+            examples=["deeplabv3"],
+        ),
+    ] = None,
+    response_format: Annotated[
+        str | None,
+        Form(
+            description=registry.RESPONSE_FORMAT_DESCRIPTION,
+            examples=["json"],
+            json_schema_extra=enum_schema(registry.FORMATS),
+        ),
+    ] = None,
+    mask_size: Annotated[
+        str,
+        Form(
+            description=registry.MASK_SIZE_DESCRIPTION, examples=["model"], json_schema_extra={"enum": list(MASK_SIZES)}
+        ),
+    ] = "model",
+    legend: Annotated[
+        str | None,
+        Form(
+            description=registry.LEGEND_DESCRIPTION + " `true` (default) or `false`.",
+            examples=["true"],
+            json_schema_extra={"enum": ["true", "false"]},
+        ),
+    ] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> InferRequest:
-    return parse_infer_request(request, infer_model_type, requested_results_types, model, response_format,
-                               mask_size, legend, accept)
+    return parse_infer_request(
+        request, infer_model_type, requested_results_types, model, response_format, mask_size, legend, accept
+    )
 
 
 InferRequestDep = Annotated[InferRequest, Depends(infer_request)]
@@ -129,12 +157,17 @@ _RESPONSES = {
 }
 
 
-async def answer(request: Request, service: InferenceService, form: InferRequest, data: bytes,
-                 image_type: ImageType) -> Response:
+async def answer(
+    request: Request, service: InferenceService, form: InferRequest, data: bytes, image_type: ImageType
+) -> Response:
     model = await service.model(form.model, form.runtime)
     label_family(request, model.family)
     result = await service.infer(
-        data, image_type=image_type, model=model, requested=form.requested, compute=form.compute,
+        data,
+        image_type=image_type,
+        model=model,
+        requested=form.requested,
+        compute=form.compute,
         options=form.options,
     )
     response = await service.run_cpu(registry.render, result, form.options)
@@ -159,8 +192,15 @@ async def infer_url(
 # --- POST /infer/file with the photo as the whole body ---------------------------------------------
 # Types documented for a raw-body upload; any body that is not a form is taken as the photo (its bytes decide
 # what it is), so image/jpg, image/pjpeg or curl's default --data-binary type work too.
-RAW_IMAGE_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff",
-                                    "application/octet-stream")
+RAW_IMAGE_TYPES: tuple[str, ...] = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/bmp",
+    "image/tiff",
+    "application/octet-stream",
+)
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
@@ -179,13 +219,23 @@ async def infer_raw_body(request: Request) -> Response:
     query = request.query_params
     infer_model_type = query.get("infer_model_type")
     if infer_model_type is None:
-        raise RequestValidationError([{
-            "loc": ("query", "infer_model_type"), "type": "missing",
-            "msg": "Field required (a raw-body upload sends the fields as query parameters)",
-        }])
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "infer_model_type"),
+                    "type": "missing",
+                    "msg": "Field required (a raw-body upload sends the fields as query parameters)",
+                }
+            ]
+        )
     form = parse_infer_request(
-        request, infer_model_type, query.getlist("requested_results_types") or None, query.get("model"),
-        query.get("response_format"), query.get("mask_size") or "model", query.get("legend"),
+        request,
+        infer_model_type,
+        query.getlist("requested_results_types") or None,
+        query.get("model"),
+        query.get("response_format"),
+        query.get("mask_size") or "model",
+        query.get("legend"),
         request.headers.get("accept"),
     )
     data = await request.body()  # the body limits apply as it is read (gateway/limits.py)
@@ -206,19 +256,32 @@ class RawImageBodyRoute(APIRoute):
 
 
 def _query_parameter(name: str, description: str, required: bool = False, **schema: object) -> dict[str, object]:
-    return {"name": name, "in": "query", "required": required, "schema": {"type": "string", **schema},
-            "description": f"Raw-body uploads only (Content-Type: image/...): {description}"}
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": {"type": "string", **schema},
+        "description": f"Raw-body uploads only (Content-Type: image/...): {description}",
+    }
 
 
 _RAW_BODY_OPENAPI = {
-    "requestBody": {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}
-                                for media_type in RAW_IMAGE_TYPES}},
+    "requestBody": {
+        "content": {media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in RAW_IMAGE_TYPES}
+    },
     "parameters": [
-        _query_parameter("infer_model_type", "as the form field (required; a multipart form sends it as a form "
-                         "field instead).", required=True, enum=list(RUNTIMES)),
-        {**_query_parameter("requested_results_types", "as the form field; repeat it or comma-separate."),
-         "schema": {"type": "array", "items": {"type": "string", "enum": list(RESULT_TYPES)}},
-         "style": "form", "explode": True},
+        _query_parameter(
+            "infer_model_type",
+            "as the form field (required; a multipart form sends it as a form field instead).",
+            required=True,
+            enum=list(RUNTIMES),
+        ),
+        {
+            **_query_parameter("requested_results_types", "as the form field; repeat it or comma-separate."),
+            "schema": {"type": "array", "items": {"type": "string", "enum": list(RESULT_TYPES)}},
+            "style": "form",
+            "explode": True,
+        },
         _query_parameter("model", "as the form field."),
         _query_parameter("response_format", "as the form field.", enum=list(registry.FORMATS)),
         _query_parameter("mask_size", "as the form field.", enum=list(MASK_SIZES)),
@@ -229,17 +292,25 @@ _RAW_BODY_OPENAPI = {
 file_router = APIRouter(route_class=RawImageBodyRoute)
 
 
-@file_router.post("/infer/file", summary="Segment an uploaded image", responses=_RESPONSES, response_class=Response,
-                  openapi_extra=_RAW_BODY_OPENAPI)
+@file_router.post(
+    "/infer/file",
+    summary="Segment an uploaded image",
+    responses=_RESPONSES,
+    response_class=Response,
+    openapi_extra=_RAW_BODY_OPENAPI,
+)
 @file_router.post("/infer/file/", include_in_schema=False, response_class=Response)
 async def infer_file(
     request: Request,
     form: InferRequestDep,
     service: InferenceDep,
-    file: Annotated[UploadFile | str, File(
-        description="The image (JPEG, PNG, WebP, GIF, BMP, TIFF; judged by its bytes).",
-        json_schema_extra=file_schema,
-    )],
+    file: Annotated[
+        UploadFile | str,
+        File(
+            description="The image (JPEG, PNG, WebP, GIF, BMP, TIFF; judged by its bytes).",
+            json_schema_extra=file_schema,
+        ),
+    ],
 ) -> Response:
     """Runs the model on the uploaded image and answers in the requested format.
 

@@ -1,4 +1,5 @@
 """GET /models: what Triton serves, grouped by family, with labels, input size and what the weights are."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -12,8 +13,10 @@ router = APIRouter(tags=["models"])
 
 
 class Weights(BaseModel):
-    kind: str = Field(description="pretrained | random | file | unknown (config written before this was recorded).",
-                      examples=["pretrained"])
+    kind: str = Field(
+        description="pretrained | random | file | unknown (config written before this was recorded).",
+        examples=["pretrained"],
+    )
     weights_are_random: bool | None = Field(description="True when the masks mean nothing (random weights).")
     file: str | None = Field(None, description="Base name of the weights file (kind file).", examples=["finetuned.pth"])
     sha256: str | None = Field(None, description="sha256 of that file (kind file).")
@@ -48,8 +51,12 @@ def _family(infos: list[ModelInfo]) -> Family:
     )
 
 
-@router.get("/models", response_model=Catalogue, summary="Served models, backends, labels and weights",
-            responses=error_responses(401, 503, 504))
+@router.get(
+    "/models",
+    response_model=Catalogue,
+    summary="Served models, backends, labels and weights",
+    responses=error_responses(401, 503, 504),
+)
 async def list_models(catalogue: CatalogueDep, settings: SettingsDep) -> Catalogue:
     """Discovered from Triton's model configs (fresh on every call), so a model added to the repository
     shows up here without restarting the gateway."""

@@ -1,4 +1,5 @@
 """GET /: the try-it web page (plain HTML/JS/CSS from gateway/static/, no build step)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,6 +6,7 @@ nothing on 127.0.0.1: ``strict_gateway`` is a second ``python -m gateway`` on th
 an API key, a small upload limit and short fetch timeouts. Its allowlist holds only 127.0.0.2, where
 ``slow_server`` runs, so the timeout cases can be reached while every other loopback URL is refused.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -38,14 +39,19 @@ def slow_server() -> Iterator[HostileServer]:
 
 @pytest.fixture(scope="session")
 def strict_gateway(stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    gateway = GatewayProcess(stack.triton_grpc_url, tmp_path_factory.mktemp("strict-gateway") / "gateway.log", {
-        "GATEWAY_URL_ALLOWLIST": STRICT_ALLOWED_HOST,
-        "GATEWAY_API_KEYS": STRICT_API_KEY,
-        "GATEWAY_MAX_UPLOAD_BYTES": str(STRICT_MAX_UPLOAD_BYTES),
-        "GATEWAY_FETCH_CONNECT_TIMEOUT_S": "1",
-        "GATEWAY_FETCH_READ_TIMEOUT_S": "1",
-        "GATEWAY_FETCH_TOTAL_TIMEOUT_S": str(STRICT_FETCH_TOTAL_TIMEOUT_S),
-    }, ready_path="/healthcheck")
+    gateway = GatewayProcess(
+        stack.triton_grpc_url,
+        tmp_path_factory.mktemp("strict-gateway") / "gateway.log",
+        {
+            "GATEWAY_URL_ALLOWLIST": STRICT_ALLOWED_HOST,
+            "GATEWAY_API_KEYS": STRICT_API_KEY,
+            "GATEWAY_MAX_UPLOAD_BYTES": str(STRICT_MAX_UPLOAD_BYTES),
+            "GATEWAY_FETCH_CONNECT_TIMEOUT_S": "1",
+            "GATEWAY_FETCH_READ_TIMEOUT_S": "1",
+            "GATEWAY_FETCH_TOTAL_TIMEOUT_S": str(STRICT_FETCH_TOTAL_TIMEOUT_S),
+        },
+        ready_path="/healthcheck",
+    )
     gateway.start()
     try:
         yield gateway

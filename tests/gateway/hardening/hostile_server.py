@@ -2,6 +2,7 @@
 
 Used by the fetch unit tests and the hardening suites; it binds only to loopback addresses.
 """
+
 from __future__ import annotations
 
 import http.server

@@ -4,6 +4,7 @@
 defaults and serves only the burst of ``test_memory_comes_back_after_a_burst_of_large_answers`` (its RSS is
 its own). Every loop is bounded in count and time; sockets are raw where the point is what is sent when.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,11 +33,15 @@ DOG = shared_image("dog1.jpg").read_bytes()
 
 @pytest.fixture(scope="module")
 def keyed_gateway(stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    gateway = GatewayProcess(stack.triton_grpc_url, tmp_path_factory.mktemp("keyed") / "gateway.log", {
-        "GATEWAY_API_KEYS": KEY,
-        "GATEWAY_MAX_IN_FLIGHT": str(SLOTS),
-        "GATEWAY_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
-    })
+    gateway = GatewayProcess(
+        stack.triton_grpc_url,
+        tmp_path_factory.mktemp("keyed") / "gateway.log",
+        {
+            "GATEWAY_API_KEYS": KEY,
+            "GATEWAY_MAX_IN_FLIGHT": str(SLOTS),
+            "GATEWAY_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        },
+    )
     gateway.start()
     try:
         yield gateway
@@ -61,8 +66,12 @@ def _jpeg(size: tuple[int, int]) -> bytes:
 
 
 def _upload_head(gateway: GatewayProcess, length: int, key: str | None) -> bytes:
-    lines = ["POST /infer/file?infer_model_type=onnx HTTP/1.1", f"Host: 127.0.0.1:{gateway.port}",
-             "Content-Type: image/jpeg", f"Content-Length: {length}"]
+    lines = [
+        "POST /infer/file?infer_model_type=onnx HTTP/1.1",
+        f"Host: 127.0.0.1:{gateway.port}",
+        "Content-Type: image/jpeg",
+        f"Content-Length: {length}",
+    ]
     if key:
         lines.append(f"X-API-Key: {key}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -95,19 +104,25 @@ def _status(answer: bytes) -> int:
 
 def _infer(gateway: GatewayProcess, key: str | None = KEY, **fields: str) -> requests.Response:
     headers = {"X-API-Key": key} if key else {}
-    return requests.post(f"{gateway.url}/infer/file", headers=headers, timeout=60,
-                         data={"infer_model_type": "onnx", "requested_results_types": "segmentation_map", **fields},
-                         files={"file": ("dog1.jpg", DOG, "image/jpeg")})
+    return requests.post(
+        f"{gateway.url}/infer/file",
+        headers=headers,
+        timeout=60,
+        data={"infer_model_type": "onnx", "requested_results_types": "segmentation_map", **fields},
+        files={"file": ("dog1.jpg", DOG, "image/jpeg")},
+    )
 
 
 def _triton_inferences(stack) -> int:
     """Requests every model of the session's Triton has run (successes and failures)."""
     stats = httpx.get(f"{stack.triton_http_url}/v2/models/stats", timeout=10).json()["model_stats"]
-    return sum(model["inference_stats"]["success"]["count"] + model["inference_stats"]["fail"]["count"]
-               for model in stats)
+    return sum(
+        model["inference_stats"]["success"]["count"] + model["inference_stats"]["fail"]["count"] for model in stats
+    )
 
 
 # --- 1 and 2: the key is checked from the headers; a body being received holds no slot ---------------------
+
 
 def test_slow_keyless_uploads_are_refused_from_their_headers_and_hold_no_slot(keyed_gateway) -> None:
     slow = []
@@ -172,13 +187,17 @@ def test_the_in_flight_gauge_counts_inference_requests_only(keyed_gateway) -> No
 
 # --- 3 and 4: every answer is bounded before inference ---------------------------------------------------
 
+
 def test_a_small_photo_asking_for_a_huge_answer_is_refused_before_inference(stack) -> None:
     photo = _jpeg((1787, 1788))
     assert len(photo) < 1_000_000
     before = _triton_inferences(stack)
-    response = requests.post(f"{stack.gateway_url}/infer/file", timeout=60,
-                             data={"infer_model_type": "onnx", "mask_size": "original"},
-                             files={"file": ("big.jpg", photo, "image/jpeg")})
+    response = requests.post(
+        f"{stack.gateway_url}/infer/file",
+        timeout=60,
+        data={"infer_model_type": "onnx", "mask_size": "original"},
+        files={"file": ("big.jpg", photo, "image/jpeg")},
+    )
     assert response.status_code == 413, response.text[:300]
     detail = response.json()["detail"]
     assert "GiB" in detail and "over the limit of 256 MiB (GATEWAY_MAX_ANSWER_BYTES)" in detail
@@ -188,25 +207,34 @@ def test_a_small_photo_asking_for_a_huge_answer_is_refused_before_inference(stac
 def test_a_batch_asking_for_a_huge_answer_at_the_photos_size_is_refused_before_inference(stack) -> None:
     photo = _jpeg((800, 800))
     before = _triton_inferences(stack)
-    response = requests.post(f"{stack.gateway_url}/infer/files", timeout=60,
-                             data={"infer_model_type": "onnx", "mask_size": "original",
-                                   "requested_results_types": "logits,pixels_distribution"},
-                             files=[("file", (f"p{index}.jpg", photo, "image/jpeg")) for index in range(3)])
+    response = requests.post(
+        f"{stack.gateway_url}/infer/files",
+        timeout=60,
+        data={
+            "infer_model_type": "onnx",
+            "mask_size": "original",
+            "requested_results_types": "logits,pixels_distribution",
+        },
+        files=[("file", (f"p{index}.jpg", photo, "image/jpeg")) for index in range(3)],
+    )
     assert response.status_code == 413, response.text[:300]
     assert "these photos" in response.json()["detail"]
     assert _triton_inferences(stack) == before
 
 
 def test_the_map_at_a_large_photos_size_stays_within_the_bound(stack) -> None:
-    response = requests.post(f"{stack.gateway_url}/infer/file", timeout=120,
-                             data={"infer_model_type": "onnx", "mask_size": "original",
-                                   "requested_results_types": "segmentation_map"},
-                             files={"file": ("big.jpg", _jpeg((1787, 1788)), "image/jpeg")})
+    response = requests.post(
+        f"{stack.gateway_url}/infer/file",
+        timeout=120,
+        data={"infer_model_type": "onnx", "mask_size": "original", "requested_results_types": "segmentation_map"},
+        files={"file": ("big.jpg", _jpeg((1787, 1788)), "image/jpeg")},
+    )
     assert response.status_code == 200, response.text[:300]
     assert np.asarray(response.json()["requested_results"]["segmentation_map"]).shape == (1788, 1787)
 
 
 # --- 5: memory comes back ----------------------------------------------------------------------------------
+
 
 def _rss(process_id: int) -> int:
     for line in Path(f"/proc/{process_id}/status").read_text().splitlines():
@@ -225,10 +253,12 @@ def test_memory_comes_back_after_a_burst_of_large_answers(memory_gateway) -> Non
     photo = _jpeg((800, 800))
 
     def large() -> int:  # logits at the photo's size: ~138 MB of JSON each
-        response = requests.post(f"{memory_gateway.url}/infer/file", timeout=120,
-                                 data={"infer_model_type": "onnx", "mask_size": "original",
-                                       "requested_results_types": "logits"},
-                                 files={"file": ("p.jpg", photo, "image/jpeg")})
+        response = requests.post(
+            f"{memory_gateway.url}/infer/file",
+            timeout=120,
+            data={"infer_model_type": "onnx", "mask_size": "original", "requested_results_types": "logits"},
+            files={"file": ("p.jpg", photo, "image/jpeg")},
+        )
         return response.status_code
 
     with ThreadPoolExecutor(4) as pool:
@@ -242,27 +272,40 @@ def test_memory_comes_back_after_a_burst_of_large_answers(memory_gateway) -> Non
 
 # --- 6: a raw body of any type is the photo -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("content_type", ["image/jpg", "image/pjpeg", "application/x-www-form-urlencoded", None])
 def test_a_raw_body_of_another_type_is_taken_as_the_photo(stack, content_type: str | None) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
-    raw = httpx.post(f"{stack.gateway_url}/infer/file?infer_model_type=onnx&requested_results_types=segmentation_map",
-                     content=DOG, headers=headers, timeout=60)
+    raw = httpx.post(
+        f"{stack.gateway_url}/infer/file?infer_model_type=onnx&requested_results_types=segmentation_map",
+        content=DOG,
+        headers=headers,
+        timeout=60,
+    )
     assert raw.status_code == 200, raw.text[:300]
-    form = requests.post(f"{stack.gateway_url}/infer/file", timeout=60,
-                         data={"infer_model_type": "onnx", "requested_results_types": "segmentation_map"},
-                         files={"file": ("dog1.jpg", DOG, "image/jpeg")})
+    form = requests.post(
+        f"{stack.gateway_url}/infer/file",
+        timeout=60,
+        data={"infer_model_type": "onnx", "requested_results_types": "segmentation_map"},
+        files={"file": ("dog1.jpg", DOG, "image/jpeg")},
+    )
     assert raw.json()["requested_results"] == form.json()["requested_results"]
 
 
 def test_a_raw_body_in_a_format_not_served_is_415_naming_it(stack) -> None:
     heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
-    response = httpx.post(f"{stack.gateway_url}/infer/file?infer_model_type=onnx", content=heic,
-                          headers={"Content-Type": "image/heic"}, timeout=30)
+    response = httpx.post(
+        f"{stack.gateway_url}/infer/file?infer_model_type=onnx",
+        content=heic,
+        headers={"Content-Type": "image/heic"},
+        timeout=30,
+    )
     assert response.status_code == 415, response.text[:300]
 
 
 def test_a_raw_body_without_the_backend_names_the_query_parameter(stack) -> None:
-    response = httpx.post(f"{stack.gateway_url}/infer/file", content=DOG, headers={"Content-Type": "image/jpg"},
-                          timeout=30)
+    response = httpx.post(
+        f"{stack.gateway_url}/infer/file", content=DOG, headers={"Content-Type": "image/jpg"}, timeout=30
+    )
     assert response.status_code == 422
     assert response.json()["detail"].startswith("infer_model_type: field required (a raw-body upload")

@@ -6,6 +6,7 @@ a loopback server to misbehave run against the stack's gateway, which allowlists
 sends traffic to a non-loopback address: those URLs are refused before connecting (proven by the
 fetch unit tests, which spy on the dialler).
 """
+
 from __future__ import annotations
 
 import struct
@@ -31,9 +32,13 @@ TIMEOUT_S = 60
 MAP_ONLY = {"infer_model_type": "onnx", "requested_results_types": ["segmentation_map"]}
 
 
-
 def gif_claiming(width: int, height: int) -> bytes:
-    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00" + b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    return (
+        b"GIF89a"
+        + struct.pack("<HH", width, height)
+        + b"\x00\x00\x00"
+        + b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    )
 
 
 def animated_gif() -> bytes:
@@ -73,17 +78,42 @@ CASES = [
     Case("missing file field", 422, ("file",)),
     Case("missing url_image field", 422, ("url_image",), endpoint="url"),
     Case("missing infer_model_type", 422, ("infer_model_type",), fields={}, file=upload("a.jpg", PHOTO)),
-    Case("unknown backend", 400, ("infer_model_type", "tensorflow"), file=upload("a.jpg", PHOTO),
-         fields={"infer_model_type": "tensorflow"}),
-    Case("unknown result type", 400, ("colours",), file=upload("a.jpg", PHOTO),
-         fields={"infer_model_type": "onnx", "requested_results_types": ["segmentation_map", "colours"]}),
+    Case(
+        "unknown backend",
+        400,
+        ("infer_model_type", "tensorflow"),
+        file=upload("a.jpg", PHOTO),
+        fields={"infer_model_type": "tensorflow"},
+    ),
+    Case(
+        "unknown result type",
+        400,
+        ("colours",),
+        file=upload("a.jpg", PHOTO),
+        fields={"infer_model_type": "onnx", "requested_results_types": ["segmentation_map", "colours"]},
+    ),
     # invalid values of form fields: 400 naming the field and the allowed values (422 only for a missing field)
-    Case("bad legend", 400, ("legend", "maybe", "true, false"), file=upload("a.jpg", PHOTO),
-         fields={**MAP_ONLY, "legend": "maybe"}),
-    Case("bad mask_size", 400, ("mask_size", "huge", "model, original"), file=upload("a.jpg", PHOTO),
-         fields={**MAP_ONLY, "mask_size": "huge"}),
-    Case("bad response_format", 400, ("response_format", "gif", "overlay_jpeg"), file=upload("a.jpg", PHOTO),
-         fields={**MAP_ONLY, "response_format": "gif"}),
+    Case(
+        "bad legend",
+        400,
+        ("legend", "maybe", "true, false"),
+        file=upload("a.jpg", PHOTO),
+        fields={**MAP_ONLY, "legend": "maybe"},
+    ),
+    Case(
+        "bad mask_size",
+        400,
+        ("mask_size", "huge", "model, original"),
+        file=upload("a.jpg", PHOTO),
+        fields={**MAP_ONLY, "mask_size": "huge"},
+    ),
+    Case(
+        "bad response_format",
+        400,
+        ("response_format", "gif", "overlay_jpeg"),
+        file=upload("a.jpg", PHOTO),
+        fields={**MAP_ONLY, "response_format": "gif"},
+    ),
     # curl -F file=dog1.jpg (the @ forgotten): a text field, not a file
     Case("file sent as text", 400, ("file must be a file upload", "-F file=@"), file=(None, b"dog1.jpg", None)),
     # --- uploaded bytes -----------------------------------------------------------------------
@@ -99,14 +129,29 @@ CASES = [
     Case("PNG over the pixel setting", 413, ("pixels", "limit"), file=upload("b.png", png_claiming(8000, 7000))),
     Case("GIF bomb", 413, ("pixels",), file=upload("bomb.gif", gif_claiming(65_535, 65_535), "image/gif")),
     Case("zero-width PNG", 400, ("PNG", "header"), file=upload("z.png", png_claiming(0, 16), "image/png")),
-    Case("over-size upload", 413, ("larger than the limit",), gateway="strict",
-         file=upload("big.bmp", encode(NOISE, "BMP") * 1, "image/bmp")),
+    Case(
+        "over-size upload",
+        413,
+        ("larger than the limit",),
+        gateway="strict",
+        file=upload("big.bmp", encode(NOISE, "BMP") * 1, "image/bmp"),
+    ),
     # --- odd but valid images: must succeed --------------------------------------------------
     Case("CMYK JPEG", 200, file=upload("cmyk.jpg", encode(Image.new("CMYK", (48, 40), (0, 200, 200, 0)), "JPEG"))),
-    Case("16-bit PNG", 200, file=upload("deep.png", encode(
-        Image.fromarray(np.linspace(0, 65535, 48 * 40, dtype=np.uint16).reshape(40, 48)), "PNG"), "image/png")),
-    Case("palette PNG with transparency", 200, file=upload("p.png", encode(
-        Image.new("P", (48, 40), 3), "PNG", transparency=3), "image/png")),
+    Case(
+        "16-bit PNG",
+        200,
+        file=upload(
+            "deep.png",
+            encode(Image.fromarray(np.linspace(0, 65535, 48 * 40, dtype=np.uint16).reshape(40, 48)), "PNG"),
+            "image/png",
+        ),
+    ),
+    Case(
+        "palette PNG with transparency",
+        200,
+        file=upload("p.png", encode(Image.new("P", (48, 40), 3), "PNG", transparency=3), "image/png"),
+    ),
     Case("animated GIF", 200, file=upload("anim.gif", animated_gif(), "image/gif")),
     Case("1x1 image", 200, file=upload("dot.png", encode(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"), "image/png")),
     Case("EXIF-rotated JPEG", 200, file=upload("r.jpg", rotated_jpeg())),
@@ -115,27 +160,64 @@ CASES = [
     Case("ftp: URL", 400, ("ftp:",), endpoint="url", gateway="strict", url="ftp://127.0.0.1/a.jpg"),
     Case("gopher: URL", 400, ("gopher:",), endpoint="url", gateway="strict", url="gopher://127.0.0.1:70/_GET"),
     Case("bare path /etc/passwd", 400, ("local paths",), endpoint="url", gateway="strict", url="/etc/passwd"),
-    Case("path to an image on the server", 400, ("local paths",), endpoint="url", gateway="strict",
-         url=str(shared_image("dog1.jpg"))),
+    Case(
+        "path to an image on the server",
+        400,
+        ("local paths",),
+        endpoint="url",
+        gateway="strict",
+        url=str(shared_image("dog1.jpg")),
+    ),
     Case("URL without host", 400, ("host",), endpoint="url", gateway="strict", url="http:///etc/passwd"),
     # --- url_image: forbidden addresses (strict gateway, refused before connecting) -----------
     Case("127.0.0.1", 400, ("loopback",), endpoint="url", gateway="strict", url="http://127.0.0.1:1/a.jpg"),
     Case("[::1]", 400, ("loopback",), endpoint="url", gateway="strict", url="http://[::1]:1/a.jpg"),
-    Case("169.254.169.254", 400, ("link-local",), endpoint="url", gateway="strict",
-         url="http://169.254.169.254/latest/meta-data/"),
+    Case(
+        "169.254.169.254",
+        400,
+        ("link-local",),
+        endpoint="url",
+        gateway="strict",
+        url="http://169.254.169.254/latest/meta-data/",
+    ),
     Case("10.0.0.1", 400, ("private",), endpoint="url", gateway="strict", url="http://10.0.0.1/a.jpg"),
-    Case("100.64.0.1 (CGNAT)", 400, ("carrier-grade NAT",), endpoint="url", gateway="strict",
-         url="http://100.64.0.1/a.jpg"),
+    Case(
+        "100.64.0.1 (CGNAT)",
+        400,
+        ("carrier-grade NAT",),
+        endpoint="url",
+        gateway="strict",
+        url="http://100.64.0.1/a.jpg",
+    ),
     Case("0x7f000001", 400, ("loopback",), endpoint="url", gateway="strict", url="http://0x7f000001/a.jpg"),
     Case("2130706433", 400, ("loopback",), endpoint="url", gateway="strict", url="http://2130706433/a.jpg"),
-    Case("IPv4-mapped loopback", 400, ("loopback",), endpoint="url", gateway="strict",
-         url="http://[::ffff:127.0.0.1]/a.jpg"),
-    Case("localhost resolves to loopback", 400, ("loopback",), endpoint="url", gateway="strict",
-         url="http://localhost:1/a.jpg"),
+    Case(
+        "IPv4-mapped loopback",
+        400,
+        ("loopback",),
+        endpoint="url",
+        gateway="strict",
+        url="http://[::ffff:127.0.0.1]/a.jpg",
+    ),
+    Case(
+        "localhost resolves to loopback",
+        400,
+        ("loopback",),
+        endpoint="url",
+        gateway="strict",
+        url="http://localhost:1/a.jpg",
+    ),
     # --- url_image: misbehaving servers (stack gateway, loopback allowlisted) -----------------
-    Case("redirect to metadata address", 400, ("link-local",), endpoint="url",
-         url="{hostile}/redirect?to=http://169.254.169.254/latest/meta-data/"),
-    Case("redirect to private address", 400, ("private",), endpoint="url", url="{hostile}/redirect?to=http://10.0.0.1/"),
+    Case(
+        "redirect to metadata address",
+        400,
+        ("link-local",),
+        endpoint="url",
+        url="{hostile}/redirect?to=http://169.254.169.254/latest/meta-data/",
+    ),
+    Case(
+        "redirect to private address", 400, ("private",), endpoint="url", url="{hostile}/redirect?to=http://10.0.0.1/"
+    ),
     Case("redirect to file:", 400, ("file:",), endpoint="url", url="{hostile}/redirect?to=file:///etc/passwd"),
     Case("too many redirects", 502, ("redirected more than",), endpoint="url", url="{hostile}/hops/20"),
     Case("URL whose body is HTML", 415, ("HTML",), endpoint="url", url="{hostile}/html"),
@@ -143,10 +225,17 @@ CASES = [
     Case("declared over-size body", 413, ("limit",), endpoint="url", url="{hostile}/big-declared"),
     Case("URL answering 404", 502, ("404",), endpoint="url", url="{hostile}/missing.jpg"),
     Case("nothing listening", 502, ("connection failed",), endpoint="url", url="{closed}/a.jpg"),
-    Case("URL that never answers", 504, ("did not answer within",), endpoint="url", gateway="strict",
-         url="{slow}/hang"),
-    Case("URL that trickles forever", 504, (f"longer than {STRICT_FETCH_TOTAL_TIMEOUT_S:g} s",), endpoint="url",
-         gateway="strict", url="{slow}/trickle"),
+    Case(
+        "URL that never answers", 504, ("did not answer within",), endpoint="url", gateway="strict", url="{slow}/hang"
+    ),
+    Case(
+        "URL that trickles forever",
+        504,
+        (f"longer than {STRICT_FETCH_TOTAL_TIMEOUT_S:g} s",),
+        endpoint="url",
+        gateway="strict",
+        url="{slow}/trickle",
+    ),
     Case("URL to the gateway itself", 415, ("not an image",), endpoint="url", url="{self}/healthcheck"),
     Case("URL to the gateway's own infer route", 502, ("405",), endpoint="url", url="{self}/infer/url"),
     # --- access ---------------------------------------------------------------------------------
@@ -180,8 +269,9 @@ def post(case: Case, places: dict[str, str]) -> requests.Response:
     if case.url is not None:
         data["url_image"] = case.url.format(**places)
     files = {"file": case.file} if case.file is not None else None
-    return requests.post(f"{places[case.gateway]}/infer/{case.endpoint}", data=data, files=files,
-                         headers=headers, timeout=TIMEOUT_S)
+    return requests.post(
+        f"{places[case.gateway]}/infer/{case.endpoint}", data=data, files=files, headers=headers, timeout=TIMEOUT_S
+    )
 
 
 def test_the_table_is_big_enough() -> None:

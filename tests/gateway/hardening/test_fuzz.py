@@ -6,6 +6,7 @@ It runs against ``strict_gateway`` (no loopback allowlist) and url_image is buil
 are refused before any connection or DNS query (literal non-public addresses and ``localhost``), so
 fuzzing never sends traffic anywhere.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,8 +24,13 @@ pytestmark = pytest.mark.timeout(300)
 
 EXAMPLES = 40
 TIMEOUT_S = 60
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 KEY = {"X-API-Key": STRICT_API_KEY}
 
 
@@ -34,8 +40,15 @@ def _image(fmt: str, mode: str = "RGB", size: tuple[int, int] = (24, 16)) -> byt
     return buffer.getvalue()
 
 
-VALID = [_image("JPEG"), _image("PNG", "RGBA"), _image("GIF", "P"), _image("BMP"), _image("WEBP"),
-         _image("TIFF", "I;16"), _image("PNG", "1", (1, 1))]
+VALID = [
+    _image("JPEG"),
+    _image("PNG", "RGBA"),
+    _image("GIF", "P"),
+    _image("BMP"),
+    _image("WEBP"),
+    _image("TIFF", "I;16"),
+    _image("PNG", "1", (1, 1)),
+]
 
 
 @st.composite
@@ -49,8 +62,22 @@ def mutated_image(draw: st.DrawFn) -> bytes:
     return bytes(data[: max(cut, 3)]) if draw(st.booleans()) else bytes(data)
 
 
-SAFE_HOSTS = ["127.0.0.1", "[::1]", "10.0.0.1", "169.254.169.254", "0x7f000001", "2130706433", "127.1",
-              "localhost", "0.0.0.0", "[::ffff:127.0.0.1]", "100.64.0.1", "224.0.0.1", "[fe80::1]", "192.168.0.1"]
+SAFE_HOSTS = [
+    "127.0.0.1",
+    "[::1]",
+    "10.0.0.1",
+    "169.254.169.254",
+    "0x7f000001",
+    "2130706433",
+    "127.1",
+    "localhost",
+    "0.0.0.0",
+    "[::ffff:127.0.0.1]",
+    "100.64.0.1",
+    "224.0.0.1",
+    "[fe80::1]",
+    "192.168.0.1",
+]
 
 
 @st.composite
@@ -70,15 +97,22 @@ result_types = st.one_of(
     st.lists(st.one_of(st.sampled_from(["logits", "pixels_distribution", "segmentation_map", ""]), text), max_size=4),
     st.just("segmentation_map,segmentation_map"),
 )
-optional_text = st.one_of(st.none(), st.sampled_from(["json", "png", "summary", "npz", "original", "model", "0x0"]), text)
+optional_text = st.one_of(
+    st.none(), st.sampled_from(["json", "png", "summary", "npz", "original", "model", "0x0"]), text
+)
 
 
 @st.composite
 def form(draw: st.DrawFn) -> dict[str, object]:
     fields: dict[str, object] = {}
-    for name, strategy in (("infer_model_type", backend), ("requested_results_types", result_types),
-                           ("response_format", optional_text), ("mask_size", optional_text),
-                           ("model", optional_text), ("legend", optional_text)):
+    for name, strategy in (
+        ("infer_model_type", backend),
+        ("requested_results_types", result_types),
+        ("response_format", optional_text),
+        ("mask_size", optional_text),
+        ("model", optional_text),
+        ("legend", optional_text),
+    ):
         value = draw(strategy) if name == "infer_model_type" or draw(st.booleans()) else None
         if value is not None:
             fields[name] = value
@@ -125,8 +159,11 @@ def test_every_operation_survives_garbage(api: str, operations: list[tuple[str, 
 @FUZZ
 @given(fields=form(), image=st.one_of(mutated_image(), st.binary(max_size=600)))
 def test_fuzz_infer_file(api: str, fields: dict[str, object], image: bytes) -> None:
-    check(requests.post(f"{api}/infer/file", data=fields, files={"file": ("f.jpg", image)}, headers=KEY,
-                        timeout=TIMEOUT_S))
+    check(
+        requests.post(
+            f"{api}/infer/file", data=fields, files={"file": ("f.jpg", image)}, headers=KEY, timeout=TIMEOUT_S
+        )
+    )
 
 
 @FUZZ

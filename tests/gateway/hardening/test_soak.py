@@ -1,5 +1,6 @@
 """Soak: ≥ 500 map-only requests at concurrency 8 against the stack's gateway, 0 failures, and the
 gateway's resident memory stays bounded (RSS printed before and after)."""
+
 from __future__ import annotations
 
 import os
@@ -79,12 +80,14 @@ def test_soak_map_only(stack, capsys: pytest.CaptureFixture[str]) -> None:
 
     failures = [outcome for outcome in warm + outcomes if outcome[0] != 200]
     with capsys.disabled():
-        print(f"\n[soak] {REQUESTS} map-only requests at concurrency {CONCURRENCY}: {len(failures)} failures; "
-              f"gateway RSS {before / 2**20:.1f} MiB before, {after / 2**20:.1f} MiB after "
-              f"({(after - before) / 2**20:+.1f} MiB, bound {RSS_TOTAL_GROWTH_BOUND_BYTES / 2**20:.0f} MiB; "
-              f"{(after - samples[0]) / 2**20:+.1f} MiB after the first quarter, bound "
-              f"{RSS_GROWTH_BOUND_BYTES / 2**20:.0f} MiB); "
-              f"after each quarter: {', '.join(f'{sample / 2**20:.1f}' for sample in samples)} MiB")
+        print(
+            f"\n[soak] {REQUESTS} map-only requests at concurrency {CONCURRENCY}: {len(failures)} failures; "
+            f"gateway RSS {before / 2**20:.1f} MiB before, {after / 2**20:.1f} MiB after "
+            f"({(after - before) / 2**20:+.1f} MiB, bound {RSS_TOTAL_GROWTH_BOUND_BYTES / 2**20:.0f} MiB; "
+            f"{(after - samples[0]) / 2**20:+.1f} MiB after the first quarter, bound "
+            f"{RSS_GROWTH_BOUND_BYTES / 2**20:.0f} MiB); "
+            f"after each quarter: {', '.join(f'{sample / 2**20:.1f}' for sample in samples)} MiB"
+        )
     assert failures == []
     assert after - samples[0] < RSS_GROWTH_BOUND_BYTES  # steady growth = a leak
     assert after - before < RSS_TOTAL_GROWTH_BOUND_BYTES

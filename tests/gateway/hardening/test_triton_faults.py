@@ -1,6 +1,7 @@
 """Fault: tritonserver is killed (SIGKILL) while 8 clients send requests; the launcher restarts it.
 Every answer is 200 or 503/504, none hangs past the client timeout, and 200s come back by themselves
 without restarting the gateway."""
+
 from __future__ import annotations
 
 import threading

@@ -5,6 +5,7 @@ stand for both (as a Kubernetes headless Service does). They serve the ONNX mode
 load) and are shared by every test of this package; a test that kills one waits until its launcher has
 restarted it. Each gateway is a real `python -m gateway` process, stopped at the end of its test.
 """
+
 from __future__ import annotations
 
 import re
@@ -111,7 +112,9 @@ def start_gateway(tmp_path: Path) -> Iterator:
     started: list[GatewayProcess] = []
 
     def start(target: str, **env: str) -> GatewayProcess:
-        gateway = GatewayProcess(target, tmp_path / f"gateway{len(started)}.log", {"GATEWAY_MAX_IN_FLIGHT": "32", **env})
+        gateway = GatewayProcess(
+            target, tmp_path / f"gateway{len(started)}.log", {"GATEWAY_MAX_IN_FLIGHT": "32", **env}
+        )
         started.append(gateway)
         gateway.start()
         return gateway
@@ -129,8 +132,9 @@ def infer(gateway_url: str, client: httpx.Client | None = None) -> int | str:
             if client is not None:
                 response = client.post(f"{gateway_url}/infer/file", data=FORM, files=files, timeout=REQUEST_TIMEOUT_S)
             else:
-                response = httpx.post(f"{gateway_url}/infer/file", data=FORM, files=files, timeout=REQUEST_TIMEOUT_S,
-                                      trust_env=False)
+                response = httpx.post(
+                    f"{gateway_url}/infer/file", data=FORM, files=files, timeout=REQUEST_TIMEOUT_S, trust_env=False
+                )
         return response.status_code
     except httpx.TransportError as exc:
         return type(exc).__name__

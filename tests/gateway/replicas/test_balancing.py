@@ -1,4 +1,5 @@
 """One gateway over two real Triton replicas: every call balanced, each replica's own counter shows it."""
+
 from __future__ import annotations
 
 import pytest

@@ -4,6 +4,7 @@ A loopback DNS server (dnslib) stands in for the cluster's DNS: the gateway's ta
 authority, ``dns://127.0.0.1:PORT/name:grpc_port``, which grpc's c-ares resolver (GRPC_DNS_RESOLVER=ares,
 grpc's default) honours; the native resolver would ignore it and ask the system's DNS.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,8 +44,12 @@ class Records(BaseResolver):
 @pytest.fixture
 def dns() -> Iterator[tuple[Records, int]]:
     records = Records([HOSTS[0]])
-    server = DNSServer(records, address="127.0.0.1", port=0, logger=DNSLogger("-request,-reply,-truncated,-error,"
-                                                                               "-recv,-send,-data", prefix=False))
+    server = DNSServer(
+        records,
+        address="127.0.0.1",
+        port=0,
+        logger=DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False),
+    )
     server.start_thread()
     try:
         yield records, server.server.server_address[1]

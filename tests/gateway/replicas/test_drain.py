@@ -1,4 +1,5 @@
 """SIGTERM to a gateway under load: what it accepted completes, what comes later is refused, exit 0 in time."""
+
 from __future__ import annotations
 
 import signal
@@ -21,8 +22,9 @@ REFUSED = "ConnectError"
 
 def test_sigterm_drains_in_flight_requests_and_exits_0(replicas, start_gateway) -> None:
     ensure_serving(replicas)
-    gateway = start_gateway(ipv4_target(replicas), GATEWAY_DRAIN_SETTLE_S=str(SETTLE_S),
-                            GATEWAY_DRAIN_TIMEOUT_S=str(DRAIN_TIMEOUT_S))
+    gateway = start_gateway(
+        ipv4_target(replicas), GATEWAY_DRAIN_SETTLE_S=str(SETTLE_S), GATEWAY_DRAIN_TIMEOUT_S=str(DRAIN_TIMEOUT_S)
+    )
     results: list[tuple[float, int | str]] = []  # (when the request started, what came back)
     stop = threading.Event()
 
@@ -59,9 +61,11 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(replicas, start_gateway) 
 
     outcomes = [status for _, status in results]
     after = [status for started, status in results if started > signalled]
-    print(f"drain: {len(results)} requests, {outcomes.count(200)} answered 200, {outcomes.count(REFUSED)} refused, "
-          f"{len([s for s in after if s == 200])} of those started after SIGTERM answered 200; "
-          f"exit {code} after {exited_after:.1f} s")
+    print(
+        f"drain: {len(results)} requests, {outcomes.count(200)} answered 200, {outcomes.count(REFUSED)} refused, "
+        f"{len([s for s in after if s == 200])} of those started after SIGTERM answered 200; "
+        f"exit {code} after {exited_after:.1f} s"
+    )
     assert code == 0, gateway.log()
     assert SETTLE_S <= exited_after <= SETTLE_S + DRAIN_TIMEOUT_S + 2
     assert set(outcomes) <= {200, 503, REFUSED}, f"{outcomes}\n{gateway.log()}"

@@ -1,4 +1,5 @@
 """Replica deaths: a call whose replica goes away is sent again to the other; none left → 503 at once."""
+
 from __future__ import annotations
 
 import threading

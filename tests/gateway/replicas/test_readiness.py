@@ -3,6 +3,7 @@
 The replicas here are stand-ins answering as Triton's client would (real replicas cannot be made to
 answer "not ready" on cue); what goes to real Tritons is proved in the other tests of this package.
 """
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -34,11 +35,14 @@ class RoundRobinReplicas:
         return [SimpleNamespace(family="deeplabv3")]
 
 
-@pytest.mark.parametrize(("ready", "status"), [
-    ([False, True], 200),          # the first asked is stopping, the next serves
-    ([False, False, True], 200),   # 1 + GATEWAY_TRITON_RETRIES (2) replicas asked
-    ([False, False, False], 503),  # none of them
-])
+@pytest.mark.parametrize(
+    ("ready", "status"),
+    [
+        ([False, True], 200),  # the first asked is stopping, the next serves
+        ([False, False, True], 200),  # 1 + GATEWAY_TRITON_RETRIES (2) replicas asked
+        ([False, False, False], 503),  # none of them
+    ],
+)
 def test_ready_when_one_replica_serves(ready: list[bool], status: int) -> None:
     app = create_app(Settings(triton_url="127.0.0.1:9", triton_retries=2))
     replicas = RoundRobinReplicas(ready)

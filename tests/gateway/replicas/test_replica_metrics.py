@@ -1,4 +1,5 @@
 """gateway_triton_requests_total from grpc's own per-address counts, against two small real gRPC servers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,8 +44,9 @@ def test_calls_are_counted_per_address_and_outcome() -> None:
 
     async def calls() -> dict[tuple[str, str], float]:
         """Ten calls on a new channel, then a scrape (while it is open, as the gateway's channel is)."""
-        async with grpc.aio.insecure_channel(f"ipv4:{good},{bad}",
-                                             options=[("grpc.lb_policy_name", "round_robin")]) as channel:
+        async with grpc.aio.insecure_channel(
+            f"ipv4:{good},{bad}", options=[("grpc.lb_policy_name", "round_robin")]
+        ) as channel:
             call = channel.unary_unary("/test.Echo/Call")
             await channel.channel_ready()
             for _ in range(10):

@@ -1,4 +1,5 @@
 """Results built by hand (no Triton) for the format unit tests."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,27 @@ from PIL import Image
 from gateway.domain import InferenceResult, ModelInfo
 
 VOC_LABELS = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 
 
@@ -31,12 +51,22 @@ def build_result(
     probabilities = (exp / exp.sum(axis=0)).astype(np.float32)
     photo = Image.fromarray(rng.integers(0, 256, size=(photo_size[1], photo_size[0], 3), dtype=np.uint8))
     return InferenceResult(
-        model=ModelInfo(name="deeplabv3_onnx", family="deeplabv3", runtime="onnx", labels=VOC_LABELS,
-                        input_size=(height, width), max_batch_size=8, weights=weights or {}),
+        model=ModelInfo(
+            name="deeplabv3_onnx",
+            family="deeplabv3",
+            runtime="onnx",
+            labels=VOC_LABELS,
+            input_size=(height, width),
+            max_batch_size=8,
+            weights=weights or {},
+        ),
         image_type="file",
         requested=requested,
-        arrays={"logits": logits, "pixels_distribution": probabilities,
-                "segmentation_map": segmentation_map.astype(np.uint8)},
+        arrays={
+            "logits": logits,
+            "pixels_distribution": probabilities,
+            "segmentation_map": segmentation_map.astype(np.uint8),
+        },
         original=photo,
     )
 

@@ -1,4 +1,5 @@
 """POST /infer/files over real HTTP: one batch, results in order, equal to single answers, bad files alone."""
+
 from __future__ import annotations
 
 import httpx
@@ -38,10 +39,13 @@ def batch(http: httpx.Client, items, **form) -> httpx.Response:
     return http.post("/infer/files", data={"infer_model_type": BACKEND, **form}, files=files_of(*items))
 
 
-@pytest.mark.parametrize("form", [
-    {"response_format": "summary"},
-    {"response_format": "json", "requested_results_types": "segmentation_map"},
-])
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"response_format": "summary"},
+        {"response_format": "json", "requested_results_types": "segmentation_map"},
+    ],
+)
 def test_batch_results_equal_single_results_in_order(http, form):
     response = batch(http, [photo(name) for name in PHOTOS], **form)
     assert response.status_code == 200, response.text[:300]
@@ -74,7 +78,9 @@ def test_a_bad_file_gets_its_own_error_without_failing_the_others(http):
         assert "result" not in bad
     good = body["results"][3]["result"]
     expected = single(http, "dog2.jpg", response_format="summary")
-    assert [entry["pixel_count"] for entry in good["classes"]] == [entry["pixel_count"] for entry in expected["classes"]]
+    assert [entry["pixel_count"] for entry in good["classes"]] == [
+        entry["pixel_count"] for entry in expected["classes"]
+    ]
 
 
 def test_every_copy_in_a_batch_gets_the_same_answer_in_order(http):

@@ -4,6 +4,7 @@ They run on the real PASCAL VOC model of the test repository (family voc_mnv2, f
 folder: tests/support/paths.py), so the photo really holds several classes. Frugal: score arrays (22 MB as
 npz, ~110 MB as JSON) are fetched once each, everything else asks only for the segmentation map.
 """
+
 from __future__ import annotations
 
 import io
@@ -84,7 +85,7 @@ def test_png_mask_decodes_to_the_json_class_ids(http, photo_bytes, json_map, lab
     mask = decode_png(infer(http, photo_bytes, response_format="png"))
     assert mask.mode == "P" and mask.size == model_size
     np.testing.assert_array_equal(np.asarray(mask), json_map)
-    assert mask.getpalette()[12 * 3:12 * 3 + 3] == [64, 0, 128]  # VOC's dog colour
+    assert mask.getpalette()[12 * 3 : 12 * 3 + 3] == [64, 0, 128]  # VOC's dog colour
     assert mask.text["labels"].split(",") == labels
 
 
@@ -120,7 +121,9 @@ def test_overlay_legend_is_optional(http, photo_bytes):
 def test_summary_fractions_sum_to_one_and_match_the_map(http, photo_bytes, photo_size, json_map, labels, model_size):
     summary = infer(http, photo_bytes, response_format="summary").json()
     ids, counts = np.unique(json_map, return_counts=True)
-    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist(), strict=True))
+    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(
+        zip(ids.tolist(), counts.tolist(), strict=True)
+    )
     assert sum(entry["pixel_fraction"] for entry in summary["classes"]) == pytest.approx(1.0, abs=1e-9)
     for entry in summary["classes"]:
         assert entry["name"] == labels[entry["id"]]
@@ -148,7 +151,9 @@ def test_summary_names_what_is_in_the_photo(http, photo_bytes):
 def test_summary_at_original_size_matches_the_original_mask(http, photo_bytes, original_png_map):
     summary = infer(http, photo_bytes, response_format="summary", mask_size="original").json()
     ids, counts = np.unique(original_png_map, return_counts=True)
-    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(zip(ids.tolist(), counts.tolist(), strict=True))
+    assert {entry["id"]: entry["pixel_count"] for entry in summary["classes"]} == dict(
+        zip(ids.tolist(), counts.tolist(), strict=True)
+    )
     assert sum(entry["pixel_fraction"] for entry in summary["classes"]) == pytest.approx(1.0, abs=1e-9)
 
 
@@ -167,12 +172,19 @@ def test_npz_arrays_equal_the_json_ones(http, photo_bytes, labels, model_size):
     body = orjson.loads(infer(http, photo_bytes, requested_results_types=requested).content)["requested_results"]
     np.testing.assert_array_equal(np.asarray(body["segmentation_map"], dtype=np.uint8), arrays["segmentation_map"])
     # orjson writes each float32 in its shortest round-tripping form: parsing it back is exact.
-    np.testing.assert_array_equal(np.asarray(body["pixels_distribution"], dtype=np.float32), arrays["pixels_distribution"])
+    np.testing.assert_array_equal(
+        np.asarray(body["pixels_distribution"], dtype=np.float32), arrays["pixels_distribution"]
+    )
 
 
 def test_npz_scores_at_original_size_are_resized_per_class(http, photo_bytes, photo_size, original_png_map, labels):
-    response = infer(http, photo_bytes, requested_results_types="pixels_distribution,segmentation_map",
-                     response_format="npz", mask_size="original")
+    response = infer(
+        http,
+        photo_bytes,
+        requested_results_types="pixels_distribution,segmentation_map",
+        response_format="npz",
+        mask_size="original",
+    )
     with np.load(io.BytesIO(response.content)) as archive:
         distribution, segmentation_map = archive["pixels_distribution"], archive["segmentation_map"]
     width, height = photo_size
@@ -183,7 +195,10 @@ def test_npz_scores_at_original_size_are_resized_per_class(http, photo_bytes, ph
 
 def test_unknown_format_and_mask_size_are_refused_by_name(http, photo_bytes):
     for form, named in (({"response_format": "gif"}, "overlay_jpeg"), ({"mask_size": "huge"}, "original")):
-        response = http.post("/infer/file", data={"infer_model_type": BACKEND, "model": FAMILY, **form},
-                             files={"file": ("dog1.jpg", photo_bytes, "image/jpeg")})
+        response = http.post(
+            "/infer/file",
+            data={"infer_model_type": BACKEND, "model": FAMILY, **form},
+            files={"file": ("dog1.jpg", photo_bytes, "image/jpeg")},
+        )
         assert response.status_code == 400
         assert named in response.json()["detail"]

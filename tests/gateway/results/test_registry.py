@@ -1,4 +1,5 @@
 """Format negotiation and rendering of hand-made results (no Triton)."""
+
 import io
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Fixtures of the route tests: the gateway of the session's embedded stack and a local photo server."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

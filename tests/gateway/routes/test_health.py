@@ -1,4 +1,5 @@
 """Liveness, readiness, Prometheus metrics and the OpenAPI page of the running gateway."""
+
 from __future__ import annotations
 
 import re
@@ -45,12 +46,21 @@ def test_metrics_count_requests_by_endpoint_backend_family_format_and_status(gat
         assert response.headers["content-type"].startswith("text/plain")
         return response.text
 
-    labels = {"endpoint": "/infer/file", "backend": "onnx", "family": "deeplabv3", "response_format": "json",
-              "status": "200"}
+    labels = {
+        "endpoint": "/infer/file",
+        "backend": "onnx",
+        "family": "deeplabv3",
+        "response_format": "json",
+        "status": "200",
+    }
     before = _sample(scrape(), "gateway_requests_total", **labels) or 0.0
     with shared_image("dog2.jpg").open("rb") as photo:
-        response = requests.post(f"{gateway_url}/infer/file/", timeout=120, files={"file": photo},
-                                 data={"infer_model_type": "onnx", "requested_results_types": "segmentation_map"})
+        response = requests.post(
+            f"{gateway_url}/infer/file/",
+            timeout=120,
+            files={"file": photo},
+            data={"infer_model_type": "onnx", "requested_results_types": "segmentation_map"},
+        )
     assert response.status_code == 200, response.text
     requests.post(f"{gateway_url}/infer/file", data={"infer_model_type": "keras"}, files={"file": b"x"}, timeout=10)
 
@@ -60,8 +70,15 @@ def test_metrics_count_requests_by_endpoint_backend_family_format_and_status(gat
     assert _sample(text, "gateway_request_duration_seconds_count", **labels) == before + 1
     assert _sample(text, "gateway_request_duration_seconds_bucket", le="+Inf", **labels) == before + 1
     # A map-only request is served by the map's own model (docs/performance.md, "Pay only for what is asked").
-    assert _sample(text, "gateway_triton_request_duration_seconds_count", model="deeplabv3_onnx__segmentation_map",
-                   outcome="ok") >= 1
+    assert (
+        _sample(
+            text,
+            "gateway_triton_request_duration_seconds_count",
+            model="deeplabv3_onnx__segmentation_map",
+            outcome="ok",
+        )
+        >= 1
+    )
     # Only inference requests holding a slot are in flight: not the scrape itself, not an idle gateway.
     assert re.search(r"^gateway_requests_in_flight 0\.0$", text, re.MULTILINE)
 
@@ -72,8 +89,9 @@ def test_openapi_documents_every_field_and_error(gateway_url: str) -> None:
     for path, fields in FORM_FIELDS.items():
         operation = schema["paths"][path]["post"]
         assert operation.get("summary") and operation.get("description")
-        body_ref = operation["requestBody"]["content"]["multipart/form-data" if "file" in fields
-                                                      else "application/x-www-form-urlencoded"]["schema"]["$ref"]
+        body_ref = operation["requestBody"]["content"][
+            "multipart/form-data" if "file" in fields else "application/x-www-form-urlencoded"
+        ]["schema"]["$ref"]
         properties = schema["components"]["schemas"][body_ref.rsplit("/", 1)[1]]["properties"]
         assert fields <= set(properties), fields - set(properties)
         for field in fields:

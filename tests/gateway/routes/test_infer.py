@@ -3,6 +3,7 @@
 Frugal by design: one answer with logits and distributions is ~130 MB of JSON, so the big arrays are
 asked for a few times only and every other check uses the 512×512 map.
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,8 +36,15 @@ Infer = Callable[..., requests.Response]
 def infer(gateway_url: str, photos_url: str) -> Infer:
     """POST like an existing client: form fields in ``data=`` (lists become repeated fields), photo in ``files=``."""
 
-    def post(kind: str, backend: str, results: list[str] | str | None = ("segmentation_map",), *,
-             photo: str = PHOTO, path_suffix: str = "", **fields: str) -> requests.Response:
+    def post(
+        kind: str,
+        backend: str,
+        results: list[str] | str | None = ("segmentation_map",),
+        *,
+        photo: str = PHOTO,
+        path_suffix: str = "",
+        **fields: str,
+    ) -> requests.Response:
         data: dict[str, object] = {"infer_model_type": backend, **fields}
         if results is not None:
             data["requested_results_types"] = list(results) if isinstance(results, tuple) else results
@@ -44,8 +52,12 @@ def infer(gateway_url: str, photos_url: str) -> Infer:
             data["url_image"] = f"{photos_url}/{photo}"
             return requests.post(f"{gateway_url}/infer/url{path_suffix}", data=data, timeout=TIMEOUT_S)
         with shared_image(photo).open("rb") as file:
-            return requests.post(f"{gateway_url}/infer/file{path_suffix}", data=data,
-                                 files={"file": (photo, file, "image/jpeg")}, timeout=TIMEOUT_S)
+            return requests.post(
+                f"{gateway_url}/infer/file{path_suffix}",
+                data=data,
+                files={"file": (photo, file, "image/jpeg")},
+                timeout=TIMEOUT_S,
+            )
 
     return post
 
@@ -191,21 +203,39 @@ def _truncated_jpeg() -> bytes:
 
 FILE_ERRORS = [
     # (case, form fields, file content, status, words the detail must contain)
-    ("unknown backend", {"infer_model_type": "tensorflow"}, b"x", 400, ["infer_model_type", "tensorflow", "torch", "onnx"]),
-    ("unknown result type", {"infer_model_type": "onnx", "requested_results_types": ["segmentation_map", "probabilities"]},
-     b"x", 400, ["probabilities", "segmentation_map", "pixels_distribution"]),
+    (
+        "unknown backend",
+        {"infer_model_type": "tensorflow"},
+        b"x",
+        400,
+        ["infer_model_type", "tensorflow", "torch", "onnx"],
+    ),
+    (
+        "unknown result type",
+        {"infer_model_type": "onnx", "requested_results_types": ["segmentation_map", "probabilities"]},
+        b"x",
+        400,
+        ["probabilities", "segmentation_map", "pixels_distribution"],
+    ),
     ("missing backend", {}, b"x", 422, ["infer_model_type"]),
     ("missing file", {"infer_model_type": "onnx"}, None, 422, ["file"]),
     ("empty file", {"infer_model_type": "onnx"}, b"", 400, ["empty"]),
     ("text named .jpg", {"infer_model_type": "onnx"}, b"just some words, not a picture\n", 415, ["not an image"]),
     ("truncated JPEG", {"infer_model_type": "torch"}, "truncated", 400, ["JPEG", "truncated"]),
-    ("unknown model", {"infer_model_type": "onnx", "model": "no_such_model"}, b"x", 400, ["no_such_model", "deeplabv3"]),
+    (
+        "unknown model",
+        {"infer_model_type": "onnx", "model": "no_such_model"},
+        b"x",
+        400,
+        ["no_such_model", "deeplabv3"],
+    ),
     ("unknown response format", {"infer_model_type": "onnx", "response_format": "bmp"}, b"x", 400, ["bmp", "json"]),
 ]
 
 
-@pytest.mark.parametrize(("fields", "content", "status", "words"),
-                         [case[1:] for case in FILE_ERRORS], ids=[case[0] for case in FILE_ERRORS])
+@pytest.mark.parametrize(
+    ("fields", "content", "status", "words"), [case[1:] for case in FILE_ERRORS], ids=[case[0] for case in FILE_ERRORS]
+)
 def test_file_errors_name_the_problem(gateway_url: str, fields: dict, content, status: int, words: list[str]) -> None:
     response = _post_file(gateway_url, _truncated_jpeg() if content == "truncated" else content, **fields)
     assert response.status_code == status, response.text
@@ -226,57 +256,105 @@ def test_an_unreachable_url_is_a_bad_gateway(gateway_url: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    response = requests.post(f"{gateway_url}/infer/url", timeout=TIMEOUT_S, data={
-        "infer_model_type": "onnx", "requested_results_types": ["segmentation_map"],
-        "url_image": f"http://127.0.0.1:{port}/{PHOTO}",
-    })
+    response = requests.post(
+        f"{gateway_url}/infer/url",
+        timeout=TIMEOUT_S,
+        data={
+            "infer_model_type": "onnx",
+            "requested_results_types": ["segmentation_map"],
+            "url_image": f"http://127.0.0.1:{port}/{PHOTO}",
+        },
+    )
     assert response.status_code == 502, response.text
     assert "url_image" in response.json()["detail"]
 
 
 def test_a_missing_photo_on_the_url_server_is_a_bad_gateway(gateway_url: str, photos_url: str) -> None:
-    response = requests.post(f"{gateway_url}/infer/url", timeout=TIMEOUT_S, data={
-        "infer_model_type": "onnx", "url_image": f"{photos_url}/no-such-photo.jpg",
-    })
+    response = requests.post(
+        f"{gateway_url}/infer/url",
+        timeout=TIMEOUT_S,
+        data={
+            "infer_model_type": "onnx",
+            "url_image": f"{photos_url}/no-such-photo.jpg",
+        },
+    )
     assert response.status_code == 502, response.text
     assert "404" in response.json()["detail"]
 
 
 def test_the_accept_header_reaches_format_negotiation(gateway_url: str, maps) -> None:
     with shared_image(PHOTO).open("rb") as file:
-        response = requests.post(f"{gateway_url}/infer/file", files={"file": file}, timeout=TIMEOUT_S,
-                                 data={"infer_model_type": "onnx"}, headers={"Accept": "image/png"})
+        response = requests.post(
+            f"{gateway_url}/infer/file",
+            files={"file": file},
+            timeout=TIMEOUT_S,
+            data={"infer_model_type": "onnx"},
+            headers={"Accept": "image/png"},
+        )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/png"
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(response.content))), maps[("onnx", "file")])
 
 
 # --- the photo as the request body (Content-Type: image/...), other fields as query parameters ----------
-def _post_raw(gateway_url: str, content: bytes, content_type: str = "image/jpeg", **params: object) -> requests.Response:
-    return requests.post(f"{gateway_url}/infer/file", data=content, params=params,
-                         headers={"Content-Type": content_type}, timeout=TIMEOUT_S)
+def _post_raw(
+    gateway_url: str, content: bytes, content_type: str = "image/jpeg", **params: object
+) -> requests.Response:
+    return requests.post(
+        f"{gateway_url}/infer/file",
+        data=content,
+        params=params,
+        headers={"Content-Type": content_type},
+        timeout=TIMEOUT_S,
+    )
 
 
 def test_a_raw_body_upload_gives_the_same_answer_as_multipart(gateway_url: str, maps) -> None:
-    response = _post_raw(gateway_url, shared_image(PHOTO).read_bytes(), infer_model_type="onnx",
-                         requested_results_types="segmentation_map")
+    response = _post_raw(
+        gateway_url,
+        shared_image(PHOTO).read_bytes(),
+        infer_model_type="onnx",
+        requested_results_types="segmentation_map",
+    )
     body = ok_body(response, "onnx", "file")
     np.testing.assert_array_equal(as_map(body["requested_results"]["segmentation_map"]), maps[("onnx", "file")])
     # Every field works as a query parameter, e.g. a PNG mask at the photo's size.
-    png = _post_raw(gateway_url, shared_image(PHOTO).read_bytes(), infer_model_type="onnx", response_format="png",
-                    mask_size="original")
+    png = _post_raw(
+        gateway_url,
+        shared_image(PHOTO).read_bytes(),
+        infer_model_type="onnx",
+        response_format="png",
+        mask_size="original",
+    )
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(png.content)).size == Image.open(shared_image(PHOTO)).size
 
 
-@pytest.mark.parametrize(("case", "content", "content_type", "params", "status", "words"), [
-    ("missing infer_model_type", "photo", "image/jpeg", {}, 422, ["infer_model_type"]),
-    ("text declared as JPEG", b"not a photo at all", "image/jpeg", {"infer_model_type": "onnx"}, 415, ["not an image"]),
-    ("bad legend as a query parameter", "photo", "image/png", {"infer_model_type": "onnx", "legend": "maybe"}, 400,
-     ["legend", "maybe", "true, false"]),
-])
-def test_raw_body_errors_name_the_problem(gateway_url: str, case: str, content, content_type: str, params: dict,
-                                          status: int, words: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("case", "content", "content_type", "params", "status", "words"),
+    [
+        ("missing infer_model_type", "photo", "image/jpeg", {}, 422, ["infer_model_type"]),
+        (
+            "text declared as JPEG",
+            b"not a photo at all",
+            "image/jpeg",
+            {"infer_model_type": "onnx"},
+            415,
+            ["not an image"],
+        ),
+        (
+            "bad legend as a query parameter",
+            "photo",
+            "image/png",
+            {"infer_model_type": "onnx", "legend": "maybe"},
+            400,
+            ["legend", "maybe", "true, false"],
+        ),
+    ],
+)
+def test_raw_body_errors_name_the_problem(
+    gateway_url: str, case: str, content, content_type: str, params: dict, status: int, words: list[str]
+) -> None:
     data = shared_image(PHOTO).read_bytes() if content == "photo" else content
     response = _post_raw(gateway_url, data, content_type, **params)
     assert response.status_code == status, f"{case}: {response.text}"
@@ -300,12 +378,15 @@ def test_answers_say_in_a_header_whether_the_weights_are_random(infer: Infer) ->
     assert real.headers["X-Weights-Random"] == "false"
 
 
-@pytest.mark.parametrize(("weights", "header"), [
-    ({"kind": "random", "weights_are_random": True}, {"X-Weights-Random": "true"}),
-    ({"kind": "pretrained", "weights_are_random": False}, {"X-Weights-Random": "false"}),
-    ({"kind": "file", "weights_are_random": False}, {"X-Weights-Random": "false"}),
-    ({"kind": "unknown", "weights_are_random": None}, {}),  # a config from before the parameter: no header
-])
+@pytest.mark.parametrize(
+    ("weights", "header"),
+    [
+        ({"kind": "random", "weights_are_random": True}, {"X-Weights-Random": "true"}),
+        ({"kind": "pretrained", "weights_are_random": False}, {"X-Weights-Random": "false"}),
+        ({"kind": "file", "weights_are_random": False}, {"X-Weights-Random": "false"}),
+        ({"kind": "unknown", "weights_are_random": None}, {}),  # a config from before the parameter: no header
+    ],
+)
 def test_the_weights_header_comes_from_the_models_weights_info(weights, header) -> None:
     model = types.SimpleNamespace(weights=weights)  # ModelInfo.weights, from gateway.triton.weights_from_config
     assert weights_headers(model) == header

@@ -1,4 +1,5 @@
 """GET /models: discovered from Triton, grouped by family, with labels, input size and what the weights are."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,29 @@ from serving.watcher import model_folders
 
 pytestmark = pytest.mark.timeout(120)
 
-VOC_LABELS = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-              "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
+VOC_LABELS = [
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +47,9 @@ def test_default_family_has_both_backends(catalogue: dict) -> None:
     assert family["labels"] == VOC_LABELS
     assert family["input_size"] == [512, 512]
     assert {runtime: backend["model"] for runtime, backend in family["backends"].items()} == {
-        "torch": "deeplabv3_torchscript", "onnx": "deeplabv3_onnx"}
+        "torch": "deeplabv3_torchscript",
+        "onnx": "deeplabv3_onnx",
+    }
 
 
 def test_weights_say_the_test_weights_are_random(catalogue: dict) -> None:
@@ -34,8 +58,9 @@ def test_weights_say_the_test_weights_are_random(catalogue: dict) -> None:
 
 
 def test_every_model_of_the_repository_is_listed_with_its_labels(catalogue: dict, stack) -> None:
-    listed = {backend["model"]: family for family in catalogue["models"].values()
-              for backend in family["backends"].values()}
+    listed = {
+        backend["model"]: family for family in catalogue["models"].values() for backend in family["backends"].values()
+    }
     # `<model>__<output>` computes one output of <model> (docs/performance.md): not a model of its own to list.
     in_repository = {path.name: path for path in model_folders(stack.repository) if "__" not in path.name}
     assert set(listed) == set(in_repository)

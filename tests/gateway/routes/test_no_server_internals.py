@@ -4,6 +4,7 @@ One request to every endpoint and in every response format, on both model famili
 random-weights default and the real VOC model exported from a file), plus error answers; the raw bytes of
 each answer must not contain the repository's absolute path, the project's, or the shared assets' folder.
 """
+
 from __future__ import annotations
 
 import httpx
@@ -39,8 +40,9 @@ def photo() -> bytes:
     return shared_image("dog2.jpg").read_bytes()
 
 
-@pytest.mark.parametrize("path", ["/healthcheck", "/ready", "/models", "/metrics", "/openapi.json", "/docs",
-                                  "/redoc", "/", "/static/app.js"])
+@pytest.mark.parametrize(
+    "path", ["/healthcheck", "/ready", "/models", "/metrics", "/openapi.json", "/docs", "/redoc", "/", "/static/app.js"]
+)
 def test_get_endpoints(http: httpx.Client, forbidden: list[bytes], path: str) -> None:
     response = http.get(path)
     assert response.status_code == 200, response.text[:300]
@@ -60,10 +62,15 @@ def test_models_tells_the_kind_of_weights_and_no_versions(http: httpx.Client) ->
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("response_format", FORMATS)
-def test_every_format_of_every_family(http: httpx.Client, forbidden: list[bytes], photo: bytes, family: str,
-                                      response_format: str) -> None:
-    data = {"infer_model_type": "onnx", "model": family, "response_format": response_format,
-            "requested_results_types": "segmentation_map"}
+def test_every_format_of_every_family(
+    http: httpx.Client, forbidden: list[bytes], photo: bytes, family: str, response_format: str
+) -> None:
+    data = {
+        "infer_model_type": "onnx",
+        "model": family,
+        "response_format": response_format,
+        "requested_results_types": "segmentation_map",
+    }
     response = http.post("/infer/file", data=data, files={"file": ("dog2.jpg", photo, "image/jpeg")})
     assert response.status_code == 200, response.text[:300]
     check(response, forbidden)
@@ -71,11 +78,19 @@ def test_every_format_of_every_family(http: httpx.Client, forbidden: list[bytes]
 
 def test_batch_and_error_answers(http: httpx.Client, forbidden: list[bytes], photo: bytes) -> None:
     answers = [
-        http.post("/infer/files", data={"infer_model_type": "onnx", "response_format": "summary"},
-                  files=[("file", ("a.jpg", photo, "image/jpeg")), ("file", ("b.jpg", b"not an image", "image/jpeg"))]),
-        http.post("/infer/file", data={"infer_model_type": "onnx", "model": "nope"},
-                  files={"file": ("a.jpg", photo, "image/jpeg")}),
-        http.post("/infer/file", data={"infer_model_type": "onnx"}, files={"file": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}),
+        http.post(
+            "/infer/files",
+            data={"infer_model_type": "onnx", "response_format": "summary"},
+            files=[("file", ("a.jpg", photo, "image/jpeg")), ("file", ("b.jpg", b"not an image", "image/jpeg"))],
+        ),
+        http.post(
+            "/infer/file",
+            data={"infer_model_type": "onnx", "model": "nope"},
+            files={"file": ("a.jpg", photo, "image/jpeg")},
+        ),
+        http.post(
+            "/infer/file", data={"infer_model_type": "onnx"}, files={"file": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}
+        ),
         http.post("/infer/url", data={"infer_model_type": "onnx", "url_image": f"file://{REPO_ROOT}/README.md"}),
         http.post("/infer/url", data={"infer_model_type": "onnx", "url_image": "http://127.0.0.1:1/x.jpg"}),
         http.get("/static/../../README.md"),

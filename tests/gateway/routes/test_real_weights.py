@@ -4,6 +4,7 @@ Random weights cannot catch a swapped colour channel, a wrong normalisation, a t
 off-by-one label; these photos can. The model is voc-deeplabv3-mnv2 of the shared models folder (tests/support/paths.py), served
 by the session's stack as family ``voc_mnv2``. In CI it must be there: a missing file fails, never skips.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,13 +59,18 @@ def test_class_names_size_and_weights_are_the_models_own(voc: dict) -> None:
 @pytest.mark.parametrize("photo", list(EXPECTED))
 def test_photos_are_labelled_right(gateway_url: str, voc: dict, backend: str, photo: str) -> None:
     with shared_image(photo).open("rb") as file:
-        response = requests.post(f"{gateway_url}/infer/file", files={"file": (photo, file, "image/jpeg")}, timeout=300,
-                                 data={"infer_model_type": backend, "model": FAMILY,
-                                       "requested_results_types": ["segmentation_map"]})
+        response = requests.post(
+            f"{gateway_url}/infer/file",
+            files={"file": (photo, file, "image/jpeg")},
+            timeout=300,
+            data={"infer_model_type": backend, "model": FAMILY, "requested_results_types": ["segmentation_map"]},
+        )
     assert response.status_code == 200, response.text
     segmentation_map = np.asarray(orjson.loads(response.content)["requested_results"]["segmentation_map"])
     assert segmentation_map.shape == tuple(voc["input_size"])
     counts = np.bincount(segmentation_map.ravel(), minlength=len(voc["labels"]))
     fractions = {voc["labels"][index]: counts[index] / segmentation_map.size for index in np.flatnonzero(counts)}
     for name, minimum in EXPECTED[photo].items():
-        assert fractions.get(name, 0.0) >= minimum, f"{photo} on {backend}: {name} {fractions.get(name, 0.0):.3f} < {minimum}; got {fractions}"
+        assert fractions.get(name, 0.0) >= minimum, (
+            f"{photo} on {backend}: {name} {fractions.get(name, 0.0):.3f} < {minimum}; got {fractions}"
+        )

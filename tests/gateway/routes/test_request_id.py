@@ -1,5 +1,6 @@
 """X-Request-ID: accepted or generated, echoed in every answer, on the gateway's log lines of that request
 (text, or JSON with GATEWAY_LOG_FORMAT=json), and given to Triton as the inference request's id."""
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,13 @@ MAP_ONLY = {"infer_model_type": "onnx", "requested_results_types": "segmentation
 
 def _infer(gateway_url: str, headers: dict[str, str] | None = None, **fields: str) -> requests.Response:
     with shared_image("dog2.jpg").open("rb") as photo:
-        return requests.post(f"{gateway_url}/infer/file", data={**MAP_ONLY, **fields}, files={"file": photo},
-                             headers=headers or {}, timeout=TIMEOUT_S)
+        return requests.post(
+            f"{gateway_url}/infer/file",
+            data={**MAP_ONLY, **fields},
+            files={"file": photo},
+            headers=headers or {},
+            timeout=TIMEOUT_S,
+        )
 
 
 def _lines_with(log: Path, text: str) -> list[str]:
@@ -83,8 +89,12 @@ def test_the_gateways_own_log_lines_carry_the_id() -> None:
 
 @pytest.fixture(scope="module")
 def json_gateway(stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    gateway = GatewayProcess(stack.triton_grpc_url, tmp_path_factory.mktemp("json-gateway") / "gateway.log",
-                             {"GATEWAY_LOG_FORMAT": "json"}, ready_path="/healthcheck")
+    gateway = GatewayProcess(
+        stack.triton_grpc_url,
+        tmp_path_factory.mktemp("json-gateway") / "gateway.log",
+        {"GATEWAY_LOG_FORMAT": "json"},
+        ready_path="/healthcheck",
+    )
     gateway.start()
     try:
         yield gateway

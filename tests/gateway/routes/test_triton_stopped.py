@@ -1,4 +1,5 @@
 """Triton dies: the gateway answers 503 at once (no hang), stays live, and serves again once Triton is back."""
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,12 @@ RESUME_WITHIN_S = 120
 
 def _infer(gateway_url: str, timeout: float) -> requests.Response:
     with shared_image("dog2.jpg").open("rb") as photo:
-        return requests.post(f"{gateway_url}/infer/file", files={"file": photo}, timeout=timeout,
-                             data={"infer_model_type": "onnx", "requested_results_types": ["segmentation_map"]})
+        return requests.post(
+            f"{gateway_url}/infer/file",
+            files={"file": photo},
+            timeout=timeout,
+            data={"infer_model_type": "onnx", "requested_results_types": ["segmentation_map"]},
+        )
 
 
 def test_triton_stopped_is_503_and_service_resumes_by_itself(gateway_url: str, stack) -> None:

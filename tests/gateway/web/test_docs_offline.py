@@ -4,6 +4,7 @@ Swagger UI and ReDoc come from the gateway itself (the fastapi-offline package's
 machines without internet. Chromium's resolver is told that every host but 127.0.0.1 does not exist, so a
 page that still loaded a script from a CDN would render nothing and fail here even on a machine with internet.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -14,8 +15,14 @@ import pytest
 pytestmark = pytest.mark.timeout(300)
 
 NO_NETWORK_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--virtual-time-budget=30000",
 )
@@ -26,8 +33,12 @@ def rendered_dom(url: str, tmp_path) -> str:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         pytest.fail("chromium is not installed: run `make system-deps` (Debian package chromium)")
-    result = subprocess.run([binary, *NO_NETWORK_FLAGS, f"--user-data-dir={tmp_path}", "--dump-dom", url],
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [binary, *NO_NETWORK_FLAGS, f"--user-data-dir={tmp_path}", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 

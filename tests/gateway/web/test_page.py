@@ -1,5 +1,6 @@
 """The try-it page in a real headless Chromium: upload a photo, see the overlay and a legend that
 lists exactly the classes the API's summary reports. Leaves a screenshot in artifacts/web/."""
+
 from __future__ import annotations
 
 import base64
@@ -30,8 +31,15 @@ SCREENSHOT = REPO_ROOT / "artifacts" / "web" / "screenshot.png"
 BACKEND = "onnx"
 WAIT_S = 180  # three inferences on two shared CPU cores
 CHROME_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1200,1400",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1200,1400",
 )
 
 
@@ -83,8 +91,12 @@ def test_upload_shows_overlay_and_the_summarys_classes(stack, browser):
     browser.find_element(By.ID, "submit").click()
     try:
         try:
-            wait.until(lambda driver: driver.find_element(By.ID, "result").get_attribute("data-state") == "done"
-                       or "error" in driver.find_element(By.ID, "status").get_attribute("class"))
+            wait.until(
+                lambda driver: (
+                    driver.find_element(By.ID, "result").get_attribute("data-state") == "done"
+                    or "error" in driver.find_element(By.ID, "status").get_attribute("class")
+                )
+            )
         except TimeoutException:
             pytest.fail(f"no result after {WAIT_S} s; {page_state(browser)}")
         assert "error" not in browser.find_element(By.ID, "status").get_attribute("class"), page_state(browser)
@@ -93,12 +105,18 @@ def test_upload_shows_overlay_and_the_summarys_classes(stack, browser):
         natural = browser.execute_script("const i = arguments[0]; return [i.naturalWidth, i.naturalHeight];", overlay)
         assert natural == [976, 549]  # the overlay is the photo's size
 
-        legend = [(item.find_element(By.CLASS_NAME, "name").text, float(item.get_attribute("data-fraction")))
-                  for item in browser.find_elements(By.CSS_SELECTOR, "#legend li")]
+        legend = [
+            (item.find_element(By.CLASS_NAME, "name").text, float(item.get_attribute("data-fraction")))
+            for item in browser.find_elements(By.CSS_SELECTOR, "#legend li")
+        ]
         with photo.open("rb") as handle:
-            summary = httpx.post(f"{stack.gateway_url}/infer/file", timeout=300, trust_env=False,
-                                 data={"infer_model_type": BACKEND, "response_format": "summary", "mask_size": "original"},
-                                 files={"file": (photo.name, handle, "image/jpeg")}).json()
+            summary = httpx.post(
+                f"{stack.gateway_url}/infer/file",
+                timeout=300,
+                trust_env=False,
+                data={"infer_model_type": BACKEND, "response_format": "summary", "mask_size": "original"},
+                files={"file": (photo.name, handle, "image/jpeg")},
+            ).json()
         expected = [(entry["name"], entry["pixel_fraction"]) for entry in summary["classes"]]
         assert [name for name, _ in legend] == [name for name, _ in expected], (legend, expected)
         assert [fraction for _, fraction in legend] == pytest.approx([fraction for _, fraction in expected])
@@ -126,28 +144,35 @@ def _blob_bytes(browser: webdriver.Chrome, url: str) -> bytes:
         "const done = arguments[arguments.length - 1];"
         "fetch(arguments[0]).then((r) => r.arrayBuffer()).then((buffer) => {"
         "  let text = ''; for (const byte of new Uint8Array(buffer)) text += String.fromCharCode(byte);"
-        "  done(btoa(text)); });", url)
+        "  done(btoa(text)); });",
+        url,
+    )
     return base64.b64decode(encoded)
 
 
 def test_one_inference_per_click_opacity_downloads_input_size_and_a_failure_clears(stack, browser):
     photo = shared_image("dog1.jpg")
     browser.get(stack.gateway_url + "/")
-    _wait_for(browser, lambda d: d.find_element(By.ID, "segment-form").get_attribute("data-models") == "loaded",
-              "models loaded")
+    _wait_for(
+        browser,
+        lambda d: d.find_element(By.ID, "segment-form").get_attribute("data-models") == "loaded",
+        "models loaded",
+    )
     # The model's real input size: 513×513 for the VOC model, 512×512 for the default one.
     Select(browser.find_element(By.ID, "model")).select_by_value("voc_mnv2")
     assert "513×513" in browser.find_element(By.ID, "input-size").text
     Select(browser.find_element(By.ID, "model")).select_by_value("deeplabv3")
     assert "512×512" in browser.find_element(By.ID, "input-size").text
 
-    labels = tuple(httpx.get(f"{stack.gateway_url}/models", timeout=60, trust_env=False).json()
-                   ["models"]["deeplabv3"]["labels"])
+    labels = tuple(
+        httpx.get(f"{stack.gateway_url}/models", timeout=60, trust_env=False).json()["models"]["deeplabv3"]["labels"]
+    )
     before = inference_calls(stack.gateway_url)
     browser.find_element(By.ID, "file").send_keys(str(photo))
     browser.find_element(By.ID, "submit").click()
-    _wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("data-state") in ("done", "error"),
-              "a result")
+    _wait_for(
+        browser, lambda d: d.find_element(By.ID, "result").get_attribute("data-state") in ("done", "error"), "a result"
+    )
     assert browser.find_element(By.ID, "result").get_attribute("data-state") == "done", page_state(browser)
     after = inference_calls(stack.gateway_url)
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)  # overlay, legend and mask from one inference
@@ -156,7 +181,9 @@ def test_one_inference_per_click_opacity_downloads_input_size_and_a_failure_clea
     # Downloads named after the photo: the mask is the service's PNG, the overlay the photo with it blended in.
     mask_link, overlay_link = (browser.find_element(By.ID, name) for name in ("download-mask", "download-overlay"))
     assert (mask_link.get_attribute("download"), overlay_link.get_attribute("download")) == (
-        "dog1-mask.png", "dog1-overlay.png")
+        "dog1-mask.png",
+        "dog1-overlay.png",
+    )
     mask = np.asarray(Image.open(io.BytesIO(_blob_bytes(browser, mask_link.get_attribute("href")))))
     assert mask.shape == (512, 512)  # the default mask size: the model's
     overlay = Image.open(io.BytesIO(_blob_bytes(browser, overlay_link.get_attribute("href"))))
@@ -167,11 +194,16 @@ def test_one_inference_per_click_opacity_downloads_input_size_and_a_failure_clea
     assert difference.mean() < 3, difference.mean()  # the service's blend, up to JPEG decoders and edge pixels
 
     # The opacity control changes the layer on screen and the overlay to download.
-    browser.execute_script("const s = document.getElementById('opacity'); s.value = 100;"
-                           "s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));")
+    browser.execute_script(
+        "const s = document.getElementById('opacity'); s.value = 100;"
+        "s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));"
+    )
     assert browser.find_element(By.ID, "mask-layer").value_of_css_property("opacity") == "1"
-    _wait_for(browser, lambda d: d.find_element(By.ID, "download-overlay").get_attribute("data-opacity") == "1",
-              "the overlay redone at opacity 1")
+    _wait_for(
+        browser,
+        lambda d: d.find_element(By.ID, "download-overlay").get_attribute("data-opacity") == "1",
+        "the overlay redone at opacity 1",
+    )
     opaque = Image.open(io.BytesIO(_blob_bytes(browser, overlay_link.get_attribute("href")))).convert("RGB")
     big_map = resize_map(mask, picture.size)
     ids, counts = np.unique(big_map[big_map != 0], return_counts=True)

@@ -1,4 +1,5 @@
 """The page's files are served by name from gateway/static/, and nothing else is (no stack needed)."""
+
 from __future__ import annotations
 
 import pytest
