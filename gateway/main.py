@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 
 from gateway.api.routes import batch, health, infer, models, web
 from gateway.core.config import Settings, get_settings
+from gateway.drain import DrainState
 from gateway.errors import ServiceError, restyle, shown
 from gateway.inference import InferenceService
 from gateway.limits import BodyLimitsMiddleware, InferenceSlots, InferenceSlotsMiddleware
@@ -86,7 +87,7 @@ def _document_settings(app: FastAPI, settings: Settings) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, drain: DrainState | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = Metrics()
 
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         triton = TritonClient(settings, observe_latency=metrics.observe_triton)
         app.state.inference = InferenceService(
             triton=triton,
-            catalogue=ModelCatalogue(triton),
+            catalogue=ModelCatalogue(triton, settings.catalogue_refresh_s, settings.catalogue_min_refresh_s),
             settings=settings,
             cpu=anyio.CapacityLimiter(settings.cpu_workers),
         )
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.settings = settings
+    app.state.drain = drain or DrainState()  # the server's, so that /ready sees its stop signal
     app.state.metrics = metrics
     releaser = FreedMemoryReleaser()
     app.state.slots = InferenceSlots(settings.max_in_flight, on_change=metrics.in_flight.set, on_idle=releaser.release)

@@ -24,11 +24,14 @@ import logging
 import signal
 import time
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from gateway.core.config import Settings
+from gateway.drain import DrainState
+from gateway.main import create_app
 
 log = logging.getLogger("gateway.server")
 
@@ -38,31 +41,10 @@ APP = "gateway.main:create_app"
 STARTUP_FAILURE = 3  # uvicorn's exit status when the app could not start
 
 
-class DrainState:
-    """Whether this process is stopping; /ready reads it. One per process, as signals are."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-
-    @property
-    def draining(self) -> bool:
-        return self.since is not None
-
-    def begin(self) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
-
-    def reset(self) -> None:
-        self.since = None
-
-
-DRAIN = DrainState()
-
-
 class DrainingServer(uvicorn.Server):
     """uvicorn's server with a settle time between SIGTERM and closing the socket, and exit status 0."""
 
-    def __init__(self, config: uvicorn.Config, settle_s: float, drain: DrainState = DRAIN) -> None:
+    def __init__(self, config: uvicorn.Config, settle_s: float, drain: DrainState) -> None:
         super().__init__(config)
         self.settle_s = settle_s
         self.drain = drain
@@ -103,10 +85,10 @@ class DrainingServer(uvicorn.Server):
         return should_exit
 
 
-def uvicorn_config(settings: Settings, host: str, port: int, log_level: str) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, host: str, port: int, log_level: str, app: Any = APP) -> uvicorn.Config:
     return uvicorn.Config(
-        APP,
-        factory=True,
+        app,
+        factory=isinstance(app, str),
         host=host,
         port=port,
         log_level=log_level,
@@ -117,10 +99,14 @@ def uvicorn_config(settings: Settings, host: str, port: int, log_level: str) -> 
 
 def serve(settings: Settings, host: str, port: int, log_level: str) -> int:
     """Serve until stopped; the process's exit status (0 after a stop signal, 3 if the app did not start)."""
-    config = uvicorn_config(settings, host, port, log_level)
-    if config.workers > 1:
+    if settings.workers > 1:  # uvicorn's workers import the app themselves (no settle time: module docstring)
+        config = uvicorn_config(settings, host, port, log_level)
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return 0
-    server = DrainingServer(config, settle_s=settings.drain_settle_s)
+    drain = DrainState()  # the server's signal handler sets it; the app's /ready reads it (app.state.drain)
+    app = create_app(settings, drain=drain)
+    server = DrainingServer(
+        uvicorn_config(settings, host, port, log_level, app), settle_s=settings.drain_settle_s, drain=drain
+    )
     server.run()
     return 0 if server.started else STARTUP_FAILURE

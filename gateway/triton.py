@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -311,36 +312,65 @@ def _status_code(exc: InferenceServerException) -> str:
 class ModelCatalogue:
     """The served models by (family, runtime), discovered from Triton and cached.
 
-    Re-discovered when a request names a model not in the cache, and after ``invalidate()``, which the
-    inference path calls whenever Triton was unreachable or lost a model (a restarted Triton may serve
-    another repository).
+    A discovery (the repository index and one config call per model) is reused for ``refresh_s``; it is made
+    again after that, after ``invalidate()`` (which the inference path calls whenever Triton was unreachable or
+    lost a model: a restarted Triton may serve another repository), and when a request names a model the cache
+    does not hold — at most once per ``min_forced_s``, so requests for unknown models cannot make the gateway
+    discover on every call. Concurrent callers share one discovery.
     """
 
-    def __init__(self, triton: TritonClient) -> None:
+    def __init__(
+        self,
+        triton: TritonClient,
+        refresh_s: float = 10.0,
+        min_forced_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._triton = triton
         self._models: dict[tuple[str, str], ModelInfo] | None = None
         self._not_ready: dict[str, str] = {}
         self._lock = asyncio.Lock()
+        self._refresh_s = refresh_s
+        self._min_forced_s = min_forced_s
+        self._clock = clock
+        self._discovered_at = -math.inf
+        self.discoveries = 0
 
     def invalidate(self) -> None:
         self._models = None
 
-    async def refresh(self) -> dict[tuple[str, str], ModelInfo]:
+    @property
+    def age_s(self) -> float:
+        return self._clock() - self._discovered_at
+
+    async def refresh(self, *, forced: bool = True) -> dict[tuple[str, str], ModelInfo]:
+        """Discover again, unless a discovery finished while this call waited for another, or ``forced`` and the
+        last one is younger than ``min_forced_s``."""
+        asked_at = self._clock()
         async with self._lock:
+            fresh = self._models is not None and (
+                self._discovered_at >= asked_at or (forced and self.age_s < self._min_forced_s)
+            )
+            if fresh and self._models is not None:
+                return self._models
             self._models = None
             infos, self._not_ready = await self._triton.discover()
+            self.discoveries += 1
+            self._discovered_at = self._clock()
             self._models = {(info.family, info.runtime): info for info in infos}
             return self._models
 
     async def _current(self) -> dict[tuple[str, str], ModelInfo]:
-        return self._models if self._models is not None else await self.refresh()
+        if self._models is not None and self.age_s < self._refresh_s:
+            return self._models
+        return await self.refresh(forced=False)
 
-    async def refresh_models(self) -> list[ModelInfo]:
-        """A fresh discovery from Triton."""
-        return self._sorted(await self.refresh())
+    async def models(self) -> list[ModelInfo]:
+        """The served models, from a discovery at most ``refresh_s`` old."""
+        return self.sorted_models(await self._current())
 
     @staticmethod
-    def _sorted(models: dict[tuple[str, str], ModelInfo]) -> list[ModelInfo]:
+    def sorted_models(models: dict[tuple[str, str], ModelInfo]) -> list[ModelInfo]:
         return sorted(models.values(), key=lambda info: (info.family, info.runtime))
 
     async def resolve(self, family: str, runtime: str) -> ModelInfo:
@@ -349,10 +379,9 @@ class ModelCatalogue:
         A family that is nowhere in the repository is the caller's mistake (400); one whose models
         exist but are not ready is Triton's state (503). Both name the model.
         """
-        discovered_now = self._models is None
         models = await self._current()
-        if (family, runtime) not in models and not discovered_now:
-            models = await self.refresh()
+        if (family, runtime) not in models:
+            models = await self.refresh()  # loaded since? (not more often than min_forced_s)
         if (family, runtime) in models:
             return models[(family, runtime)]
         loading = sorted(name for name in self._not_ready if name.startswith(f"{family}_"))

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     triton_ready_timeout_s: float = Field(
         1.0, gt=0, description="Deadline of readiness/metadata calls; Triton down → 503 within it."
     )
+    catalogue_refresh_s: float = Field(
+        10.0, gt=0, description="How long a discovery of the served models (index + configs) is reused."
+    )
+    catalogue_min_refresh_s: float = Field(
+        1.0, ge=0, description="Least time between discoveries forced by a request naming a model not in the cache."
+    )
     default_family: str = Field(
         defaults.DEFAULT_FAMILY, description="Model family served when a request names no `model`."
     )

@@ -36,9 +36,17 @@ def resolve(catalogue: ModelCatalogue, family: str, runtime: str) -> ModelInfo:
     return anyio.run(catalogue.resolve, family, runtime)
 
 
-def catalogue_of(triton: StandInTriton) -> ModelCatalogue:
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def catalogue_of(triton: StandInTriton, clock: Clock | None = None) -> ModelCatalogue:
     stand_in: Any = triton
-    return ModelCatalogue(stand_in)
+    return ModelCatalogue(stand_in, refresh_s=10, min_forced_s=1, clock=clock or Clock())
 
 
 def test_a_served_model_is_found_and_cached() -> None:
@@ -80,8 +88,10 @@ def test_a_miss_discovers_again_and_finds_a_model_loaded_since() -> None:
         ([model("deeplabv3", "onnx")], {"deeplabv3_torch": "LOADING"}),
         ([model("deeplabv3", "onnx"), model("deeplabv3", "torch")], {}),
     )
-    catalogue = catalogue_of(triton)
+    clock = Clock()
+    catalogue = catalogue_of(triton, clock)
     assert resolve(catalogue, "deeplabv3", "onnx").name == "deeplabv3_onnx"
+    clock.now += 1.5  # a forced discovery at most once per min_forced_s
     assert resolve(catalogue, "deeplabv3", "torch").name == "deeplabv3_torch"
     assert triton.discoveries == 2
 
@@ -100,4 +110,50 @@ def test_a_miss_right_after_a_discovery_does_not_ask_triton_twice() -> None:
     triton = StandInTriton(([model("deeplabv3", "onnx")], {}))
     with pytest.raises(BadRequest):
         resolve(catalogue_of(triton), "unet", "onnx")
+    assert triton.discoveries == 1
+
+
+def test_a_discovery_is_reused_until_it_is_refresh_s_old() -> None:
+    triton = StandInTriton(([model("deeplabv3", "onnx")], {}), ([model("deeplabv3", "onnx"), model("fcn", "onnx")], {}))
+    clock = Clock()
+    catalogue = catalogue_of(triton, clock)
+    for _ in range(5):
+        assert [info.family for info in anyio.run(catalogue.models)] == ["deeplabv3"]
+        clock.now += 1.9
+    assert triton.discoveries == 1
+    clock.now += 1  # 10.5 s after the discovery
+    assert [info.family for info in anyio.run(catalogue.models)] == ["deeplabv3", "fcn"]
+    assert triton.discoveries == 2
+
+
+def test_requests_for_unknown_models_discover_at_most_once_per_min_forced_s() -> None:
+    triton = StandInTriton(([model("deeplabv3", "onnx")], {}))
+    clock = Clock()
+    catalogue = catalogue_of(triton, clock)
+    for _ in range(20):  # 20 requests for an unknown family within 0.95 s
+        with pytest.raises(BadRequest):
+            resolve(catalogue, "unet", "onnx")
+        clock.now += 0.05
+    assert triton.discoveries == 1
+    clock.now += 0.1
+    with pytest.raises(BadRequest):
+        resolve(catalogue, "unet", "onnx")
+    assert triton.discoveries == 2
+
+
+def test_concurrent_callers_share_one_discovery() -> None:
+    class SlowTriton(StandInTriton):
+        async def discover(self) -> tuple[list[ModelInfo], dict[str, str]]:
+            await anyio.sleep(0.05)
+            return await super().discover()
+
+    triton = SlowTriton(([model("deeplabv3", "onnx")], {}))
+    catalogue = catalogue_of(triton)
+
+    async def many() -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(10):
+                group.start_soon(catalogue.models)
+
+    anyio.run(many)
     assert triton.discoveries == 1

@@ -11,7 +11,6 @@ from gateway.api.deps import CatalogueDep, MetricsDep, SettingsDep, TritonDep
 from gateway.core.config import Settings
 from gateway.errors import Unavailable, error_responses
 from gateway.security import has_valid_key
-from gateway.server import DRAIN
 from gateway.triton import ModelCatalogue, TritonClient
 
 MODEL_NOT_READY = "model not ready: "
@@ -55,7 +54,7 @@ async def ready(request: Request, triton: TritonDep, catalogue: CatalogueDep, se
     stopping) is followed by the next one, up to 1 + GATEWAY_TRITON_RETRIES replicas: 200 means at
     least one replica serves every model. From a stop signal (SIGTERM) on: 503, while requests are
     still served for a settle time."""
-    if DRAIN.draining:
+    if request.app.state.drain.draining:
         raise Unavailable("the gateway is shutting down")
     shows_models = not settings.api_keys or has_valid_key(request.headers, settings)
     problem: str | None = "Triton is not ready"
@@ -81,8 +80,12 @@ async def _readiness(
         return f"{MODEL_NOT_READY}{', '.join(not_ready)}", states
     if not states:
         return "Triton serves no models", states
-    # Triton may have restarted with another repository: the answer comes from a fresh discovery.
-    families = {info.family for info in await catalogue.refresh_models()}
+    # The catalogue's discovery is at most GATEWAY_CATALOGUE_REFRESH_S old; one that names a model the index no
+    # longer holds READY (Triton restarted with another repository) is made again (at most once a second).
+    infos = await catalogue.models()
+    if any(states.get(info.name) != "READY" for info in infos):
+        infos = catalogue.sorted_models(await catalogue.refresh())
+    families = {info.family for info in infos}
     if settings.default_family not in families:
         return f"default model '{settings.default_family}' is not served", states
     return None, states

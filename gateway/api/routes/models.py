@@ -58,10 +58,10 @@ def _family(infos: list[ModelInfo]) -> Family:
     responses=error_responses(401, 503, 504),
 )
 async def list_models(catalogue: CatalogueDep, settings: SettingsDep) -> Catalogue:
-    """Discovered from Triton's model configs (fresh on every call), so a model added to the repository
-    shows up here without restarting the gateway."""
+    """Discovered from Triton's model configs (a discovery at most GATEWAY_CATALOGUE_REFRESH_S old, 10 s by
+    default), so a model added to the repository shows up here without restarting the gateway."""
     by_family: dict[str, list[ModelInfo]] = {}
-    for info in await catalogue.refresh_models():
+    for info in await catalogue.models():
         by_family.setdefault(info.family, []).append(info)
     return Catalogue(
         default_model=settings.default_family,

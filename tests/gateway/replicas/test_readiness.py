@@ -31,8 +31,8 @@ class RoundRobinReplicas:
     async def repository_index(self) -> list[dict]:
         return [{"name": "deeplabv3_onnx", "state": "READY"}]
 
-    async def refresh_models(self) -> list[SimpleNamespace]:
-        return [SimpleNamespace(family="deeplabv3")]
+    async def models(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(name="deeplabv3_onnx", family="deeplabv3")]
 
 
 @pytest.mark.parametrize(
