@@ -311,12 +311,11 @@ def paint_overlay(
     photo: bytes, segmentation_map: np.ndarray, labels: Sequence[str], legend: bool, image_format: str
 ) -> bytes:
     """The gateway's overlay (same code), painted here on the photo at its own size."""
-    from gateway.core.config import Settings
-    from gateway.images import decode_image
+    from client.decoding import decode_photo
     from gateway.results.overlay import render_overlay
     from gateway.results.resize import resize_map
 
-    picture = decode_image(photo, Settings())
+    picture = decode_photo(photo)
     return render_overlay(
         picture, resize_map(segmentation_map, picture.size), labels, legend=legend, image_format=image_format
     )

@@ -1,7 +1,8 @@
 """``TritonSegmentationClient``: the same results straight from Triton over gRPC, for power users.
 
-It preprocesses exactly as the gateway does (gateway.images) and discovers models the same way
-(gateway.triton.model_info_from_config), so its answers equal the gateway's for the same photo.
+It preprocesses exactly as the gateway does (gateway.images, under the client's own limits: client.decoding)
+and discovers models the same way (gateway.triton.model_info_from_config), so its answers equal the gateway's
+for the same photo.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import httpx
 import numpy as np
 import tritonclient.grpc as grpcclient
 
+from client.decoding import decode_photo
 from client.inputs import ImageInput, image_bytes, is_url
 from client.result import SegmentationResult
 from gateway import defaults, images
-from gateway.core.config import Settings
 from gateway.domain import RESULT_TO_OUTPUT, ModelInfo
 from gateway.triton import INPUT_NAME, model_info_from_config
 
@@ -25,7 +26,6 @@ class TritonSegmentationClient:
 
     def __init__(self, grpc_url: str, *, default_model: str = defaults.DEFAULT_FAMILY, timeout: float = 120.0) -> None:
         self._triton = grpcclient.InferenceServerClient(grpc_url)
-        self._settings = Settings()  # the gateway's decoding limits
         self.default_model = default_model
         self.timeout = timeout
         self._models: dict[tuple[str, str], ModelInfo] | None = None
@@ -71,7 +71,7 @@ class TritonSegmentationClient:
             if is_url(image)
             else image_bytes(image)
         )
-        tensor = images.to_model_input(images.decode_image(data, self._settings), info.input_size)
+        tensor = model_input(data, info.input_size)
         wanted = list(results) or list(RESULT_TO_OUTPUT)
         request = grpcclient.InferInput(INPUT_NAME, [1, *tensor.shape], "UINT8")
         request.set_data_from_numpy(tensor[np.newaxis])
@@ -83,3 +83,8 @@ class TritonSegmentationClient:
         )
         arrays = {name: response.as_numpy(RESULT_TO_OUTPUT[name])[0] for name in wanted}
         return SegmentationResult.from_arrays(arrays, labels=info.labels, model=family, backend=backend)
+
+
+def model_input(data: bytes, input_size: tuple[int, int]) -> np.ndarray:
+    """The UINT8 [3, H, W] tensor the gateway would send Triton for these image bytes (``input_size`` = (H, W))."""
+    return images.to_model_input(decode_photo(data), input_size)

@@ -7,7 +7,7 @@ Decisions (documented here because callers and the README rely on them):
   (HTML, text, PDF, ...). Pillow is then told to try only the sniffed format, so no other Pillow
   plugin ever parses user bytes.
 * **Decompression bombs**: width × height is read from the header and checked against
-  ``settings.max_image_pixels`` *before* any pixel is decoded → 413.
+  ``max_pixels`` (the gateway's ``settings.max_image_pixels``) *before* any pixel is decoded → 413.
 * **Truncated or corrupt** data → 400 naming the format and whether it is truncated or corrupt.
   Zero-sized images → 400. A 1×1 image is fine (it is simply upscaled).
 * **Modes → RGB**: transparency (LA, RGBA, PA, P with a transparent colour, La/RGBa) is composited
@@ -19,17 +19,21 @@ Decisions (documented here because callers and the README rely on them):
 * ``image.info["original_size"]`` is always set to the (W, H) of the photo as the user sees it
   (after EXIF rotation, before any reduced-scale JPEG decoding), so ``mask_size=original`` can use it
   even when ``draft_size`` made Pillow decode a large JPEG at 1/2, 1/4 or 1/8 scale.
+
+Shared with the clients (client/), which decode exactly as the gateway does: every limit is an explicit
+argument (``decode_with_limits``), so this module reads no configuration and imports none of the gateway's
+settings. ``decode_image`` is the gateway's entry point: the same decoder under its settings' limits.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from gateway.core.config import Settings
 from gateway.errors import BadRequest, TooLarge, UnsupportedMedia, format_size
 
 # Pillow format name ← magic bytes. Order does not matter: prefixes are disjoint.
@@ -49,7 +53,7 @@ _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
 _BACKGROUND = (255, 255, 255)
 
-# Our own pixel limit (settings.max_image_pixels) is the one that counts. Pillow's warning for big
+# Our own pixel limit (max_pixels) is the one that counts. Pillow's warning for big
 # images would only print a line naming Pillow's source file to stderr; Pillow's hard error (twice its
 # MAX_IMAGE_PIXELS) stays and becomes a 413. Set once here: warnings.catch_warnings is not thread-safe.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -100,22 +104,47 @@ def require_image_format(data: bytes) -> str:
     return fmt
 
 
-def decode_image(data: bytes, settings: Settings, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
-    """Decode ``data`` into an RGB image (EXIF orientation applied, first frame of animations).
+class DecodeLimits(Protocol):
+    """The limits ``decode_image`` reads; the gateway's ``Settings`` has them (GATEWAY_MAX_UPLOAD_BYTES, ...)."""
 
-    ``draft_size`` = (H, W) the image will be resized to: lets a large JPEG be decoded at reduced
-    scale (never below that size). ``image.info["original_size"]`` keeps the true (W, H).
+    @property
+    def max_upload_bytes(self) -> int: ...
 
-    Raises gateway.errors: BadRequest (empty/truncated/corrupt), UnsupportedMedia (not an allowed
-    format, judged by the bytes), TooLarge (over settings.max_upload_bytes or max_image_pixels).
+    @property
+    def max_image_pixels(self) -> int: ...
+
+
+def decode_image(data: bytes, settings: DecodeLimits, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """The gateway's decoder: ``decode_with_limits`` under ``settings.max_upload_bytes`` and ``max_image_pixels``.
+
+    Raises gateway.errors: TooLarge naming GATEWAY_MAX_UPLOAD_BYTES when ``data`` is over
+    ``settings.max_upload_bytes``, else whatever ``decode_with_limits`` raises.
     """
     if len(data) > settings.max_upload_bytes:  # the body limit leaves room for multipart framing
         raise TooLarge(
             f"the image is {format_size(len(data))}, over the limit of "
             f"{format_size(settings.max_upload_bytes)} (GATEWAY_MAX_UPLOAD_BYTES)"
         )
+    return decode_with_limits(data, max_pixels=settings.max_image_pixels, draft_size=draft_size)
+
+
+def decode_with_limits(
+    data: bytes, *, max_pixels: int, max_bytes: int | None = None, draft_size: tuple[int, int] | None = None
+) -> Image.Image:
+    """Decode ``data`` into an RGB image (EXIF orientation applied, first frame of animations).
+
+    ``max_pixels``: the largest width × height, checked from the header before any pixel is decoded.
+    ``max_bytes``: the largest ``data`` (None: no limit here). ``draft_size`` = (H, W) the image will be
+    resized to: lets a large JPEG be decoded at reduced scale (never below that size).
+    ``image.info["original_size"]`` keeps the true (W, H).
+
+    Raises gateway.errors: BadRequest (empty/truncated/corrupt), UnsupportedMedia (not an allowed
+    format, judged by the bytes), TooLarge (over ``max_bytes`` or ``max_pixels``).
+    """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise TooLarge(f"the image is {format_size(len(data))}, over the limit of {format_size(max_bytes)}")
     fmt = require_image_format(data)
-    image = _open(data, fmt, settings.max_image_pixels)
+    image = _open(data, fmt, max_pixels)
     width, height = image.size
     orientation = _orientation(image)
     if draft_size is not None and fmt == "JPEG":

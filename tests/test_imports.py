@@ -7,7 +7,9 @@ Read from the source with ``ast`` (nothing is imported), so a cycle hidden behin
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -127,3 +129,100 @@ def test_the_gateway_imports_no_torch(name: str) -> None:
     }
     roots |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not roots & {"torch", "torchvision", "onnx", "onnxruntime"}, f"{name} imports a model runtime"
+
+
+# What the clients (client/) may never pull in, directly or through a module they import: the gateway's
+# configuration (its Settings read GATEWAY_* variables) and its server (FastAPI app, routes, inference).
+CLIENT_FORBIDDEN = ("gateway.core", "gateway.api", "gateway.main", "gateway.server", "gateway.inference")
+# client.triton_client discovers models with gateway.triton.model_info_from_config, and gateway/triton.py
+# imports gateway.core.config for its TritonClient: until the model-config parsing lives in a module without
+# Settings, that one client module reaches gateway.core (it never builds or reads a Settings). The package
+# ``client`` imports it only lazily (on ``client.TritonSegmentationClient``): the other modules' reach is
+# followed around it, and the subprocess test below checks that importing them loads no gateway.core.
+CLIENT_KNOWN_REACH = {"client.triton_client": "gateway.triton imports gateway.core.config"}
+
+
+def _reached(name: str, around: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Every first-party module importing ``name`` loads (the packages above each one too) → who imports it.
+
+    Modules in ``around`` are not entered (nor reported).
+    """
+    reached: dict[str, str] = {}
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        for target in sorted(_imports(current, ALL_MODULES[current])):
+            parts = target.split(".")
+            for depth in range(1, len(parts) + 1):
+                module = ".".join(parts[:depth])
+                if module in ALL_MODULES and module not in reached and module != name and module not in around:
+                    reached[module] = current
+                    todo.append(module)
+    return reached
+
+
+def _forbidden(module: str) -> bool:
+    return any(module == root or module.startswith(f"{root}.") for root in CLIENT_FORBIDDEN)
+
+
+def test_the_reach_finder_follows_imports_and_parent_packages() -> None:
+    reached = _reached("client.cli")
+    assert {"client", "client.gateway_client", "gateway", "gateway.errors"} <= set(reached)
+    assert "client.triton_client" in reached  # client/__init__.py's lazy import counts, unless gone around
+    assert "client.triton_client" not in _reached("client.cli", around=frozenset({"client.triton_client"}))
+    assert _forbidden("gateway.core.config") and _forbidden("gateway.main") and not _forbidden("gateway.images")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(reason=CLIENT_KNOWN_REACH[name], strict=True))
+        if name in CLIENT_KNOWN_REACH
+        else name
+        for name in sorted(_sources("client"))
+    ],
+)
+def test_the_client_imports_no_gateway_settings_or_server(name: str) -> None:
+    reached = _reached(name, around=frozenset(CLIENT_KNOWN_REACH))
+    bad = {module: reached[module] for module in reached if _forbidden(module)}
+    assert not bad, f"{name} reaches {sorted(bad)} (imported by {bad})"
+
+
+@pytest.mark.parametrize("name", sorted(CLIENT_KNOWN_REACH))
+def test_the_known_client_reach_is_only_through_gateway_triton(name: str) -> None:
+    reached = _reached(name)
+    through = {reached[module] for module in reached if _forbidden(module)}
+    # Only gateway.triton may lead there, and only to the configuration (never to the server).
+    assert {module for module in reached if _forbidden(module)} <= {"gateway.core", "gateway.core.config"}
+    assert through <= {"gateway.triton", "gateway.core"}
+
+
+_CLIENT_UNDER_GATEWAY_VARIABLES = """
+import io
+import sys
+
+import numpy as np
+
+import client
+import client.cli
+from client import decoding
+from tests.support.images import encode
+from PIL import Image
+
+data = encode(Image.new("RGB", (30, 20), (1, 2, 3)), "PNG")  # 600 pixels, 100-odd bytes: over both variables
+assert decoding.decode_photo(data).size == (30, 20)
+overlay = client.cli.paint_overlay(data, np.zeros((4, 4), np.uint8), ["background", "cat"], True, "PNG")
+assert Image.open(io.BytesIO(overlay)).size == (30, 20)
+loaded = sorted(name for name in sys.modules if name.startswith({forbidden}))
+assert not loaded, loaded
+print("ok")
+"""
+
+
+def test_gateway_variables_do_not_change_the_client() -> None:
+    env = {**os.environ, "GATEWAY_MAX_IMAGE_PIXELS": "1", "GATEWAY_MAX_UPLOAD_BYTES": "1"}
+    script = _CLIENT_UNDER_GATEWAY_VARIABLES.format(forbidden=CLIENT_FORBIDDEN)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

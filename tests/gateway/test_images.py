@@ -12,7 +12,7 @@ from PIL import Image
 
 from gateway.core.config import Settings
 from gateway.errors import BadRequest, TooLarge, UnsupportedMedia
-from gateway.images import decode_image, sniff_format, to_model_input
+from gateway.images import decode_image, decode_with_limits, sniff_format, to_model_input
 from tests.support.images import encode, png_claiming
 
 pytestmark = pytest.mark.timeout(60)
@@ -203,3 +203,21 @@ def test_real_photo() -> None:
     assert image.info["original_size"] == (2842, 4263)
     assert min(image.size) >= 512
     assert to_model_input(image, (512, 512)).shape == (3, 512, 512)
+
+
+def test_the_explicit_decoder_takes_its_limits_as_arguments() -> None:
+    data = encode(Image.effect_noise((64, 64), 60), "PNG")
+    assert decode_with_limits(data, max_pixels=64 * 64).size == (64, 64)
+    with pytest.raises(TooLarge, match="4096 pixels, over the limit of 4095"):
+        decode_with_limits(data, max_pixels=64 * 64 - 1)
+    with pytest.raises(TooLarge, match="over the limit of 100 bytes"):
+        decode_with_limits(data, max_pixels=64 * 64, max_bytes=100)
+
+
+def test_the_gateway_decoder_is_the_explicit_one_under_its_settings() -> None:
+    data = encode(Image.new("RGB", (900, 300), (10, 20, 30)), "JPEG", quality=95)
+    for draft_size in (None, (100, 100)):
+        ours = decode_image(data, SETTINGS, draft_size=draft_size)
+        explicit = decode_with_limits(data, max_pixels=SETTINGS.max_image_pixels, draft_size=draft_size)
+        assert ours.size == explicit.size and ours.info["original_size"] == explicit.info["original_size"]
+        assert np.array_equal(np.asarray(ours), np.asarray(explicit))
