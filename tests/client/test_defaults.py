@@ -9,7 +9,7 @@ import typing
 
 from client.cli import build_parser
 from client.gateway_client import SegmentationClient
-from gateway.api.routes.infer import infer_request
+from gateway.api.forms import infer_request
 from gateway.domain import RenderOptions
 from tests.support.paths import REPO_ROOT
 

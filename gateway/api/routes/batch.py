@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from gateway.api.deps import InferenceDep, label_family
-from gateway.api.routes.infer import InferRequestDep
+from gateway.api.forms import InferRequestDep
 from gateway.domain import InferenceResult, RenderOptions
 from gateway.errors import BadRequest, ServiceError, TooLarge, error_responses
 from gateway.inference import InferenceService, file_schema, upload_bytes, weights_headers
