@@ -33,6 +33,7 @@ _STATE_LABELS = (BACKEND_STATE_KEY, FAMILY_STATE_KEY, FORMAT_STATE_KEY)
 log = logging.getLogger(__name__)
 
 REPLICA_METRIC = "gateway_triton_requests"
+RETRIED_TARGET = "all"
 # grpc lists at most 100 channels per channelz page; the gateway holds one or two.
 _CHANNELZ_MAX_PAGES = 10
 
@@ -116,9 +117,8 @@ class ReplicaCalls(Collector):
 
 
 class Metrics:
-    def __init__(self, triton_target: str = "") -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.triton_target = triton_target
         labels = ("endpoint", *_STATE_LABELS, "status")
         self.requests = Counter("gateway_requests", "HTTP requests answered.", labels, registry=self.registry)
         self.latency = Histogram(
@@ -147,7 +147,8 @@ class Metrics:
         """One Triton inference call: ``ok``, ``error``, or ``retried`` (one failed attempt, sent again)."""
         self.triton_latency.labels(model, outcome).observe(seconds)
         if outcome == "retried":
-            self.replicas.count_retry(self.triton_target or "all")
+            # The failed address is not known here (its failure is in its own `error` count).
+            self.replicas.count_retry(RETRIED_TARGET)
 
     def response(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
