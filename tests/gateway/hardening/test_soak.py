@@ -15,7 +15,7 @@ from tests.support.paths import shared_image
 
 # A bound against hangs, not a speed target: 504 requests took 17 min with the 2 cores shared by ~10
 # busy processes (in-process onnxruntime at 1.4 s per image instead of ~35 ms idle).
-pytestmark = pytest.mark.timeout(1200)
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.slow]
 
 # ≥ 500 as the issue asks; HARDENING_SOAK_REQUESTS may raise it, or lower it for a quick local look.
 REQUESTS = int(os.environ.get("HARDENING_SOAK_REQUESTS", "504"))

@@ -6,7 +6,7 @@ import pytest
 
 from tests.gateway.replicas.conftest import ensure_serving, ipv4_target, load
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 REQUESTS = 48
 CONCURRENCY = 4

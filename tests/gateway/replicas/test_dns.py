@@ -16,7 +16,7 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from tests.gateway.replicas.conftest import HOSTS, ensure_serving, infer, load
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 NAME = "triton.segmentation.test"
 TTL_S = 1

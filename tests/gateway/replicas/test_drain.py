@@ -11,7 +11,7 @@ import pytest
 
 from tests.gateway.replicas.conftest import ensure_serving, infer, ipv4_target
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 CONCURRENCY = 8
 SETTLE_S = 2.0

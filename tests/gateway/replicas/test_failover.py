@@ -10,7 +10,7 @@ import pytest
 
 from tests.gateway.replicas.conftest import ensure_serving, infer, ipv4_target, load
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 REQUESTS = 80
 CONCURRENCY = 8
