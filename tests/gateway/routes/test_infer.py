@@ -191,66 +191,6 @@ def test_naming_the_default_model_changes_nothing(infer: Infer, maps) -> None:
 
 
 # --- errors: each names the problem ---------------------------------------------------------------
-def _post_file(gateway_url: str, content: bytes | None, **data: object) -> requests.Response:
-    files = None if content is None else {"file": ("photo.jpg", content, "image/jpeg")}
-    return requests.post(f"{gateway_url}/infer/file", data=data, files=files, timeout=TIMEOUT_S)
-
-
-def _truncated_jpeg() -> bytes:
-    data = shared_image(PHOTO).read_bytes()
-    return data[: len(data) // 2]
-
-
-FILE_ERRORS = [
-    # (case, form fields, file content, status, words the detail must contain)
-    (
-        "unknown backend",
-        {"infer_model_type": "tensorflow"},
-        b"x",
-        400,
-        ["infer_model_type", "tensorflow", "torch", "onnx"],
-    ),
-    (
-        "unknown result type",
-        {"infer_model_type": "onnx", "requested_results_types": ["segmentation_map", "probabilities"]},
-        b"x",
-        400,
-        ["probabilities", "segmentation_map", "pixels_distribution"],
-    ),
-    ("missing backend", {}, b"x", 422, ["infer_model_type"]),
-    ("missing file", {"infer_model_type": "onnx"}, None, 422, ["file"]),
-    ("empty file", {"infer_model_type": "onnx"}, b"", 400, ["empty"]),
-    ("text named .jpg", {"infer_model_type": "onnx"}, b"just some words, not a picture\n", 415, ["not an image"]),
-    ("truncated JPEG", {"infer_model_type": "torch"}, "truncated", 400, ["JPEG", "truncated"]),
-    (
-        "unknown model",
-        {"infer_model_type": "onnx", "model": "no_such_model"},
-        b"x",
-        400,
-        ["no_such_model", "deeplabv3"],
-    ),
-    ("unknown response format", {"infer_model_type": "onnx", "response_format": "bmp"}, b"x", 400, ["bmp", "json"]),
-]
-
-
-@pytest.mark.parametrize(
-    ("fields", "content", "status", "words"), [case[1:] for case in FILE_ERRORS], ids=[case[0] for case in FILE_ERRORS]
-)
-def test_file_errors_name_the_problem(gateway_url: str, fields: dict, content, status: int, words: list[str]) -> None:
-    response = _post_file(gateway_url, _truncated_jpeg() if content == "truncated" else content, **fields)
-    assert response.status_code == status, response.text
-    detail = response.json()["detail"]
-    assert isinstance(detail, str)
-    for word in words:
-        assert word in detail, f"{word!r} not in {detail!r}"
-
-
-def test_missing_url_is_named(gateway_url: str) -> None:
-    response = requests.post(f"{gateway_url}/infer/url", data={"infer_model_type": "onnx"}, timeout=TIMEOUT_S)
-    assert response.status_code == 422
-    assert "url_image" in response.json()["detail"]
-
-
 def test_an_unreachable_url_is_a_bad_gateway(gateway_url: str) -> None:
     # A loopback port nobody listens on (bound, then closed): the connection is refused at once.
     with socket.socket() as probe:
@@ -328,38 +268,6 @@ def test_a_raw_body_upload_gives_the_same_answer_as_multipart(gateway_url: str, 
     )
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(png.content)).size == Image.open(shared_image(PHOTO)).size
-
-
-@pytest.mark.parametrize(
-    ("case", "content", "content_type", "params", "status", "words"),
-    [
-        ("missing infer_model_type", "photo", "image/jpeg", {}, 422, ["infer_model_type"]),
-        (
-            "text declared as JPEG",
-            b"not a photo at all",
-            "image/jpeg",
-            {"infer_model_type": "onnx"},
-            415,
-            ["not an image"],
-        ),
-        (
-            "bad legend as a query parameter",
-            "photo",
-            "image/png",
-            {"infer_model_type": "onnx", "legend": "maybe"},
-            400,
-            ["legend", "maybe", "true, false"],
-        ),
-    ],
-)
-def test_raw_body_errors_name_the_problem(
-    gateway_url: str, case: str, content, content_type: str, params: dict, status: int, words: list[str]
-) -> None:
-    data = shared_image(PHOTO).read_bytes() if content == "photo" else content
-    response = _post_raw(gateway_url, data, content_type, **params)
-    assert response.status_code == status, f"{case}: {response.text}"
-    for word in words:
-        assert word in response.json()["detail"], case
 
 
 def test_openapi_documents_the_raw_body_upload(gateway_url: str) -> None:
