@@ -14,7 +14,17 @@ from tests.support.ports import free_ports
 
 def test_free_ports_pass() -> None:
     first, second = free_ports(2)
-    ensure_free([PortSetting("TRITON_HTTP_PORT", "127.0.0.1", first), PortSetting("GATEWAY_PORT", "127.0.0.1", second)])
+    assert first != second
+    # Two free ports pass without an error (it raises ServingError otherwise), and each is really free: bindable.
+    assert (
+        ensure_free(
+            [PortSetting("TRITON_HTTP_PORT", "127.0.0.1", first), PortSetting("GATEWAY_PORT", "127.0.0.1", second)]
+        )
+        is None
+    )
+    for port in (first, second):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
 
 
 def test_a_listening_port_is_named_with_its_variable() -> None:

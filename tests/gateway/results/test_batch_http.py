@@ -117,3 +117,6 @@ def test_json_batch_maps_are_arrays_of_the_model_size(http):
     body = batch(http, [photo("dog1.jpg")], requested_results_types="segmentation_map").json()
     segmentation_map = np.asarray(body["results"][0]["result"]["requested_results"]["segmentation_map"])
     assert segmentation_map.shape == (512, 512)
+    # ...and the very map /infer/file answers for that photo alone
+    alone = single(http, "dog1.jpg", requested_results_types="segmentation_map")["requested_results"]
+    np.testing.assert_array_equal(segmentation_map, np.asarray(alone["segmentation_map"]))

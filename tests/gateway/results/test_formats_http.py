@@ -113,9 +113,18 @@ def test_overlay_has_the_photos_size(http, photo_bytes, photo_size, response_for
 
 
 def test_overlay_legend_is_optional(http, photo_bytes):
-    with_legend = infer(http, photo_bytes, response_format="overlay", legend="true").content
-    without = infer(http, photo_bytes, response_format="overlay", legend="false").content
-    assert with_legend != without
+    with_legend = np.asarray(
+        Image.open(io.BytesIO(infer(http, photo_bytes, response_format="overlay", legend="true").content))
+    )
+    without = np.asarray(
+        Image.open(io.BytesIO(infer(http, photo_bytes, response_format="overlay", legend="false").content))
+    )
+    assert with_legend.shape == without.shape
+    changed_rows, changed_columns = np.nonzero(np.any(with_legend != without, axis=-1))
+    assert changed_rows.size > 0  # the legend is drawn...
+    height, width = without.shape[:2]
+    # ...in the top-left corner only: everywhere else the two overlays are the same pixels
+    assert changed_rows.max() < height // 2 and changed_columns.max() < width // 2
 
 
 def test_summary_fractions_sum_to_one_and_match_the_map(http, photo_bytes, photo_size, json_map, labels, model_size):

@@ -16,8 +16,11 @@ import numpy as np
 import orjson
 import pytest
 import requests
+import tritonclient.grpc as grpcclient
 from PIL import Image
 
+from gateway.core.config import Settings
+from gateway.images import decode_image, to_model_input
 from gateway.inference import weights_headers
 from tests.support.paths import shared_image
 
@@ -110,8 +113,17 @@ def maps(infer: Infer) -> dict[tuple[str, str], np.ndarray]:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_segmentation_map_for_each_backend_and_input_kind(maps, backend: str, kind: str) -> None:
+def test_segmentation_map_for_each_backend_and_input_kind(stack, maps, backend: str, kind: str) -> None:
+    """The gateway's map is Triton's own for the same photo, preprocessed as the gateway does (not just a shape)."""
     assert maps[(backend, kind)].shape == (SIZE, SIZE)
+    photo = decode_image(shared_image(PHOTO).read_bytes(), Settings(), draft_size=(SIZE, SIZE))
+    tensor = to_model_input(photo, (SIZE, SIZE))[np.newaxis]
+    image = grpcclient.InferInput("image", list(tensor.shape), "UINT8")
+    image.set_data_from_numpy(tensor)
+    model = {"onnx": "deeplabv3_onnx", "torch": "deeplabv3_torchscript"}[backend]
+    with grpcclient.InferenceServerClient(stack.triton_grpc_url) as triton:
+        answer = triton.infer(model, [image], outputs=[grpcclient.InferRequestedOutput("segmentation_map")])
+    np.testing.assert_array_equal(maps[(backend, kind)], answer.as_numpy("segmentation_map")[0])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
