@@ -31,8 +31,6 @@ class ModelSource:
     weights_are_random: bool
     provenance: dict[str, Any] = field(default_factory=dict)  # source kind, arch, files: for the manifest
     reference: ReferenceRunner | None = None
-    # Largest batch the model itself accepts (None = any); the exported files always take any batch.
-    native_max_batch: int | None = None
 
     @property
     def num_classes(self) -> int:

@@ -53,11 +53,6 @@ def hex_colour(class_id: int) -> str:
     return "#{:02x}{:02x}{:02x}".format(*colour_of(class_id))
 
 
-def colourise(segmentation_map: np.ndarray) -> np.ndarray:
-    """uint8 [H, W] class map → uint8 [H, W, 3] RGB picture."""
-    return voc_palette()[segmentation_map]
-
-
 def mask_image(segmentation_map: np.ndarray) -> Image.Image:
     """The map as a "P" image in the VOC colours; pixel value = class index."""
     # putpalette turns an "L" image into "P" keeping the pixel values, i.e. the class ids.

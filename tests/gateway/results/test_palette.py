@@ -1,6 +1,6 @@
 import numpy as np
 
-from gateway.results.palette import colour_of, colourise, hex_colour, pil_palette, voc_palette
+from gateway.results.palette import colour_of, hex_colour, mask_image, pil_palette, voc_palette
 
 
 def test_known_voc_colours():
@@ -18,9 +18,9 @@ def test_palette_colours_are_distinct_for_voc_classes():
     assert len(pil_palette()) == 256 * 3
 
 
-def test_colourise_maps_each_pixel():
+def test_the_mask_picture_colours_each_pixel():
     segmentation_map = np.array([[0, 12], [15, 1]], dtype=np.uint8)
-    picture = colourise(segmentation_map)
+    picture = np.asarray(mask_image(segmentation_map).convert("RGB"))
     assert picture.shape == (2, 2, 3)
     assert tuple(picture[0, 1]) == (64, 0, 128)
     assert tuple(picture[1, 0]) == (192, 128, 128)
