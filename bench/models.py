@@ -8,9 +8,16 @@ from pathlib import Path
 
 import tritonclient.grpc as grpcclient
 
-from gateway.defaults import single_output_model_name
+from gateway.contract import (
+    FAMILY_PARAM,
+    INPUT_NAME,
+    ONNX_RUNTIME,
+    OUTPUT_NAMES,
+    RUNTIME_PARAM,
+    single_output_model_name,
+)
 
-# The export's single-output models (export/io_names.py): `<full model>__<output>`, computing only that output.
+# The export's single-output models (gateway/contract.py): `<full model>__<output>`, computing only that output.
 
 
 @dataclass(frozen=True)
@@ -38,19 +45,15 @@ def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
         name = entry["name"]
         config = client.get_model_config(name, as_json=True)["config"]
         params = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
-        seen.append(f"{name} ({params.get('segmentation.family')}/{params.get('segmentation.runtime')})")
-        if params.get("segmentation.family") != family:
+        seen.append(f"{name} ({params.get(FAMILY_PARAM)}/{params.get(RUNTIME_PARAM)})")
+        if params.get(FAMILY_PARAM) != family:
             continue
-        dims = next(tensor["dims"] for tensor in config["input"] if tensor["name"] == "image")
-        single = tuple(
-            output
-            for output in ("logits", "probabilities", "segmentation_map")
-            if single_output_model_name(name, output) in ready
+        dims = next(tensor["dims"] for tensor in config["input"] if tensor["name"] == INPUT_NAME)
+        single = tuple(output for output in OUTPUT_NAMES if single_output_model_name(name, output) in ready)
+        found[params[RUNTIME_PARAM]] = ServedModel(
+            name, params[RUNTIME_PARAM], (int(dims[0]), int(dims[1]), int(dims[2])), single
         )
-        found[params["segmentation.runtime"]] = ServedModel(
-            name, params["segmentation.runtime"], (int(dims[0]), int(dims[1]), int(dims[2])), single
-        )
-    if "onnx" not in found:
+    if ONNX_RUNTIME not in found:
         raise LookupError(
             f"Triton serves no onnx model of family {family!r}; it serves: {', '.join(seen) or 'nothing'}"
         )

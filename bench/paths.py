@@ -16,9 +16,7 @@ import onnxruntime as ort
 import tritonclient.grpc as grpcclient
 
 from bench.load import RequestFailed, Send
-
-MAP_OUTPUT = "segmentation_map"
-LOGITS_OUTPUT = "logits"
+from gateway.contract import INPUT_NAME, LOGITS, SEGMENTATION_MAP
 
 
 def network_alone(onnx_path: Path) -> bytes:
@@ -29,7 +27,7 @@ def network_alone(onnx_path: Path) -> bytes:
     behind `logits`, so the nodes up to `logits` are exactly that module exported alone.
     """
     model = onnx.load(str(onnx_path))
-    return onnx.utils.Extractor(model).extract_model(["image"], [LOGITS_OUTPUT]).SerializeToString()
+    return onnx.utils.Extractor(model).extract_model([INPUT_NAME], [LOGITS]).SerializeToString()
 
 
 class ReferencePath:
@@ -39,7 +37,7 @@ class ReferencePath:
     """
 
     def __init__(
-        self, graph: Path | bytes, model_input: np.ndarray, intra_op_threads: int = 0, output: str = MAP_OUTPUT
+        self, graph: Path | bytes, model_input: np.ndarray, intra_op_threads: int = 0, output: str = SEGMENTATION_MAP
     ) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads  # 0 = onnxruntime's default (one per core)
@@ -48,7 +46,7 @@ class ReferencePath:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model = str(graph) if isinstance(graph, Path) else graph
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        self.feed = {"image": model_input}
+        self.feed = {INPUT_NAME: model_input}
         self.output = output
 
     def run(self, outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
@@ -72,14 +70,14 @@ class TritonPath:
         model_name: str,
         model_input: np.ndarray,
         timeout_s: float = 60.0,
-        outputs: Sequence[str] = (MAP_OUTPUT,),
+        outputs: Sequence[str] = (SEGMENTATION_MAP,),
     ) -> None:
         self.url, self.model_name, self.model_input, self.timeout_s = url, model_name, model_input, timeout_s
         self.outputs = tuple(outputs)
 
     def make_sender(self) -> Send:
         client = grpcclient.InferenceServerClient(self.url)
-        image = grpcclient.InferInput("image", list(self.model_input.shape), "UINT8")
+        image = grpcclient.InferInput(INPUT_NAME, list(self.model_input.shape), "UINT8")
         image.set_data_from_numpy(self.model_input)
         requested = [grpcclient.InferRequestedOutput(name) for name in self.outputs]
 

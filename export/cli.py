@@ -7,9 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+from gateway.defaults import DEFAULT_FAMILY
+
 from . import progress
 from .compare_tolerances import TOLERANCE_HELP
-from .defaults import DEFAULT_ARCH, DEFAULT_FAMILY, DEFAULT_INPUT_SIZE, DEFAULT_MAX_BATCH_SIZE
+from .defaults import DEFAULT_ARCH, DEFAULT_INPUT_SIZE, DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
 from .layout import existing_model_files, family_is_complete
 from .paths import default_images_dir, default_report_dir, default_repository

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import torch
 
+from gateway.defaults import DEFAULT_FAMILY
+
 from . import progress, runners
 from .compare_tolerances import DEFAULT_TOLERANCES, TOLERANCE_HELP, Tolerances
-from .defaults import DEFAULT_FAMILY
 from .errors import ExportError
 from .layout import MANIFEST_FILENAME, model_dir, model_file
 from .manifest import read_manifest

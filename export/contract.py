@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .io_names import OUTPUT_NAMES
+from gateway.contract import OUTPUT_NAMES
 
 
 class SegmentationContract(nn.Module):

@@ -33,9 +33,10 @@ import onnx
 import onnxruntime
 from PIL import Image, ImageOps
 
+from gateway.contract import INPUT_NAME, OUTPUT_NAMES
+
 from . import progress
 from .errors import ExportError
-from .io_names import INPUT_NAME, OUTPUT_NAMES
 from .photos import PHOTO_SUFFIXES, Photo
 
 MIN_AGREEMENT = 0.98

@@ -10,11 +10,12 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gateway.contract import LABELS_PARAM, OUTPUT_NAMES, WEIGHTS_FILE_PARAM, WEIGHTS_PARAM, WEIGHTS_SHA256_PARAM
+
 from . import progress
 from .atomic import StagedFiles
 from .errors import ExportError
 from .int8 import Int8Result, build_int8, check_outputs
-from .io_names import OUTPUT_NAMES
 from .layout import (
     MANIFEST_FILENAME,
     VERSION,
@@ -30,10 +31,6 @@ from .triton_config import (
     LABELS_FILENAME,
     ONNX,
     ONNX_INT8,
-    PARAMETER_LABELS,
-    PARAMETER_WEIGHTS,
-    PARAMETER_WEIGHTS_FILE,
-    PARAMETER_WEIGHTS_SHA256,
     ModelSpec,
     WeightsRecord,
     check_config_file,
@@ -47,14 +44,14 @@ def export_int8(repository: Path, family: str, calibration: list[Path], holdout:
     if not fp32_path.is_file():
         raise ExportError(f"int8: {fp32_path} does not exist: export the fp32 family first")
     config = check_config_file(model_dir(repository, family, ONNX) / CONFIG_FILENAME)
-    labels = tuple(config.parameters[PARAMETER_LABELS].string_value.split(","))
+    labels = tuple(config.parameters[LABELS_PARAM].string_value.split(","))
     size = (int(config.input[0].dims[1]), int(config.input[0].dims[2]))
     parameters = {key: value.string_value for key, value in config.parameters.items()}
     # The int8 model has the fp32 model's weights, quantised: clients are told the same kind and file.
     weights = WeightsRecord(
-        parameters.get(PARAMETER_WEIGHTS, "pretrained"),
-        parameters.get(PARAMETER_WEIGHTS_FILE, ""),
-        parameters.get(PARAMETER_WEIGHTS_SHA256, ""),
+        parameters.get(WEIGHTS_PARAM, "pretrained"),
+        parameters.get(WEIGHTS_FILE_PARAM, ""),
+        parameters.get(WEIGHTS_SHA256_PARAM, ""),
     )
     spec = ModelSpec(family, ONNX_INT8, labels, size, config.max_batch_size, weights=weights)
     with StagedFiles() as staged:

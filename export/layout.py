@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.defaults import single_output_model_name
+from gateway.contract import OUTPUT_NAMES, single_output_model_name
 
-from .io_names import OUTPUT_NAMES
 from .triton_config import RUNTIMES, Runtime, model_name
 
 VERSION = "1"

@@ -10,8 +10,9 @@ import onnx.utils
 import torch
 from torch import nn
 
+from gateway.contract import INPUT_NAME, OUTPUT_NAMES
+
 from .errors import ExportError
-from .io_names import INPUT_NAME, OUTPUT_NAMES
 
 OPSET = 17
 BATCH_AXIS_NAME = "batch"

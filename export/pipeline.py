@@ -9,12 +9,14 @@ from typing import Any
 
 import torch
 
+from gateway.contract import OUTPUT_NAMES
+from gateway.defaults import DEFAULT_FAMILY
+
 from . import progress, single_outputs
 from .atomic import StagedFiles
 from .contract import SegmentationContract
-from .defaults import DEFAULT_FAMILY, DEFAULT_MAX_BATCH_SIZE
+from .defaults import DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
-from .io_names import OUTPUT_NAMES
 from .layout import MANIFEST_FILENAME, VERSION, model_dir, model_file, single_output_dir, single_output_file
 from .manifest import build_manifest, file_record, render_manifest
 from .onnx_export import export_onnx

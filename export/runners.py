@@ -11,8 +11,9 @@ import numpy as np
 import onnxruntime
 import torch
 
+from gateway.contract import INPUT_NAME, OUTPUT_NAMES
+
 from .contract import SegmentationContract
-from .io_names import INPUT_NAME, OUTPUT_NAMES
 from .sources.base import ModelSource, ReferenceRunner
 from .torchscript import load_torchscript
 

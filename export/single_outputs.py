@@ -14,9 +14,10 @@ import numpy as np
 import onnxruntime
 import torch
 
+from gateway.contract import INPUT_NAME, OUTPUT_NAMES
+
 from .contract import SegmentationContract
 from .errors import ExportError
-from .io_names import INPUT_NAME, OUTPUT_NAMES
 from .onnx_export import extract_outputs
 from .sources.base import ModelSource
 from .torchscript import load_torchscript, save_torchscript, to_torchscript

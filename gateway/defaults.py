@@ -1,10 +1,16 @@
 """Defaults and names that more than one process uses (export, launcher, gateway, clients, bench), written once.
 
-Lives in the gateway package because the gateway image ships only ``gateway/``; it imports nothing, so the
-launcher and the clients can use it without pulling in the gateway's dependencies.
+Lives in the gateway package because the gateway image ships only ``gateway/``; it imports nothing but
+gateway.contract (standard library only), so the launcher and the clients can use it without pulling in the
+gateway's dependencies. The model contract's names (tensors, parameters, runtimes, `<model>__<output>`) are
+gateway.contract's.
 """
 
 from __future__ import annotations
+
+# Until gateway/triton.py imports these from gateway.contract, where they are defined: not a second definition.
+from gateway.contract import SINGLE_OUTPUT_SEPARATOR as SINGLE_OUTPUT_SEPARATOR
+from gateway.contract import single_output_model_name as single_output_model_name
 
 HOST = "127.0.0.1"  # every listener binds to loopback unless told otherwise
 TRITON_HTTP_PORT = 8000
@@ -21,13 +27,3 @@ WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 def reachable_host(host: str) -> str:
     """Where a local client reaches a server bound to ``host``: a wildcard bind address is not a destination."""
     return HOST if host in WILDCARD_HOSTS else host
-
-
-# Beside each full model, the export writes one model per output that computes only that output
-# (docs/architecture.md, "The repository"): `<model>__<output>`, e.g. deeplabv3_onnx__segmentation_map.
-# The export names them, the gateway and the bench ask them: one rule, here.
-SINGLE_OUTPUT_SEPARATOR = "__"
-
-
-def single_output_model_name(model_name: str, output: str) -> str:
-    return f"{model_name}{SINGLE_OUTPUT_SEPARATOR}{output}"

@@ -1,6 +1,7 @@
 """The gateway's domain types: served models, runtimes, result types, one inference's result, render options.
 
-Every other gateway module (and the clients) take these from here; this module imports no other gateway module.
+Every other gateway module (and the clients) take these from here; this module imports no other gateway module
+but gateway.contract (the model contract's names, standard library only).
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-# The runtimes a model family can be served with (``infer_model_type``), each a Triton model of its own.
-# onnx_int8: the int8 CPU model, served only when exported with --int8-calibration (docs/performance.md).
-RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx_int8")
+from gateway.contract import LOGITS, PROBABILITIES, SEGMENTATION_MAP
+
+# The runtimes a model family can be served with (``infer_model_type``): the contract's, named here too for
+# the routes and the clients that take the gateway's domain from this module.
+from gateway.contract import RUNTIMES as RUNTIMES
 
 # The gateway's result names (the API's) → the model contract's output names (docs/architecture.md).
 RESULT_TO_OUTPUT: dict[str, str] = {
-    "logits": "logits",
-    "pixels_distribution": "probabilities",
-    "segmentation_map": "segmentation_map",
+    "logits": LOGITS,
+    "pixels_distribution": PROBABILITIES,
+    "segmentation_map": SEGMENTATION_MAP,
 }
 RESULT_TYPES: tuple[str, ...] = tuple(RESULT_TO_OUTPUT)
 

@@ -17,8 +17,8 @@ from PIL import Image
 
 from gateway import images
 from gateway.answer_size import check_answer_size
+from gateway.contract import single_output_model_name
 from gateway.core.config import Settings
-from gateway.defaults import single_output_model_name
 from gateway.domain import (
     RESULT_TO_OUTPUT,
     RESULT_TYPES,

@@ -230,8 +230,9 @@ def test_pretrained_comes_from_torchvisions_cache_without_network(
 
 
 def test_help_and_the_cli_module_need_no_torch() -> None:
-    """Why export keeps its small light modules (errors, defaults, io_names, compare_tolerances): `--help` and
-    `--if-missing` on an exported repository answer without importing torch (seconds on a busy machine)."""
+    """Why export keeps its small light modules (errors, defaults, compare_tolerances) and takes the contract's names
+    from gateway.contract: `--help` and `--if-missing` on an exported repository answer without importing torch
+    (seconds on a busy machine)."""
     probe = (
         "import runpy, sys\n"
         "sys.argv = ['export', '--help']\n"

@@ -8,11 +8,11 @@ import onnxruntime
 import pytest
 
 from export.errors import ExportError
-from export.io_names import INPUT_NAME, OUTPUT_NAMES
 from export.layout import model_file
 from export.onnx_export import OPSET, check_onnx_contract
 from export.pipeline import ExportResult
 from export.triton_config import ONNX
+from gateway.contract import INPUT_NAME, OUTPUT_NAMES
 from tests.export.contract_checks import assert_contract_outputs
 
 pytestmark = pytest.mark.timeout(600)

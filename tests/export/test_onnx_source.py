@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from export.errors import ExportError
-from export.io_names import INPUT_NAME, OUTPUT_NAMES
 from export.layout import model_file
 from export.paths import PROJECT_ROOT
 from export.photos import load_photos
@@ -21,6 +20,7 @@ from export.sources.onnx_source import build_onnx_source
 from export.sources.request import OnnxRequest
 from export.torchscript import load_torchscript
 from export.triton_config import ONNX, TORCH, check_config_file
+from gateway.contract import INPUT_NAME, OUTPUT_NAMES
 from tests.export.contract_checks import assert_contract_outputs
 from tests.export.shared_assets import IMAGES_DIR, VOC_MODEL_DIR, require_shared
 

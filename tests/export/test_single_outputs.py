@@ -7,10 +7,10 @@ import onnx
 import pytest
 
 from export import single_outputs
-from export.io_names import OUTPUT_NAMES
 from export.layout import family_is_complete, model_file, single_output_file
 from export.pipeline import ExportResult
 from export.triton_config import ONNX, TORCH
+from gateway.contract import OUTPUT_NAMES
 
 
 @pytest.mark.parametrize("output", OUTPUT_NAMES)

@@ -8,7 +8,6 @@ import pytest
 from tritonclient.grpc import model_config_pb2
 
 from export.errors import ExportError
-from export.io_names import OUTPUT_NAMES
 from export.paths import PROJECT_ROOT
 from export.pipeline import ExportResult
 from export.sources.torchvision_source import VOC_LABELS
@@ -23,6 +22,7 @@ from export.triton_config import (
     render_labels,
     validate_labels,
 )
+from gateway.contract import OUTPUT_NAMES
 
 COMMITTED = PROJECT_ROOT / "model_repository"
 

@@ -9,7 +9,7 @@ import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from export.io_names import INPUT_NAME
+from gateway.contract import INPUT_NAME
 from serving.python_backend.map_layout import argmax_channels_last
 from tests.support.exported_repository import DEFAULT_FAMILY, VOC_FAMILY
 from tests.support.paths import shared_image
