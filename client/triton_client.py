@@ -1,7 +1,7 @@
 """``TritonSegmentationClient``: the same results straight from Triton over gRPC, for power users.
 
 It preprocesses exactly as the gateway does (gateway.images, under the client's own limits: client.decoding)
-and discovers models the same way (gateway.triton.model_info_from_config), so its answers equal the gateway's
+and discovers models the same way (gateway.model_config.model_info_from_config), so its answers equal the gateway's
 for the same photo.
 """
 
@@ -17,8 +17,9 @@ from client.decoding import decode_photo
 from client.inputs import ImageInput, image_bytes, is_url
 from client.result import SegmentationResult
 from gateway import defaults, images
+from gateway.contract import INPUT_NAME
 from gateway.domain import RESULT_TO_OUTPUT, ModelInfo
-from gateway.triton import INPUT_NAME, model_info_from_config
+from gateway.model_config import model_info_from_config
 
 
 class TritonSegmentationClient:

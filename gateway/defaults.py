@@ -8,10 +8,6 @@ gateway.contract's.
 
 from __future__ import annotations
 
-# Until gateway/triton.py imports these from gateway.contract, where they are defined: not a second definition.
-from gateway.contract import SINGLE_OUTPUT_SEPARATOR as SINGLE_OUTPUT_SEPARATOR
-from gateway.contract import single_output_model_name as single_output_model_name
-
 HOST = "127.0.0.1"  # every listener binds to loopback unless told otherwise
 TRITON_HTTP_PORT = 8000
 TRITON_GRPC_PORT = 8001

@@ -18,7 +18,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -26,21 +26,14 @@ import tritonclient.grpc.aio as grpc_aio
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
+from gateway.contract import INPUT_NAME, OUTPUT_NAMES, SINGLE_OUTPUT_SEPARATOR, single_output_model_name
 from gateway.core.config import Settings
-from gateway.defaults import SINGLE_OUTPUT_SEPARATOR, single_output_model_name
-from gateway.domain import RESULT_TO_OUTPUT, ModelInfo
+from gateway.domain import ModelInfo
 from gateway.errors import BadRequest, ServiceError, Unavailable, UpstreamTimeout, shown
+from gateway.model_config import model_info_from_config
 
 log = logging.getLogger(__name__)
 
-# Config `parameters` that make a Triton model a segmentation model (docs/architecture.md).
-FAMILY_PARAM = "segmentation.family"
-RUNTIME_PARAM = "segmentation.runtime"
-LABELS_PARAM = "segmentation.labels"
-WEIGHTS_PARAM = "segmentation.weights"  # pretrained | random | file (export/triton_config.py writes these)
-WEIGHTS_FILE_PARAM = "segmentation.weights_file"
-WEIGHTS_SHA256_PARAM = "segmentation.weights_sha256"
-INPUT_NAME = "image"
 
 _MAX_MESSAGE = 2**31 - 1  # logits of a full batch are far above gRPC's 4 MB default
 # gRPC's default reconnect backoff grows to 2 minutes: after a Triton restart the gateway would keep
@@ -86,49 +79,6 @@ def resolves_names(target: str) -> bool:
     except ValueError:
         return True
     return False
-
-
-def _param(config: Mapping[str, Any], key: str) -> str | None:
-    value = config.get("parameters", {}).get(key)
-    return value.get("string_value") if isinstance(value, Mapping) else None
-
-
-def weights_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """What the model's config says about its weights: kind, and for a file its base name and sha256.
-
-    This is all a client learns about the weights: nothing of the server's disk. ``kind`` is "unknown" for
-    repositories exported before the parameter existed.
-    """
-    kind = _param(config, WEIGHTS_PARAM) or "unknown"
-    return {
-        "kind": kind,
-        "weights_are_random": None if kind == "unknown" else kind == "random",
-        "file": _param(config, WEIGHTS_FILE_PARAM) or None,
-        "sha256": _param(config, WEIGHTS_SHA256_PARAM) or None,
-    }
-
-
-def model_info_from_config(config: Mapping[str, Any]) -> ModelInfo | None:
-    """A ``ModelInfo`` from a Triton model config (as JSON), or None if it is not a segmentation model."""
-    family, runtime, labels = (_param(config, key) for key in (FAMILY_PARAM, RUNTIME_PARAM, LABELS_PARAM))
-    image = next((tensor for tensor in config.get("input", []) if tensor.get("name") == INPUT_NAME), None)
-    if not family or not runtime or labels is None or image is None:
-        return None
-    dims = [int(d) for d in image.get("dims", [])]
-    if len(dims) != 3:
-        return None
-    return ModelInfo(
-        name=config["name"],
-        family=family,
-        runtime=runtime,
-        labels=tuple(label.strip() for label in labels.split(",")),
-        input_size=(dims[1], dims[2]),
-        max_batch_size=int(config.get("max_batch_size", 0)),
-        weights=weights_from_config(config),
-    )
-
-
-OUTPUT_NAMES: tuple[str, ...] = tuple(RESULT_TO_OUTPUT.values())
 
 
 def _single_output_of(name: str) -> str | None:

@@ -134,12 +134,6 @@ def test_the_gateway_imports_no_torch(name: str) -> None:
 # What the clients (client/) may never pull in, directly or through a module they import: the gateway's
 # configuration (its Settings read GATEWAY_* variables) and its server (FastAPI app, routes, inference).
 CLIENT_FORBIDDEN = ("gateway.core", "gateway.api", "gateway.main", "gateway.server", "gateway.inference")
-# client.triton_client discovers models with gateway.triton.model_info_from_config, and gateway/triton.py
-# imports gateway.core.config for its TritonClient: until the model-config parsing lives in a module without
-# Settings, that one client module reaches gateway.core (it never builds or reads a Settings). The package
-# ``client`` imports it only lazily (on ``client.TritonSegmentationClient``): the other modules' reach is
-# followed around it, and the subprocess test below checks that importing them loads no gateway.core.
-CLIENT_KNOWN_REACH = {"client.triton_client": "gateway.triton imports gateway.core.config"}
 
 
 def _reached(name: str, around: frozenset[str] = frozenset()) -> dict[str, str]:
@@ -173,28 +167,12 @@ def test_the_reach_finder_follows_imports_and_parent_packages() -> None:
     assert _forbidden("gateway.core.config") and _forbidden("gateway.main") and not _forbidden("gateway.images")
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=CLIENT_KNOWN_REACH[name], strict=True))
-        if name in CLIENT_KNOWN_REACH
-        else name
-        for name in sorted(_sources("client"))
-    ],
-)
+@pytest.mark.parametrize("name", sorted(_sources("client")))
 def test_the_client_imports_no_gateway_settings_or_server(name: str) -> None:
-    reached = _reached(name, around=frozenset(CLIENT_KNOWN_REACH))
+    """client.triton_client included: it reads model configs with gateway.model_config (no Settings)."""
+    reached = _reached(name)
     bad = {module: reached[module] for module in reached if _forbidden(module)}
     assert not bad, f"{name} reaches {sorted(bad)} (imported by {bad})"
-
-
-@pytest.mark.parametrize("name", sorted(CLIENT_KNOWN_REACH))
-def test_the_known_client_reach_is_only_through_gateway_triton(name: str) -> None:
-    reached = _reached(name)
-    through = {reached[module] for module in reached if _forbidden(module)}
-    # Only gateway.triton may lead there, and only to the configuration (never to the server).
-    assert {module for module in reached if _forbidden(module)} <= {"gateway.core", "gateway.core.config"}
-    assert through <= {"gateway.triton", "gateway.core"}
 
 
 _CLIENT_UNDER_GATEWAY_VARIABLES = """

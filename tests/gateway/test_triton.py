@@ -14,7 +14,8 @@ from tritonclient.grpc import model_config_pb2
 
 from gateway.core.config import Settings
 from gateway.errors import Unavailable
-from gateway.triton import TritonClient, channel_args, model_info_from_config, resolves_names
+from gateway.model_config import model_info_from_config
+from gateway.triton import TritonClient, channel_args, resolves_names
 from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(60)
