@@ -66,7 +66,7 @@ class StagedFiles:
             path.mkdir()
             self._created_dirs.append(path)
 
-    def __enter__(self) -> "StagedFiles":
+    def __enter__(self) -> StagedFiles:
         return self
 
     def __exit__(

@@ -18,7 +18,7 @@ class Agreement:
     identical_map_fraction: float
 
     @classmethod
-    def between(cls, a: Outputs, b: Outputs) -> "Agreement":
+    def between(cls, a: Outputs, b: Outputs) -> Agreement:
         return cls(
             max_abs_logit_diff=float(np.abs(a.logits - b.logits).max()),
             mean_l2_probability_diff=float(np.sqrt(((a.probabilities - b.probabilities) ** 2).sum(axis=1)).mean()),
@@ -40,7 +40,7 @@ class Agreement:
         return found
 
     @staticmethod
-    def worst(agreements: list["Agreement"]) -> "Agreement":
+    def worst(agreements: list[Agreement]) -> Agreement:
         return Agreement(
             max_abs_logit_diff=max(a.max_abs_logit_diff for a in agreements),
             mean_l2_probability_diff=max(a.mean_l2_probability_diff for a in agreements),

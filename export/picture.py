@@ -6,7 +6,7 @@ Drawn with Pillow only (no matplotlib dependency for one figure).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -25,7 +25,7 @@ WARNING_RED = (200, 20, 20)
 PASS_GREEN = (20, 130, 40)
 
 
-@lru_cache(maxsize=None)
+@cache
 def voc_palette(size: int = 256) -> np.ndarray:
     """PASCAL VOC's colour map (class i -> the bit-interleaved colour every VOC tool uses; 0 = black)."""
     palette = np.zeros((size, 3), dtype=np.uint8)
@@ -45,7 +45,7 @@ def colour_map(segmentation_map: np.ndarray, size: tuple[int, int]) -> Image.Ima
     return Image.fromarray(voc_palette()[segmentation_map]).resize(size, Image.Resampling.NEAREST)
 
 
-@lru_cache(maxsize=None)
+@cache
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 

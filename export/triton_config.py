@@ -108,7 +108,7 @@ class ModelSpec:
     def is_full(self) -> bool:
         return self.outputs == OUTPUT_NAMES
 
-    def single_output(self, output: str) -> "ModelSpec":
+    def single_output(self, output: str) -> ModelSpec:
         return dataclasses.replace(self, outputs=(output,))
 
     @property

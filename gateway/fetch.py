@@ -266,11 +266,13 @@ async def _fetch_one(url: httpx.URL, addresses: list[IPAddress], settings: Setti
     headers = [(b"Host", url.netloc), *_HEADERS]
     backend = PinnedBackend(ascii_host(url), addresses)
     try:
-        async with httpcore.AsyncConnectionPool(
-            ssl_context=_ssl_context(), network_backend=backend, max_connections=1, retries=0
-        ) as pool:
-            async with pool.stream("GET", target, headers=headers, extensions={"timeout": timeouts}) as response:
-                return await _read_response(url, response, settings.max_upload_bytes)
+        async with (
+            httpcore.AsyncConnectionPool(
+                ssl_context=_ssl_context(), network_backend=backend, max_connections=1, retries=0
+            ) as pool,
+            pool.stream("GET", target, headers=headers, extensions={"timeout": timeouts}) as response,
+        ):
+            return await _read_response(url, response, settings.max_upload_bytes)
     except httpcore.ConnectTimeout:
         raise UpstreamTimeout(
             f"url_image did not accept a connection within {settings.fetch_connect_timeout_s:g} s"

@@ -184,7 +184,7 @@ def watch(watcher: RepositoryWatcher, interval_s: float, stop: threading.Event) 
         while not stop.wait(interval_s):
             try:
                 watcher.poll()
-            except Exception:  # noqa: BLE001 - a scan error must not end hot reload for the rest of the run
+            except Exception:  # a scan error must not end hot reload for the rest of the run
                 log.exception("watching %s failed; trying again in %g s", watcher.repository, interval_s)
 
     thread = threading.Thread(target=loop, name="repository-watcher", daemon=True)

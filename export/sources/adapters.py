@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -21,7 +21,7 @@ class AffineNormalize(nn.Module):
         self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).view(1, -1, 1, 1))
 
     @classmethod
-    def from_mean_std(cls, mean: Sequence[float], std: Sequence[float], pixel_max: float = 255.0) -> "AffineNormalize":
+    def from_mean_std(cls, mean: Sequence[float], std: Sequence[float], pixel_max: float = 255.0) -> AffineNormalize:
         """Mean/std given for pixels scaled to [0, 1] (torchvision's convention)."""
         return cls(
             scale=[1.0 / (pixel_max * s) for s in std],

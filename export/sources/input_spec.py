@@ -6,7 +6,7 @@ import json
 import os
 import string
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -43,7 +43,7 @@ class ScaleOffset(_Strict):
     offset: Triple
 
 
-Normalisation = Annotated[Union[NoNormalisation, MeanStd, ScaleOffset], Field(discriminator="kind")]
+Normalisation = Annotated[NoNormalisation | MeanStd | ScaleOffset, Field(discriminator="kind")]
 
 
 class InputDescription(_Strict):
@@ -54,7 +54,7 @@ class InputDescription(_Strict):
     normalisation: Normalisation = NoNormalisation()
 
     @model_validator(mode="after")
-    def _uint8_is_raw(self) -> "InputDescription":
+    def _uint8_is_raw(self) -> InputDescription:
         if self.dtype == "uint8" and self.normalisation.kind != "none":
             raise ValueError("a uint8 input cannot be normalised outside the model; use normalisation none")
         if min(self.size) < 1:

@@ -47,11 +47,11 @@ class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
         self._record = record
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
-    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+    def do_GET(self) -> None:
         self._record.append((self.path, self.headers.get("User-Agent", "")))
         super().do_GET()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

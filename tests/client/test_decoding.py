@@ -15,8 +15,8 @@ from tests.support.images import encode, png_claiming
 
 
 def test_the_client_limits_are_the_gateway_defaults() -> None:
-    assert decoding.MAX_IMAGE_BYTES == Settings.model_fields["max_upload_bytes"].default
-    assert decoding.MAX_IMAGE_PIXELS == Settings.model_fields["max_image_pixels"].default
+    assert Settings.model_fields["max_upload_bytes"].default == decoding.MAX_IMAGE_BYTES
+    assert Settings.model_fields["max_image_pixels"].default == decoding.MAX_IMAGE_PIXELS
 
 
 def test_the_client_decodes_as_the_gateway_does() -> None:

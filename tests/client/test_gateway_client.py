@@ -124,7 +124,7 @@ class _Busy(http.server.BaseHTTPRequestHandler):
 
     calls = 0
 
-    def do_POST(self) -> None:  # noqa: N802 - the base class's name
+    def do_POST(self) -> None:
         type(self).calls += 1
         body = b'{"detail": "too many requests in flight; retry later"}'
         self.send_response(503)
@@ -134,7 +134,7 @@ class _Busy(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

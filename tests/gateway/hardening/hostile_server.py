@@ -32,7 +32,7 @@ class HostileHandler(http.server.BaseHTTPRequestHandler):
 
     server: HostileServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
@@ -43,7 +43,7 @@ class HostileHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's API
+    def do_GET(self) -> None:
         self.server.seen_hosts.append(self.headers.get("Host", ""))
         path, _, query = self.path.partition("?")
         if path == "/image.png":

@@ -30,7 +30,7 @@ class Records(BaseResolver):
     def __init__(self, addresses: list[str]) -> None:
         self.addresses = list(addresses)
 
-    def resolve(self, request, _handler):  # noqa: ANN001 - dnslib's interface
+    def resolve(self, request, _handler):
         reply = request.reply()
         question = request.q
         if str(question.qname).rstrip(".") != NAME:
