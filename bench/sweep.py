@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         repository = edited_repository(args.repository.resolve(), variant, work / "repo")
         options = replace(
             parse_bench_options(
-                harness_args + ["--output", str(work / "results.json"), "--repository", str(repository)]
+                [*harness_args, "--output", str(work / "results.json"), "--repository", str(repository)]
             ),
             endpoints=endpoints,
         )

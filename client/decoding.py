@@ -1,4 +1,5 @@
-"""The photo decoding the clients do locally, exactly as the gateway decodes (gateway.images), under the client's own limits.
+"""The photo decoding the clients do locally, exactly as the gateway decodes (gateway.images), under the client's
+own limits.
 
 The limits are constants here, never the gateway's settings: no GATEWAY_* environment variable changes what
 a client accepts. They equal the gateway's defaults (GATEWAY_MAX_UPLOAD_BYTES, GATEWAY_MAX_IMAGE_PIXELS), so a

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 from os import PathLike
 from pathlib import Path
-from typing import TypeGuard, Union
+from typing import TypeGuard
 
 import numpy as np
 from PIL import Image
 
-ImageInput = Union[str, PathLike, bytes, Image.Image, np.ndarray]
+ImageInput = str | PathLike | bytes | Image.Image | np.ndarray
 
 
 def is_url(value: object) -> TypeGuard[str]:

@@ -6,6 +6,7 @@ either the old file or the new one, never half of one; and a failed export leave
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -51,10 +52,8 @@ class StagedFiles:
             temp.unlink(missing_ok=True)
         self._staged.clear()
         for directory in reversed(self._created_dirs):
-            try:
+            with contextlib.suppress(OSError):
                 directory.rmdir()  # only if still empty: an empty version folder would confuse Triton
-            except OSError:
-                pass
         self._created_dirs.clear()
 
     def _make_parents(self, directory: Path) -> None:

@@ -27,8 +27,9 @@ Export a segmentation model into a Triton model repository as two models with on
 Contract (docs/architecture.md): input `image` UINT8 [N,3,H,W] RGB (normalisation inside the graph);
 outputs `logits` FP32 [N,C,H,W], `probabilities` FP32 [N,C,H,W] (softmax), `segmentation_map` UINT8 [N,H,W]
 (argmax). Beside each: <model>__logits, <model>__probabilities, <model>__segmentation_map, each computing only
-that output (what the gateway asks for a single result). Files are staged beside their targets and renamed into place only when everything (including the
-parity check) succeeded, so a failed export writes nothing and Triton never sees half a file.
+that output (what the gateway asks for a single result). Files are staged beside their targets and renamed into
+place only when everything (including the parity check) succeeded, so a failed export writes nothing and Triton
+never sees half a file.
 
 Sources:
   --source torchvision (default): a torchvision segmentation model, by default DeepLabV3-MobileNetV3-Large

@@ -24,7 +24,11 @@ class Tolerances:
 
 DEFAULT_TOLERANCES = Tolerances()
 
-TOLERANCE_HELP = f"""\
-  max |logit difference|        <= {DEFAULT_TOLERANCES.max_abs_logit_diff:g}   (FP32 rounding of fused/reordered ops is ~1e-5..1e-4)
-  mean L2 of probability diff   <= {DEFAULT_TOLERANCES.mean_l2_probability_diff:g}   (per-pixel distributions, each of norm <= 1)
-  identical map pixels          >= {DEFAULT_TOLERANCES.min_identical_map_fraction:.1%} (argmax flips only at near-ties)"""
+TOLERANCE_HELP = (
+    f"  max |logit difference|        <= {DEFAULT_TOLERANCES.max_abs_logit_diff:g}"
+    "   (FP32 rounding of fused/reordered ops is ~1e-5..1e-4)\n"
+    f"  mean L2 of probability diff   <= {DEFAULT_TOLERANCES.mean_l2_probability_diff:g}"
+    "   (per-pixel distributions, each of norm <= 1)\n"
+    f"  identical map pixels          >= {DEFAULT_TOLERANCES.min_identical_map_fraction:.1%}"
+    " (argmax flips only at near-ties)"
+)

@@ -64,8 +64,8 @@ class Int8Result:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "quantisation": "static QDQ, int8 per-channel weights (symmetric), uint8 activations; Conv, Clip, Relu, Add; "
-            "min/max calibration",
+            "quantisation": "static QDQ, int8 per-channel weights (symmetric), uint8 activations; "
+            "Conv, Clip, Relu, Add; min/max calibration",
             "excluded_nodes": self.excluded_nodes,
             "calibration_photos": self.calibration_photos,
             "calibration_samples": self.calibration_samples,

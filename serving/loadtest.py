@@ -79,7 +79,7 @@ def concurrency_levels(spec: str) -> list[int]:
         raise ServingError(f"--concurrency {spec!r}: expected N or START:END[:STEP]") from None
     if len(parts) == 1:
         parts = [parts[0], parts[0]]
-    start, end, step = (parts + [1])[:3]
+    start, end, step = [*parts, 1][:3]
     if not (1 <= start <= end and step >= 1):
         raise ServingError(f"--concurrency {spec!r}: expected 1 <= START <= END and STEP >= 1")
     return list(range(start, end + 1, step))
@@ -133,7 +133,7 @@ def _measure_level(
 def _excerpt(output: str) -> str:
     """Usage errors come first (then the whole help text); run errors come last."""
     lines = output.splitlines()
-    return "\n".join(lines if len(lines) <= 30 else lines[:5] + ["..."] + lines[-20:])
+    return "\n".join(lines if len(lines) <= 30 else [*lines[:5], "...", *lines[-20:]])
 
 
 def parse_report(model: str, text: str) -> list[Measurement]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -66,10 +67,8 @@ class ManagedProcess:
         if self._process.poll() is None:
             # Only the leader: tritonserver tells its stubs to finalize; a signal to them would race that.
             self._process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill_group(pgid)
         self._process.wait()
         self.pid_file.unlink(missing_ok=True)
@@ -87,10 +86,8 @@ class ManagedProcess:
             if not members:
                 return
             for pid in members:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.1)
 
     def log_since_start(self) -> str:

@@ -7,6 +7,7 @@ never skip, when it cannot start, and the message carries the logs that explain 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,8 +78,6 @@ def stack(exported_repository: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _stop_quietly(running: EmbeddedStack) -> None:
-    try:
+    with contextlib.suppress(StackError):
         running.stop()
-    except StackError:
-        pass
     running.force_cleanup()

@@ -10,6 +10,7 @@ This file runs inside Triton's Python stub, which imports it by path: it must no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -47,10 +48,9 @@ class TorchRunner:
 
         self._torch = torch
         torch.set_num_threads(intra_op)
-        try:
+        # Only settable before the first parallel work; the stub may have run some.
+        with contextlib.suppress(RuntimeError):
             torch.set_num_interop_threads(inter_op)
-        except RuntimeError:  # only settable before the first parallel work; the stub may have run some
-            pass
         self.device = f"cuda:{device_id}" if use_gpu and torch.cuda.is_available() else "cpu"
         with warnings.catch_warnings():
             # torch 2.14 deprecates TorchScript in favour of torch.export, but TorchScript is what Triton's
@@ -174,11 +174,11 @@ class TritonPythonModel:
         }
         try:
             results = self._runner.run(joined, wanted)
-        except Exception as exc:  # the whole batch failed: every request gets the reason
+        except Exception as exc:  # noqa: BLE001 - the whole batch failed: every request gets the reason
             for index, _, _ in batch:
                 responses[index] = _error_response(f"{self._name}: inference failed: {exc}")
             return
-        offsets = np.cumsum([0] + sizes)
+        offsets = np.cumsum([0, *sizes])
         for (index, _, requested), start, stop in zip(batch, offsets[:-1], offsets[1:], strict=True):
             tensors = [
                 pb_utils.Tensor(name, np.ascontiguousarray(results[name][start:stop], dtype=self._outputs[name]))

@@ -143,9 +143,11 @@ def test_503_is_retried_a_bounded_number_of_times_after_retry_after() -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        with SegmentationClient(f"http://127.0.0.1:{server.server_address[1]}", retries=2) as client:
-            with pytest.raises(GatewayError) as raised:
-                client.segment(b"any bytes")
+        with (
+            SegmentationClient(f"http://127.0.0.1:{server.server_address[1]}", retries=2) as client,
+            pytest.raises(GatewayError) as raised,
+        ):
+            client.segment(b"any bytes")
     finally:
         server.shutdown()
         server.server_close()

@@ -50,5 +50,5 @@ def test_contract_checker_refuses_a_graph_with_other_output_names(onnx_path, tmp
     model.graph.output[2].name = "map"  # dangling: also breaks onnx.checker, either refusal is fine
     broken = tmp_path / "broken.onnx"
     onnx.save(model, str(broken))
-    with pytest.raises(ExportError, match="broken.onnx"):
+    with pytest.raises(ExportError, match=r"broken\.onnx"):
         check_onnx_contract(broken)

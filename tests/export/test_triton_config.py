@@ -95,7 +95,7 @@ def test_weights_file_is_named_by_base_name_and_hash_never_by_path() -> None:
         WeightsRecord("downloaded")
     with pytest.raises(ExportError, match="base name and sha256"):
         WeightsRecord("file", "ft.pth")
-    with pytest.raises(ConfigError, match="segmentation.weights must be one of"):
+    with pytest.raises(ConfigError, match=r"segmentation\.weights must be one of"):
         check_config(render_config(spec).replace('string_value: "file"', 'string_value: "mystery"'), "x.pbtxt")
 
 

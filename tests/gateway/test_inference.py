@@ -38,5 +38,5 @@ def test_unknown_result_type_is_named_with_the_allowed_ones(bad: str) -> None:
 
 def test_runtimes() -> None:
     assert check_runtime("torch") == "torch" and check_runtime("onnx") == "onnx"
-    with pytest.raises(BadRequest, match="'tensorrt'.*torch, onnx"):
+    with pytest.raises(BadRequest, match=r"'tensorrt'.*torch, onnx"):
         check_runtime("tensorrt")

@@ -111,7 +111,7 @@ def test_unavailable_after_every_retry_is_503(monkeypatch: pytest.MonkeyPatch) -
     client, stand_in = _client(
         monkeypatch, [failure("UNAVAILABLE", "connection refused")], triton_retries=2, triton_url="127.0.0.1:9"
     )
-    with pytest.raises(Unavailable, match="Triton is not reachable at 127.0.0.1:9") as caught:
+    with pytest.raises(Unavailable, match=r"Triton is not reachable at 127\.0\.0\.1:9") as caught:
         _infer(client)
     assert caught.value.status_code == 503
     assert len(stand_in.calls) == 3  # the call and two retries
@@ -141,6 +141,6 @@ def test_a_status_call_past_its_deadline_is_503_not_504(monkeypatch: pytest.Monk
         finally:
             await client.close()
 
-    with pytest.raises(Unavailable, match="readiness check within 0.5 s") as caught:
+    with pytest.raises(Unavailable, match=r"readiness check within 0\.5 s") as caught:
         anyio.run(call)
     assert caught.value.status_code == 503

@@ -52,7 +52,8 @@ def exposed_names(metrics_text: str) -> set[str]:
     ("expression", "expected"),
     [
         (
-            'sum by (family, backend) (rate(gateway_requests_total{endpoint=~"/infer.*", job=~"$j"}[$__rate_interval]))',
+            'sum by (family, backend) (rate(gateway_requests_total{endpoint=~"/infer.*", job=~"$j"}'
+            "[$__rate_interval]))",
             {"gateway_requests_total"},
         ),
         (

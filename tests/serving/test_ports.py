@@ -47,5 +47,5 @@ def test_the_same_port_twice_is_refused() -> None:
 def test_an_address_this_machine_does_not_have_names_the_host_variable() -> None:
     (port,) = free_ports(1)
     # 192.0.2.0/24 is TEST-NET-1: never assigned to a local interface, and binding sends no traffic.
-    with pytest.raises(ServingError, match="cannot listen on 192.0.2.1.*TRITON_HOST"):
+    with pytest.raises(ServingError, match=r"cannot listen on 192\.0\.2\.1.*TRITON_HOST"):
         ensure_free([PortSetting("TRITON_HTTP_PORT", "192.0.2.1", port)])

@@ -91,7 +91,7 @@ def test_a_wrong_input_type_is_refused_with_a_clear_error(stack) -> None:
     client = grpcclient.InferenceServerClient(stack.triton_grpc_url)
     request = grpcclient.InferInput("image", [1, 3, 512, 512], "FP32")
     request.set_data_from_numpy(np.zeros((1, 3, 512, 512), dtype=np.float32))
-    with pytest.raises(grpcclient.InferenceServerException, match="(?i)data.?type"):
+    with pytest.raises(grpcclient.InferenceServerException, match=r"(?i)data.?type"):
         client.infer(f"{DEFAULT_FAMILY}_onnx", [request])
 
 

@@ -6,6 +6,7 @@ starts the launcher, waits on the same HTTP endpoints a user would poll, and che
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -188,10 +189,8 @@ class EmbeddedStack:
 
     def force_cleanup(self) -> None:
         for line in self.leftover_processes():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         for region in self.leftover_shm_regions():
             Path(region).unlink(missing_ok=True)
 

@@ -28,7 +28,8 @@ HANG_LIMIT_S = 60  # a hanging answer gives up by itself even if the server is n
 
 class HostileHandler(http.server.BaseHTTPRequestHandler):
     """Routes: /image.png, /redirect?to=URL, /hops/N (N relative redirects), /html, /big-declared,
-    /endless (JPEG magic then zeros forever), /trickle (a byte every 0.2 s forever), /gzip, /slow (3 s), /hang (never answers), else 404."""
+    /endless (JPEG magic then zeros forever), /trickle (a byte every 0.2 s forever), /gzip, /slow (3 s),
+    /hang (never answers), else 404."""
 
     server: HostileServer
 

@@ -1,8 +1,9 @@
 """Real pretrained weights through the whole service: a dog photo must come back with dog pixels.
 
 Random weights cannot catch a swapped colour channel, a wrong normalisation, a transposed axis or an
-off-by-one label; these photos can. The model is voc-deeplabv3-mnv2 of the shared models folder (tests/support/paths.py), served
-by the session's stack as family ``voc_mnv2``. In CI it must be there: a missing file fails, never skips.
+off-by-one label; these photos can. The model is voc-deeplabv3-mnv2 of the shared models folder
+(tests/support/paths.py), served by the session's stack as family ``voc_mnv2``. In CI it must be there: a missing
+file fails, never skips.
 """
 
 from __future__ import annotations
