@@ -44,7 +44,8 @@ system-deps:
 test: venv system-deps
 	$(PY) -m pytest
 
-# ruff (the formatter, pyflakes, import order, bugbear, unused arguments) and mypy, configured in pyproject.toml.
+# ruff (the formatter; pyflakes, import order, bugbear, unused arguments, pycodestyle, pyupgrade, simplify, ruff's
+# own rules, blind except) and mypy, configured in pyproject.toml.
 lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
