@@ -28,6 +28,8 @@ RESULT_TO_OUTPUT: dict[str, str] = {
 RESULT_TYPES: tuple[str, ...] = tuple(RESULT_TO_OUTPUT)
 
 ImageType = Literal["url", "file"]
+# The answer's formats (gateway.results.registry.FORMATS has one renderer each, tested to match).
+ResponseFormat = Literal["json", "summary", "bundle", "png", "overlay", "overlay_jpeg", "npz"]
 MaskSize = Literal["model", "original"]
 MASK_SIZES: tuple[str, ...] = ("model", "original")
 
@@ -58,15 +60,16 @@ class InferenceResult:
     image_type: ImageType
     requested: tuple[str, ...]  # result types in the order the caller asked for them
     arrays: dict[str, np.ndarray]  # keyed by result type (logits / pixels_distribution / segmentation_map)
-    original: Image.Image | None = None  # the decoded RGB photo, at its own size
+    original: Image.Image | None = None  # the decoded RGB photo (possibly decoded at a reduced scale)
+    original_size: tuple[int, int] | None = None  # (W, H) of the photo as the user sees it; None: no photo
 
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """How a result is answered: ``response_format`` (a key of gateway.results.registry.FORMATS) and its options."""
+    """How a result is answered, parsed and checked once at the edge (gateway/api/forms.py)."""
 
-    response_format: str = "json"
-    mask_size: str = "model"  # one of MASK_SIZES
+    response_format: ResponseFormat = "json"
+    mask_size: MaskSize = "model"
     legend: bool = True  # overlay formats only
 
 

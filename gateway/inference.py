@@ -109,8 +109,10 @@ class InferenceService:
         """Run blocking ``func(*args)`` on one of settings.cpu_workers threads."""
         return await anyio.to_thread.run_sync(func, *args, limiter=self.cpu)
 
-    async def model(self, family: str | None, runtime: str) -> ModelInfo:
-        return await self.catalogue.resolve(family or self.settings.default_family, check_runtime(runtime))
+    async def resolve_model(self, family: str | None, runtime: str) -> ModelInfo:
+        """The served model (a ModelInfo) for the request's ``model`` family (None: the default) and runtime."""
+        # ``runtime`` was checked where the request was parsed (gateway/api/forms.py).
+        return await self.catalogue.resolve(family or self.settings.default_family, runtime)
 
     def _prepare(self, data: bytes, size: tuple[int, int]) -> tuple[Image.Image, np.ndarray]:
         # draft: a big JPEG is decoded at a reduced scale close to the model's size (3-4x faster on a
@@ -187,6 +189,7 @@ class InferenceService:
                     requested=tuple(requested),
                     arrays={name: values[position] for name, values in arrays.items()},
                     original=prepared[index][0],
+                    original_size=images.photo_size(prepared[index][0]),
                 )
         return [outcomes[index] for index in range(len(items))]
 

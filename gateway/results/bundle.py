@@ -13,18 +13,15 @@ import base64
 
 from starlette.responses import JSONResponse
 
-from gateway.domain import InferenceResult
+from gateway.domain import InferenceResult, MaskSize
 from gateway.results.palette import encode_mask_png
-from gateway.results.resize import check_mask_size, original_size, resize_map
 from gateway.results.summary import build_summary
 
 
-def render_bundle(result: InferenceResult, mask_size: str) -> JSONResponse:
-    mode = check_mask_size(mask_size)
-    segmentation_map = result.arrays["segmentation_map"]
-    if mode == "original":
-        segmentation_map = resize_map(segmentation_map, original_size(result))
-    body = build_summary(result, mode)
+def render_bundle(result: InferenceResult, mask_size: MaskSize) -> JSONResponse:
+    """``result``'s map is already at the answer's size (gateway.results.registry.at_answer_size)."""
+    body = build_summary(result, mask_size)
     body["labels"] = list(result.model.labels)
-    body["mask_png"] = base64.b64encode(encode_mask_png(segmentation_map, result.model.labels)).decode("ascii")
+    mask = encode_mask_png(result.arrays["segmentation_map"], result.model.labels)
+    body["mask_png"] = base64.b64encode(mask).decode("ascii")
     return JSONResponse(body)

@@ -10,20 +10,22 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from starlette.responses import Response
 
-from gateway.domain import RESULT_TYPES, InferenceResult, RenderOptions
+from gateway.domain import RESULT_TYPES, InferenceResult, RenderOptions, ResponseFormat
 from gateway.errors import BadRequest, shown
 from gateway.results.bundle import render_bundle
 from gateway.results.json_format import render_json
 from gateway.results.overlay import MEDIA_TYPES as OVERLAY_MEDIA_TYPES
 from gateway.results.overlay import render_overlay
 from gateway.results.palette import PNG_MEDIA_TYPE, encode_mask_png
-from gateway.results.resize import at_mask_size, check_mask_size, original_size, resize_map
+from gateway.results.resize import original_size, sized
 from gateway.results.summary import NEEDED_RESULTS as SUMMARY_RESULTS
-from gateway.results.summary import render_summary
+from gateway.results.summary import SIZED_ARRAYS as SUMMARY_ARRAYS
+from gateway.results.summary import render_summary, with_confidence
 
 
 @dataclass(frozen=True)
@@ -31,40 +33,43 @@ class Format:
     name: str
     media_type: str
     description: str
-    render: Callable[[InferenceResult, RenderOptions], Response]
+    render: Callable[[InferenceResult, RenderOptions], Response]  # takes the result at the answer's size
     fixed_results: tuple[str, ...] | None = None  # what it always needs; None = the requested results
     json_body: bool = False  # a JSON object, so it can be an item of a batch response
+    # The arrays the renderer reads, brought to the answer's size once before it runs (None: the requested ones).
+    sized_arrays: tuple[str, ...] | None = None
+    at_photo_size: bool = False  # always at the photo's size, whatever mask_size says (the overlays)
 
 
-def _render_json(result: InferenceResult, options: RenderOptions) -> Response:
-    return render_json(at_mask_size(result, options.mask_size))
+def _render_json(result: InferenceResult, options: RenderOptions) -> Response:  # noqa: ARG001 - a renderer
+    return render_json(result)
 
 
 def _render_summary(result: InferenceResult, options: RenderOptions) -> Response:
-    return render_summary(result, check_mask_size(options.mask_size))
+    return render_summary(result, options.mask_size)
 
 
 def _render_bundle(result: InferenceResult, options: RenderOptions) -> Response:
     return render_bundle(result, options.mask_size)
 
 
-def _render_png(result: InferenceResult, options: RenderOptions) -> Response:
-    segmentation_map = result.arrays["segmentation_map"]
-    if check_mask_size(options.mask_size) == "original":
-        segmentation_map = resize_map(segmentation_map, original_size(result))
-    body = encode_mask_png(segmentation_map, result.model.labels)
+def _render_png(result: InferenceResult, options: RenderOptions) -> Response:  # noqa: ARG001 - a renderer
+    body = encode_mask_png(result.arrays["segmentation_map"], result.model.labels)
     return _attachment(body, PNG_MEDIA_TYPE, "mask.png")
 
 
 def _overlay_renderer(image_format: str, filename: str) -> Callable[[InferenceResult, RenderOptions], Response]:
     def render_overlay_response(result: InferenceResult, options: RenderOptions) -> Response:
         if result.original is None:
-            raise BadRequest("An overlay needs the photo, and this result has none.")
+            raise BadRequest("an overlay needs the photo, and this result has none")
         size = original_size(result)
         photo = result.original if result.original.size == size else result.original.resize(size)
-        segmentation_map = resize_map(result.arrays["segmentation_map"], size)
         body = render_overlay(
-            photo, segmentation_map, result.model.labels, legend=options.legend, image_format=image_format
+            photo,
+            result.arrays["segmentation_map"],
+            result.model.labels,
+            legend=options.legend,
+            image_format=image_format,
         )
         return _attachment(body, OVERLAY_MEDIA_TYPES[image_format], filename)
 
@@ -84,9 +89,8 @@ def _encode_npz(arrays: Mapping[str, np.ndarray], order: Sequence[str], labels: 
     return buffer.getvalue()
 
 
-def _render_npz(result: InferenceResult, options: RenderOptions) -> Response:
-    resized = at_mask_size(result, options.mask_size)
-    body = _encode_npz(resized.arrays, result.requested, result.model.labels)
+def _render_npz(result: InferenceResult, options: RenderOptions) -> Response:  # noqa: ARG001 - a renderer
+    body = _encode_npz(result.arrays, result.requested, result.model.labels)
     return _attachment(body, NPZ_MEDIA_TYPE, "segmentation.npz")
 
 
@@ -100,7 +104,7 @@ FORMATS: dict[str, Format] = {
         Format(
             "json",
             "application/json",
-            "today's response: the requested arrays as nested JSON lists (default)",
+            "the requested arrays as nested JSON lists (the default; what existing clients read)",
             _render_json,
             json_body=True,
         ),
@@ -111,6 +115,7 @@ FORMATS: dict[str, Format] = {
             _render_summary,
             fixed_results=SUMMARY_RESULTS,
             json_body=True,
+            sized_arrays=SUMMARY_ARRAYS,
         ),
         Format(
             "bundle",
@@ -120,6 +125,7 @@ FORMATS: dict[str, Format] = {
             _render_bundle,
             fixed_results=SUMMARY_RESULTS,
             json_body=True,
+            sized_arrays=SUMMARY_ARRAYS,
         ),
         Format(
             "png",
@@ -127,6 +133,7 @@ FORMATS: dict[str, Format] = {
             "the segmentation map as a VOC-palette PNG, pixel value = class index",
             _render_png,
             fixed_results=("segmentation_map",),
+            sized_arrays=("segmentation_map",),
         ),
         Format(
             "overlay",
@@ -134,6 +141,8 @@ FORMATS: dict[str, Format] = {
             "the photo with the classes blended in, PNG, at the photo's size",
             _overlay_renderer("PNG", "overlay.png"),
             fixed_results=("segmentation_map",),
+            sized_arrays=("segmentation_map",),
+            at_photo_size=True,
         ),
         Format(
             "overlay_jpeg",
@@ -141,6 +150,8 @@ FORMATS: dict[str, Format] = {
             "the same overlay as JPEG",
             _overlay_renderer("JPEG", "overlay.jpg"),
             fixed_results=("segmentation_map",),
+            sized_arrays=("segmentation_map",),
+            at_photo_size=True,
         ),
         Format(
             "npz", NPZ_MEDIA_TYPE, "the requested arrays, exact, as a NumPy .npz archive (plus `labels`)", _render_npz
@@ -149,8 +160,8 @@ FORMATS: dict[str, Format] = {
 }
 
 # Accept media types → format, for clients that negotiate instead of naming response_format.
-# image/png means the mask (the overlay is asked for by name); */* and unknown types keep today's JSON.
-ACCEPTED_MEDIA_TYPES: dict[str, str] = {
+# image/png means the mask (the overlay is asked for by name); */* and unknown types keep the default JSON.
+ACCEPTED_MEDIA_TYPES: dict[str, ResponseFormat] = {
     "application/json": "json",
     "image/png": "png",
     "image/jpeg": "overlay_jpeg",
@@ -161,11 +172,12 @@ ACCEPTED_MEDIA_TYPES: dict[str, str] = {
 RESPONSE_FORMAT_DESCRIPTION = (
     "Response format; overrides `Accept`. "
     + "; ".join(f"`{fmt.name}`: {fmt.description}" for fmt in FORMATS.values())
-    + ". Without it, `Accept: image/png` → png, `image/jpeg` → overlay_jpeg, `application/x-npz` → npz, anything else → json. "
+    + ". Without it, `Accept: image/png` → png, `image/jpeg` → overlay_jpeg, `application/x-npz` → npz, "
+    "anything else → json. "
     "summary/png/overlay compute what they need whatever `requested_results_types` says."
 )
 MASK_SIZE_DESCRIPTION = (
-    "`model` (default, today's): arrays at the model's input size (512×512 for the default model; see "
+    "`model` (the default): arrays at the model's input size (512×512 for the default model; see "
     "GET /models). `original`: at the photo's own "
     "size; the segmentation map is resized nearest-neighbour, logits and distributions bilinearly per class "
     "(FP32; distributions still sum to 1). An answer over GATEWAY_MAX_ANSWER_BYTES (default 256 MiB; about "
@@ -178,13 +190,13 @@ def allowed_formats() -> str:
     return ", ".join(FORMATS)
 
 
-def negotiate(response_format: str | None, accept: str | None) -> str:
+def negotiate(response_format: str | None, accept: str | None) -> ResponseFormat:
     """The format to answer in; raises gateway.errors.BadRequest naming an unknown format."""
     if response_format and response_format.strip():
         name = response_format.strip().lower()
         if name not in FORMATS:
             raise BadRequest(f"unknown response_format '{shown(response_format)}'; allowed: {allowed_formats()}")
-        return name
+        return cast(ResponseFormat, name)
     for media_type in _accepted_media_types(accept or ""):
         if media_type in ACCEPTED_MEDIA_TYPES:
             return ACCEPTED_MEDIA_TYPES[media_type]
@@ -224,7 +236,15 @@ def batchable_formats() -> str:
     return ", ".join(name for name, fmt in FORMATS.items() if fmt.json_body)
 
 
+def at_answer_size(result: InferenceResult, options: RenderOptions) -> InferenceResult:
+    """The arrays the format reads, at the size the answer is in: resized once, here (renderers never resize)."""
+    fmt = FORMATS[options.response_format]
+    if fmt.sized_arrays == SUMMARY_ARRAYS:
+        result = with_confidence(result)
+    names = result.requested if fmt.sized_arrays is None else fmt.sized_arrays
+    return sized(result, "original" if fmt.at_photo_size else options.mask_size, names)
+
+
 def render(result: InferenceResult, options: RenderOptions) -> Response:
-    """The response for one result; raises BadRequest for an unknown format or mask size."""
-    check_mask_size(options.mask_size)
-    return FORMATS[negotiate(options.response_format, None)].render(result, options)
+    """The response for one result, in the format and at the size ``options`` (checked at the edge) ask for."""
+    return FORMATS[options.response_format].render(at_answer_size(result, options), options)

@@ -1,4 +1,4 @@
-"""``mask_size``: results at the model's input size (512×512 for the default model, today's) or at the photo's own size.
+"""``mask_size``: results at the model's input size (512×512 for the default model; the default) or at the photo's own size.
 
 How each array is brought to the photo's size (also said in the OpenAPI text of ``mask_size``):
 - ``segmentation_map``: nearest neighbour, so every pixel keeps a class index the model produced;
@@ -11,13 +11,13 @@ How each array is brought to the photo's size (also said in the OpenAPI text of 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 import numpy as np
 from PIL import Image
 
 from gateway.domain import MASK_SIZES, InferenceResult, MaskSize
 from gateway.errors import BadRequest, shown
-from gateway.images import photo_size
 
 SCORE_RESULTS = ("logits", "pixels_distribution")
 
@@ -30,15 +30,12 @@ def check_mask_size(mask_size: str | None) -> MaskSize:
 
 
 def original_size(result: InferenceResult) -> tuple[int, int]:
-    """(width, height) of the photo as uploaded.
-
-    The decoder may have drafted a huge JPEG to a fraction of its size (gateway/images.py); it then
-    records the true size in ``info["original_size"]``.
-    """
-    if result.original is None:
-        height, width = result.model.input_size
-        return width, height
-    return photo_size(result.original)
+    """(width, height) of the photo as uploaded (``result.original_size``, recorded at decoding even when a huge
+    JPEG was decoded at a fraction of its size); the model's input size for a result without a photo."""
+    if result.original_size is not None:
+        return result.original_size
+    height, width = result.model.input_size
+    return width, height
 
 
 def resize_map(segmentation_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -71,16 +68,29 @@ def resize_scores(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def resize_array(name: str, array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if name in SCORE_RESULTS:
         return resize_scores(array, size)
+    if array.dtype.kind == "f":  # one plane of floats, e.g. the summary's confidence
+        return resize_plane(array, size)
     return resize_map(array, size)
 
 
-def at_mask_size(result: InferenceResult, mask_size: str) -> InferenceResult:
+def sized(result: InferenceResult, mask_size: MaskSize, names: Iterable[str]) -> InferenceResult:
+    """``result`` with only the arrays ``names`` (those it has), each at the size ``mask_size`` asks for: resized
+    once here, before any renderer runs (renderers never resize). Itself, unchanged, when nothing changes."""
+    wanted = [name for name in names if name in result.arrays]
+    if mask_size == "model" and set(wanted) == set(result.arrays):
+        return result
+    size = original_size(result) if mask_size == "original" else None
+    arrays = {
+        name: result.arrays[name] if size is None else resize_array(name, result.arrays[name], size) for name in wanted
+    }
+    return dataclasses.replace(result, arrays=arrays)
+
+
+def at_mask_size(result: InferenceResult, mask_size: MaskSize) -> InferenceResult:
     """``result`` with its requested arrays at the size ``mask_size`` asks for (itself for ``model``).
 
     Arrays fetched but not requested are dropped rather than resized for nothing.
     """
-    if check_mask_size(mask_size) == "model":
+    if mask_size == "model":
         return result
-    size = original_size(result)
-    arrays = {name: resize_array(name, result.arrays[name], size) for name in result.requested if name in result.arrays}
-    return dataclasses.replace(result, arrays=arrays)
+    return sized(result, mask_size, result.requested)

@@ -7,16 +7,29 @@ with it, of the model's probability for that class (the winning probability), so
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 from starlette.responses import JSONResponse
 
-from gateway.domain import InferenceResult, class_name
+from gateway.domain import InferenceResult, MaskSize, class_name
 from gateway.results.palette import hex_colour
-from gateway.results.resize import original_size, resize_map, resize_plane
+from gateway.results.resize import original_size
 
 NEEDED_RESULTS: tuple[str, ...] = ("segmentation_map", "pixels_distribution")
+# What the summary reads, at the answer's size: the map and the winning probability per pixel.
+CONFIDENCE = "confidence"
+SIZED_ARRAYS: tuple[str, ...] = ("segmentation_map", CONFIDENCE)
+
+
+def with_confidence(result: InferenceResult) -> InferenceResult:
+    """``result`` with its ``confidence`` plane (the winning probability per pixel, float32 [H, W]) beside the
+    map, from the distribution at the model's size: one plane to resize instead of classes of them."""
+    probabilities = result.arrays.get("pixels_distribution")
+    if probabilities is None or CONFIDENCE in result.arrays:
+        return result
+    return dataclasses.replace(result, arrays={**result.arrays, CONFIDENCE: probabilities.max(axis=0)})
 
 
 def class_statistics(
@@ -47,15 +60,12 @@ def class_statistics(
     return entries
 
 
-def build_summary(result: InferenceResult, mask_size: str) -> dict[str, Any]:
+def build_summary(result: InferenceResult, mask_size: MaskSize) -> dict[str, Any]:
+    """The summary of ``result``, whose map (and confidence) are already at the answer's size
+    (gateway.results.registry.at_answer_size); ``mask_size`` names that size in the answer."""
     segmentation_map = result.arrays["segmentation_map"]
-    probabilities = result.arrays.get("pixels_distribution")
-    confidence = None if probabilities is None else probabilities.max(axis=0)
+    confidence = result.arrays.get(CONFIDENCE)
     photo_width, photo_height = original_size(result)
-    if mask_size == "original":
-        segmentation_map = resize_map(segmentation_map, (photo_width, photo_height))
-        if confidence is not None:
-            confidence = resize_plane(confidence, (photo_width, photo_height))
     mask_height, mask_width = segmentation_map.shape
     model = result.model
     return {
@@ -75,5 +85,5 @@ def build_summary(result: InferenceResult, mask_size: str) -> dict[str, Any]:
     }
 
 
-def render_summary(result: InferenceResult, mask_size: str) -> JSONResponse:
+def render_summary(result: InferenceResult, mask_size: MaskSize) -> JSONResponse:
     return JSONResponse(build_summary(result, mask_size))

@@ -68,6 +68,7 @@ def build_result(
             "segmentation_map": segmentation_map.astype(np.uint8),
         },
         original=photo,
+        original_size=photo_size,
     )
 
 

@@ -1,16 +1,18 @@
 """Format negotiation and rendering of hand-made results (no Triton)."""
 
 import io
+import typing
 
 import numpy as np
 import orjson
 import pytest
 from PIL import Image
 
-from gateway.domain import RenderOptions
+from gateway.domain import MASK_SIZES, MaskSize, RenderOptions, ResponseFormat
 from gateway.errors import BadRequest
 from gateway.results import registry
-from gateway.results.registry import negotiate, render, required_results
+from gateway.results.registry import FORMATS, at_answer_size, negotiate, render, required_results
+from gateway.results.resize import check_mask_size
 
 
 @pytest.mark.parametrize(
@@ -91,6 +93,20 @@ def test_json_render_at_original_size_resizes_the_map(quarters_map, make_result)
     assert set(np.unique(segmentation_map)) == {0, 12, 15}
 
 
-def test_render_rejects_an_unknown_mask_size(quarters_map, make_result):
+def test_the_typed_values_are_exactly_the_served_ones():
+    """An unknown mask size or format is refused at the edge (check_mask_size, negotiate: 400); past it the
+    values are typed, and the types list exactly what the renderers serve."""
+    assert set(typing.get_args(ResponseFormat)) == set(FORMATS)
+    assert typing.get_args(MaskSize) == MASK_SIZES
     with pytest.raises(BadRequest, match="mask_size"):
-        render(make_result(quarters_map), RenderOptions("png", mask_size="huge"))
+        check_mask_size("huge")
+
+
+def test_each_array_is_resized_once_before_rendering(quarters_map, make_result):
+    result = make_result(quarters_map, photo_size=(40, 30))
+    summary = at_answer_size(result, RenderOptions("summary", mask_size="original"))
+    assert set(summary.arrays) == {"segmentation_map", "confidence"}  # one confidence plane, not 21 planes
+    assert summary.arrays["segmentation_map"].shape == summary.arrays["confidence"].shape == (30, 40)
+    overlay = at_answer_size(result, RenderOptions("overlay", mask_size="model"))
+    assert overlay.arrays["segmentation_map"].shape == (30, 40)  # overlays are always at the photo's size
+    assert at_answer_size(result, RenderOptions("png")).arrays["segmentation_map"] is result.arrays["segmentation_map"]

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -27,11 +29,13 @@ def test_scores_resize_bilinear_keeps_distributions_summing_to_one(quarters_map,
     np.testing.assert_allclose(resized.sum(axis=0), 1.0, atol=1e-4)
 
 
-def test_original_size_prefers_the_size_recorded_by_a_drafting_decoder(quarters_map, make_result):
+def test_original_size_is_the_results_not_the_decoded_pictures(quarters_map, make_result):
+    """A drafting decoder gives a picture smaller than the photo: the result's recorded size is the one used."""
     result = make_result(quarters_map, photo_size=(40, 30))
     assert original_size(result) == (40, 30)
-    result.original.info["original_size"] = (4000, 3000)
+    result = dataclasses.replace(result, original_size=(4000, 3000))
     assert original_size(result) == (4000, 3000)
+    assert original_size(dataclasses.replace(result, original=None, original_size=None)) == (16, 16)  # no photo
 
 
 def test_at_mask_size_model_is_untouched_and_original_resizes_requested_only(quarters_map, make_result):

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from gateway.domain import RenderOptions
+from gateway.results.registry import at_answer_size
 from gateway.results.summary import build_summary, class_statistics
 
 
@@ -28,7 +30,8 @@ def test_unknown_class_ids_get_a_stand_in_name(voc_labels):
 @pytest.mark.parametrize("mask_size, mask_dims", [("model", (16, 16)), ("original", (40, 30))])
 def test_summary_describes_sizes_model_and_classes(quarters_map, mask_size, mask_dims, make_result):
     weights = {"kind": "random", "weights_are_random": True, "file": None, "sha256": None}
-    summary = build_summary(make_result(quarters_map, photo_size=(40, 30), weights=weights), mask_size)
+    result = make_result(quarters_map, photo_size=(40, 30), weights=weights)
+    summary = build_summary(at_answer_size(result, RenderOptions("summary", mask_size=mask_size)), mask_size)
     assert summary["image_size"] == {"width": 40, "height": 30}
     assert (summary["mask_size"]["width"], summary["mask_size"]["height"]) == mask_dims
     assert summary["model"]["backend"] == "onnx"
@@ -41,4 +44,5 @@ def test_summary_describes_sizes_model_and_classes(quarters_map, mask_size, mask
 
 def test_summary_weights_are_the_models_record_only(quarters_map, make_result):
     weights = {"kind": "file", "weights_are_random": False, "file": "ft.pth", "sha256": "ab" * 32}
-    assert build_summary(make_result(quarters_map, weights=weights), "model")["weights"] == weights
+    result = at_answer_size(make_result(quarters_map, weights=weights), RenderOptions("summary"))
+    assert build_summary(result, "model")["weights"] == weights
