@@ -15,7 +15,8 @@ from gateway.metrics import BACKEND_STATE_KEY, FAMILY_STATE_KEY, FORMAT_STATE_KE
 from gateway.triton import ModelCatalogue, TritonClient
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
+    """The app's settings (create_app's), not a fresh read of the environment (gateway.core.config.get_settings)."""
     return request.app.state.settings
 
 
@@ -50,7 +51,7 @@ def label_format(request: Request, response_format: str) -> None:
     setattr(request.state, FORMAT_STATE_KEY, response_format)
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 InferenceDep = Annotated[InferenceService, Depends(get_inference)]
 TritonDep = Annotated[TritonClient, Depends(get_triton)]
 CatalogueDep = Annotated[ModelCatalogue, Depends(get_catalogue)]

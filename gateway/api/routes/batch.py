@@ -101,7 +101,7 @@ async def infer_files(
     answers per image, in order; a file that is not a usable image gets its own error item."""
     format_name = form.options.response_format
     _check_batch(format_name, len(file), service.settings.max_batch_files)
-    model = await service.model(form.model, form.runtime)
+    model = await service.resolve_model(form.model, form.runtime)
     label_family(request, model.family)
     contents = [await upload_bytes("file", upload) for upload in file]
     outcomes = await service.infer_many(

@@ -1,4 +1,4 @@
-"""POST /infer/url and /infer/file: today's contract. Thin: obtain the bytes, infer, render."""
+"""POST /infer/url and /infer/file: the existing clients' contract. Thin: obtain the bytes, infer, render."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ _RESPONSES = {
 async def answer(
     request: Request, service: InferenceService, form: InferRequest, data: bytes, image_type: ImageType
 ) -> Response:
-    model = await service.model(form.model, form.runtime)
+    model = await service.resolve_model(form.model, form.runtime)
     label_family(request, model.family)
     result = await service.infer(
         data,
