@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gateway.defaults import DEFAULT_FAMILY
@@ -57,7 +58,7 @@ def run_parity(
             others.append(runners.original(source.reference))
     all_runners = [reference, *others]
 
-    def run_all(name: str, kind: str, batch) -> dict[str, runners.Outputs]:
+    def run_all(name: str, kind: str, batch: np.ndarray) -> dict[str, runners.Outputs]:
         outputs = {r.name: r(batch, timed=kind == "photo") for r in all_runners}
         for runner_name, result in outputs.items():
             if runner_name != "original":  # the original model is not ours: its outputs follow its own rules

@@ -27,7 +27,7 @@ class SegmentationContract(nn.Module):
         self.logits_model = logits_model
         self.outputs = tuple(name for name in OUTPUT_NAMES if name in outputs)
 
-    def forward(self, image: torch.Tensor):
+    def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         logits = self.logits_model(image)
         if self.outputs != ("segmentation_map",):
             # contiguous(): channels_last convs (see torchscript.py) would otherwise hand out NHWC-strided

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from serving import perf_analyzer
 from serving.errors import ServingError
@@ -37,7 +38,7 @@ def default_url(protocol: str) -> str:
     return url.removeprefix("http://")
 
 
-def _client(protocol: str, url: str):
+def _client(protocol: str, url: str) -> Any:  # tritonclient ships no types
     if protocol == "grpc":
         import tritonclient.grpc as client_module
     else:

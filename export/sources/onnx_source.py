@@ -14,7 +14,7 @@ from torch import nn
 
 from ..errors import ExportError
 from .adapters import AffineNormalize
-from .base import ModelSource, read_labels_file
+from .base import ModelSource, ReferenceRunner, read_labels_file
 from .input_spec import InputSpec, MeanStd, ScaleOffset, read_input_spec, resolve_path
 from .onnx_graph import prepare_graph
 
@@ -116,7 +116,7 @@ def _convert(model: onnx.ModelProto, path: Path) -> nn.Module:
         raise ExportError(f"onnx2torch cannot convert {path}: {type(error).__name__}: {error}") from error
 
 
-def _reference_runner(path: Path, input_name: str, spec: InputSpec):
+def _reference_runner(path: Path, input_name: str, spec: InputSpec) -> ReferenceRunner:
     """onnxruntime on the *original* file; one image at a time when its batch dim is fixed."""
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     batch_dim = next(i for i in session.get_inputs() if i.name == input_name).shape[0]

@@ -186,7 +186,7 @@ class TritonPythonModel:
             ]
             responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
 
-    def _read_inputs(self, request) -> dict[str, np.ndarray]:
+    def _read_inputs(self, request: pb_utils.InferenceRequest) -> dict[str, np.ndarray]:
         inputs = {}
         for name, dtype in self._inputs.items():
             tensor = pb_utils.get_input_tensor_by_name(request, name)
@@ -201,7 +201,7 @@ class TritonPythonModel:
             raise ValueError(f"inputs disagree on the batch size: {sorted(sizes)}")
         return inputs
 
-    def _requested(self, request) -> list[str]:
+    def _requested(self, request: pb_utils.InferenceRequest) -> list[str]:
         requested = list(request.requested_output_names())
         unknown = [name for name in requested if name not in self._outputs]
         if unknown:
@@ -224,5 +224,5 @@ def _thread_setting(parameters: dict[str, str], parameter: str, variable: str, d
     return value
 
 
-def _error_response(message: str):
+def _error_response(message: str) -> pb_utils.InferenceResponse:
     return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))
