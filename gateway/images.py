@@ -151,7 +151,7 @@ def decode_with_limits(
         _draft(image, draft_size, orientation)
     try:
         image.load()
-    except Exception as exc:  # Pillow raises OSError/ValueError/SyntaxError/struct.error... for bad data
+    except Exception as exc:  # noqa: BLE001 - Pillow raises OSError/ValueError/SyntaxError/struct.error... for bad data
         raise _decode_error(fmt, exc) from None
     if orientation in _SWAPPING_ORIENTATIONS:
         width, height = height, width
@@ -165,7 +165,7 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError:
         raise TooLarge(f"the {fmt} image has too many pixels (limit {max_pixels})") from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to parse the header is the bytes' fault: 400
         raise _decode_error(fmt, exc) from None
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -187,14 +187,14 @@ def _decode_error(fmt: str, exc: Exception) -> BadRequest:
 def _orientation(image: Image.Image) -> int:
     try:
         return int(image.getexif().get(_EXIF_ORIENTATION, 1))
-    except Exception:  # malformed EXIF must not reject an otherwise good photo
+    except Exception:  # noqa: BLE001 - malformed EXIF must not reject an otherwise good photo
         return 1
 
 
 def _exif_transpose(image: Image.Image) -> Image.Image:
     try:
         return ImageOps.exif_transpose(image)
-    except Exception:  # malformed EXIF: keep the pixels as stored
+    except Exception:  # noqa: BLE001 - malformed EXIF: keep the pixels as stored
         return image
 
 
@@ -234,7 +234,7 @@ def _wide_to_uint8(image: Image.Image) -> np.ndarray:
     mode = image.mode
     try:
         values = np.asarray(image)
-    except Exception:  # a 16-bit layout numpy cannot view directly
+    except Exception:  # noqa: BLE001 - a 16-bit layout numpy cannot view directly
         values = np.asarray(image.convert("I"))
     values = values.astype(np.float64, copy=False)
     if mode.startswith("I;16"):
@@ -242,11 +242,11 @@ def _wide_to_uint8(image: Image.Image) -> np.ndarray:
     else:
         finite = values[np.isfinite(values)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-        if 0.0 <= low and high <= 255.0 and (mode == "I" or high > 1.0):
+        if low >= 0.0 and high <= 255.0 and (mode == "I" or high > 1.0):
             scaled = values
-        elif mode == "F" and 0.0 <= low and high <= 1.0:
+        elif mode == "F" and low >= 0.0 and high <= 1.0:
             scaled = values * 255.0
-        elif mode == "I" and 0.0 <= low and high <= 65535.0:
+        elif mode == "I" and low >= 0.0 and high <= 65535.0:
             scaled = values / 257.0
         elif high > low:
             scaled = (values - low) * (255.0 / (high - low))

@@ -1,4 +1,5 @@
-"""The default JSON answer (what existing clients read): ``{"Status": "OK", ..., "requested_results": {name: nested lists}}``.
+"""The default JSON answer, what existing clients read:
+``{"Status": "OK", ..., "requested_results": {name: nested lists}}``.
 
 Logits and distributions are 21×512×512 floats (~65 MB of text each), so they are encoded by orjson
 straight from the numpy buffers: no ``tolist()`` (millions of Python floats) and no ``json.dumps``.

@@ -68,7 +68,7 @@ def draw_legend(picture: Image.Image, entries: Sequence[tuple[int, str]]) -> Ima
     for row, (class_id, text) in enumerate(entries):
         top = pad * 2 + row * line_height
         swatch = (pad * 2, top, pad * 2 + font_size, top + font_size)
-        draw.rectangle(swatch, fill=colour_of(class_id) + (255,), outline=(255, 255, 255, 255))
+        draw.rectangle(swatch, fill=(*colour_of(class_id), 255), outline=(255, 255, 255, 255))
         draw.text((swatch[2] + gap, top + font_size / 2), text, font=font, fill=(255, 255, 255, 255), anchor="lm")
     return Image.alpha_composite(picture.convert("RGBA"), layer).convert("RGB")
 

@@ -1,4 +1,5 @@
-"""``mask_size``: results at the model's input size (512×512 for the default model; the default) or at the photo's own size.
+"""``mask_size``: results at the model's input size (the default; 512×512 for the default model) or at the
+photo's own size.
 
 How each array is brought to the photo's size (also said in the OpenAPI text of ``mask_size``):
 - ``segmentation_map``: nearest neighbour, so every pixel keeps a class index the model produced;

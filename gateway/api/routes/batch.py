@@ -92,7 +92,8 @@ async def infer_files(
     file: Annotated[
         list[UploadFile | str],
         File(
-            description="The images: repeat the `file` field once per image. Up to GATEWAY_MAX_BATCH_FILES (default 8).",
+            description="The images: repeat the `file` field once per image. "
+            "Up to GATEWAY_MAX_BATCH_FILES (default 8).",
             json_schema_extra=lambda schema: file_schema(schema["items"]),
         ),
     ],
