@@ -1,13 +1,10 @@
 """Keep freed buffers mapped for the next request instead of handing them back to the kernel.
 
-Every request allocates a few MB of short-lived buffers: the decoded photo (976×549 RGBX: 2.1 MB), the resized
-one (1 MB), the planar model input and its gRPC copies (786 KB each), the answer. glibc's malloc serves
-blocks that large with fresh `mmap`s, or trims them off its heap when freed, and Pillow frees image memory
-at once (its block cache holds none by default). So each request page-faults its buffers in again, at
-2–4 µs a fault on this project's 2-core VM: serialising the 786 KB gRPC request took 1 ms in the gateway
-against 0.04 ms in a loop that reuses its buffer, and the decode + resize + planar copy of dog1.jpg faulted
-1,214–1,220 pages per request (8.4–10.9 ms) against 0.05–0.1 (6.1–6.7 ms) with the settings below
-(docs/performance.md, tests/gateway/test_memory.py).
+Every request allocates a few MB of short-lived buffers: the decoded photo, the resized one, the planar model
+input and its gRPC copies, the answer. glibc's malloc serves blocks that large with fresh `mmap`s, or trims them
+off its heap when freed, and Pillow frees image memory at once (its block cache holds none by default). So each
+request would page-fault its buffers in again (the measured cost: docs/performance.md, "The gateway keeps freed
+buffers mapped"; tests/gateway/test_memory.py counts the faults).
 
 `keep_freed_memory(mb)` therefore (once, at startup):
 - raises glibc's mmap threshold to 32 MiB (its own dynamic maximum), so per-request buffers come from the
