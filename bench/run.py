@@ -14,8 +14,8 @@ from bench.inputs import load_photo
 from bench.load import LoadPlan, SenderFactory, run_load, run_paired
 from bench.models import discover, onnx_file
 from bench.options import Options
-from bench.paths import ReferencePath, network_alone
-from bench.processes import RssSampler, listening_pid
+from bench.process_memory import RssSampler, listening_pid
+from bench.request_paths import ReferencePath, network_alone
 from bench.scenarios import REFERENCE, Scenario, for_photo
 from bench.stack import StackUnavailable, running_stack, stack_ready
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from bench.inputs import Photo
 from bench.load import SenderFactory
 from bench.models import ServedModel
-from bench.paths import GatewayPath, ReferencePath, TritonPath
+from bench.request_paths import GatewayPath, ReferencePath, TritonPath
 from bench.stack import Endpoints
 
 ALL_RESULTS = ("logits", "pixels_distribution", "segmentation_map")
@@ -21,7 +21,7 @@ MAP_ONLY_OUTPUT = ("segmentation_map",)
 # arrays as the all-results JSON (the size/speed comparison); png and summary answer from the map.
 FAST_FORMATS: dict[str, tuple[str, ...]] = {"npz": ALL_RESULTS, "png": MAP_ONLY, "summary": MAP_ONLY}
 HEAVY_FORMATS = {"npz"}
-# The network alone (bench.paths.network_alone), in-process: every serving path is a ratio to it.
+# The network alone (bench.request_paths.network_alone), in-process: every serving path is a ratio to it.
 REFERENCE = "network/onnx"
 # The whole exported graph in-process, fetching the map (onnxruntime still runs softmax and argmax).
 GRAPH = "graph/onnx"

@@ -36,9 +36,10 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def label_backend(request: Request, backend: str) -> None:
-    """Record which backend served this request, for the metrics' ``backend`` label."""
-    setattr(request.state, BACKEND_STATE_KEY, backend)
+def label_runtime(request: Request, runtime: str) -> None:
+    """Record the runtime that served this request (the API's infer_model_type), for the metrics' label, which is
+    named ``backend`` (a public label name dashboards and alerts use)."""
+    setattr(request.state, BACKEND_STATE_KEY, runtime)
 
 
 def label_family(request: Request, family: str) -> None:

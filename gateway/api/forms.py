@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Form, Header, Request
 from fastapi.exceptions import RequestValidationError
 
-from gateway.api.deps import label_backend, label_format
+from gateway.api.deps import label_format, label_runtime
 from gateway.domain import MASK_SIZES, RESULT_TYPES, RUNTIMES, RenderOptions
 from gateway.inference import check_runtime, parse_flag, parse_result_types
 from gateway.results import registry
@@ -59,7 +59,7 @@ def parse_infer_request(
 ) -> InferRequest:
     """The shared fields, from a form or a raw-body upload's query, checked once (400 naming a bad value)."""
     runtime = check_runtime(infer_model_type)
-    label_backend(request, runtime)
+    label_runtime(request, runtime)
     requested = parse_result_types(requested_results_types)
     negotiated = registry.negotiate(response_format, accept)
     label_format(request, negotiated)
