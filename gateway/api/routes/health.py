@@ -32,11 +32,14 @@ class Ready(BaseModel):
     )
 
 
-@router.api_route(
-    "/healthcheck", methods=["GET", "HEAD"], response_model=Live, summary="Liveness: the gateway process answers"
-)
+@router.get("/healthcheck", response_model=Live, summary="Liveness: the gateway process answers")
 async def healthcheck() -> Live:
-    """Answers without contacting Triton, so it says only that the gateway itself is up."""
+    """Answers without contacting Triton, so it says only that the gateway itself is up (HEAD too)."""
+    return Live()
+
+
+@router.head("/healthcheck", include_in_schema=False)
+async def healthcheck_head() -> Live:
     return Live()
 
 
