@@ -38,11 +38,14 @@ log = logging.getLogger(__name__)
 _MAX_MESSAGE = 2**31 - 1  # logits of a full batch are far above gRPC's 4 MB default
 # gRPC's default reconnect backoff grows to 2 minutes: after a Triton restart the gateway would keep
 # answering 503 long after Triton is back. Retry the connection at least every second instead.
+# min_reconnect_backoff_ms is gRPC's minimum *connect timeout* (MIN_CONNECT_TIMEOUT of its backoff protocol),
+# not a pause: at 100 ms a handshake with a Triton that has just restarted on a busy machine timed out again and
+# again, and the gateway answered "not reachable" while Triton was up (seen on a loaded 2-core CI runner).
 _CHANNEL_ARGS = [
     ("grpc.max_send_message_length", _MAX_MESSAGE),
     ("grpc.max_receive_message_length", _MAX_MESSAGE),
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 2_000),
     ("grpc.max_reconnect_backoff_ms", 1000),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 5_000),

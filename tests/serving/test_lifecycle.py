@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -102,6 +103,11 @@ def test_killed_tritonserver_is_restarted_and_the_gateway_recovers(stack: Embedd
 
     assert stack.triton_pid() != killed
     assert "tritonserver died" in stack.launcher_log.read_text()
+    # A client (or a load balancer) sends once the gateway says ready: its /ready asks Triton over gRPC.
+    ready_deadline = time.monotonic() + 60
+    while httpx.get(f"{stack.gateway_url}/ready", timeout=5, trust_env=False).status_code != 200:
+        assert time.monotonic() < ready_deadline, "the gateway did not become ready after Triton's restart"
+        time.sleep(0.5)
     photo = shared_image("dog2.jpg")
     with photo.open("rb") as image:
         response = httpx.post(
