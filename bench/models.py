@@ -12,12 +12,13 @@ from gateway.contract import (
     FAMILY_PARAM,
     INPUT_NAME,
     ONNX_RUNTIME,
-    OUTPUT_NAMES,
+    PARTIAL_OUTPUT_SETS,
     RUNTIME_PARAM,
-    single_output_model_name,
+    in_contract_order,
+    partial_model_name,
 )
 
-# The export's single-output models (gateway/contract.py): `<full model>__<output>`, computing only that output.
+# The export's partial models (gateway/contract.py): `<full model>__<output>[__<output>]`, computing only those.
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,12 @@ class ServedModel:
     name: str  # Triton model name
     runtime: str  # "onnx" | "torch": the gateway's infer_model_type
     input_shape: tuple[int, int, int]  # (3, H, W)
-    single_outputs: tuple[str, ...] = ()  # outputs that have a READY model of their own
+    partials: tuple[tuple[str, ...], ...] = ()  # output sets that have a READY model of their own
 
     def for_outputs(self, outputs: tuple[str, ...]) -> str:
-        """The model the gateway asks for these outputs: the output's own model, else the full one."""
-        if len(outputs) == 1 and outputs[0] in self.single_outputs:
-            return single_output_model_name(self.name, outputs[0])
-        return self.name
+        """The model the gateway asks for these outputs: the set's own model, else the full one."""
+        subset = in_contract_order(outputs)
+        return partial_model_name(self.name, subset) if subset in self.partials else self.name
 
 
 def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
@@ -49,7 +49,7 @@ def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
         if params.get(FAMILY_PARAM) != family:
             continue
         dims = next(tensor["dims"] for tensor in config["input"] if tensor["name"] == INPUT_NAME)
-        single = tuple(output for output in OUTPUT_NAMES if single_output_model_name(name, output) in ready)
+        single = tuple(outputs for outputs in PARTIAL_OUTPUT_SETS if partial_model_name(name, outputs) in ready)
         found[params[RUNTIME_PARAM]] = ServedModel(
             name, params[RUNTIME_PARAM], (int(dims[0]), int(dims[1]), int(dims[2])), single
         )

@@ -1,4 +1,4 @@
-"""The served model contract (docs/architecture.md): UINT8 image in; logits, probabilities, map out."""
+"""The served model contract (docs/architecture.md): UINT8 image in; logits, probabilities, map, confidence out."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from gateway.contract import OUTPUT_NAMES
 
 
 class SegmentationContract(nn.Module):
-    """Wraps a `UINT8 [N,3,H,W] -> logits FP32 [N,C,H,W]` module into the three contract outputs.
+    """Wraps a `UINT8 [N,3,H,W] -> logits FP32 [N,C,H,W]` module into the contract's outputs.
 
     Softmax and argmax live in the exported graph so that a caller who asks Triton only for the
     map gets 1 byte per pixel back instead of C floats.
 
-    `outputs` names a subset (in contract order) for the single-output models: only what they return
+    `outputs` names a subset (in contract order) for the partial models: only what they return
     is computed (a runtime runs every node of a graph whatever is fetched). One output is returned as a
     plain tensor, several as a tuple.
     """
@@ -35,16 +35,21 @@ class SegmentationContract(nn.Module):
             # The map alone needs no such copy of C x H x W floats: argmax reads the NHWC layout as is.
             logits = logits.contiguous()
         computed = {"logits": logits}
-        if "probabilities" in self.outputs:
-            computed["probabilities"] = _softmax_over_classes(logits)
+        if "probabilities" in self.outputs or "confidence" in self.outputs:
+            exponentials, sums = _exponentials_over_classes(logits)
+            computed["probabilities"] = exponentials / sums
+            # The winning class's exponential is exp(0) = 1, so its probability is 1 / sum: the confidence
+            # shares the softmax's nodes in the full graph and needs no division of C planes alone.
+            computed["confidence"] = torch.reciprocal(sums.squeeze(1))
         if "segmentation_map" in self.outputs:
             computed["segmentation_map"] = torch.argmax(logits, dim=1).to(torch.uint8)
         result = tuple(computed[name] for name in self.outputs)
         return result[0] if len(result) == 1 else result
 
 
-def _softmax_over_classes(logits: torch.Tensor) -> torch.Tensor:
-    """softmax(logits, dim=1), written out so ONNX gets plain element-wise ops and reductions.
+def _exponentials_over_classes(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """exp(logits - max) and its sum over the classes: softmax(logits, dim=1) is their quotient, written out so
+    ONNX gets plain element-wise ops and reductions.
 
     onnxruntime's Softmax kernel on a non-last axis transposes the whole [N,C,H,W] tensor: 190 ms of a
     370 ms run for 21x512x512 on 2 CPU cores, and onnxruntime runs it even when a request fetches only
@@ -52,4 +57,4 @@ def _softmax_over_classes(logits: torch.Tensor) -> torch.Tensor:
     """
     shifted = logits - logits.amax(dim=1, keepdim=True)
     exponentials = shifted.exp()
-    return exponentials / exponentials.sum(dim=1, keepdim=True)
+    return exponentials, exponentials.sum(dim=1, keepdim=True)

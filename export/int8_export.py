@@ -10,7 +10,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gateway.contract import LABELS_PARAM, OUTPUT_NAMES, WEIGHTS_FILE_PARAM, WEIGHTS_PARAM, WEIGHTS_SHA256_PARAM
+from gateway.contract import LABELS_PARAM, PARTIAL_OUTPUT_SETS, WEIGHTS_FILE_PARAM, WEIGHTS_PARAM, WEIGHTS_SHA256_PARAM
 
 from . import progress
 from .atomic import StagedFiles
@@ -21,8 +21,8 @@ from .layout import (
     VERSION,
     model_dir,
     model_file,
-    single_output_dir,
-    single_output_file,
+    partial_dir,
+    partial_file,
 )
 from .manifest import file_record, package_versions, render_manifest
 from .onnx_export import extract_outputs
@@ -58,13 +58,13 @@ def export_int8(repository: Path, family: str, calibration: list[Path], holdout:
         target = model_file(repository, family, ONNX_INT8)
         result = build_int8(fp32_path, staged.stage(target), calibration, holdout, size, os.cpu_count() or 1)
         check_outputs(result.path)
-        with progress.step("int8: single-output models"):
-            for output in OUTPUT_NAMES:
+        with progress.step("int8: partial models"):
+            for outputs in PARTIAL_OUTPUT_SETS:
                 extract_outputs(
-                    result.path, (output,), staged.stage(single_output_file(repository, family, ONNX_INT8, output))
+                    result.path, outputs, staged.stage(partial_file(repository, family, ONNX_INT8, outputs))
                 )
-                folder = single_output_dir(repository, family, ONNX_INT8, output)
-                staged.write_text(folder / CONFIG_FILENAME, render_config(spec.single_output(output)))
+                folder = partial_dir(repository, family, ONNX_INT8, outputs)
+                staged.write_text(folder / CONFIG_FILENAME, render_config(spec.partial(outputs)))
                 staged.write_text(folder / LABELS_FILENAME, render_labels(labels))
         folder = model_dir(repository, family, ONNX_INT8)
         staged.write_text(folder / CONFIG_FILENAME, render_config(spec))

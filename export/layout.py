@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.contract import OUTPUT_NAMES, single_output_model_name
+from gateway.contract import PARTIAL_OUTPUT_SETS, partial_model_name
 
 from .triton_config import RUNTIMES, Runtime, model_name
 
@@ -20,24 +20,24 @@ def model_file(repository: Path, family: str, runtime: Runtime) -> Path:
     return model_dir(repository, family, runtime) / VERSION / runtime.model_filename
 
 
-def single_output_dir(repository: Path, family: str, runtime: Runtime, output: str) -> Path:
-    return Path(repository) / single_output_model_name(model_name(family, runtime), output)
+def partial_dir(repository: Path, family: str, runtime: Runtime, outputs: tuple[str, ...]) -> Path:
+    return Path(repository) / partial_model_name(model_name(family, runtime), outputs)
 
 
-def single_output_file(repository: Path, family: str, runtime: Runtime, output: str) -> Path:
-    return single_output_dir(repository, family, runtime, output) / VERSION / runtime.model_filename
+def partial_file(repository: Path, family: str, runtime: Runtime, outputs: tuple[str, ...]) -> Path:
+    return partial_dir(repository, family, runtime, outputs) / VERSION / runtime.model_filename
 
 
 def wanted_model_files(repository: Path, family: str) -> list[Path]:
     """Every file a complete export of the family has: per runtime the full model, its manifest and the
-    single-output models (an export from before those existed is incomplete, so --if-missing redoes it)."""
+    partial models (an export from before some of those existed is incomplete, so --if-missing redoes it)."""
     return [
         path
         for runtime in RUNTIMES
         for path in (
             model_file(repository, family, runtime),
             model_dir(repository, family, runtime) / MANIFEST_FILENAME,
-            *(single_output_file(repository, family, runtime, output) for output in OUTPUT_NAMES),
+            *(partial_file(repository, family, runtime, outputs) for outputs in PARTIAL_OUTPUT_SETS),
         )
     ]
 

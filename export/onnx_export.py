@@ -21,6 +21,7 @@ _ELEMENT_TYPES = {
     "logits": onnx.TensorProto.FLOAT,
     "probabilities": onnx.TensorProto.FLOAT,
     "segmentation_map": onnx.TensorProto.UINT8,
+    "confidence": onnx.TensorProto.FLOAT,
 }
 
 
@@ -50,7 +51,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
 
 
 def extract_outputs(full_path: Path, outputs: tuple[str, ...], path: Path) -> None:
-    """The part of the exported graph that computes only `outputs` (the single-output models).
+    """The part of the exported graph that computes only `outputs` (the partial models).
 
     onnxruntime runs every node of a graph whatever a caller fetches, so a map-only request on the full
     graph pays for the softmax too. The nodes kept are the very nodes of the full graph (same weights,

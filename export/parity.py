@@ -58,12 +58,16 @@ def output_contract_problems(outputs: Outputs, batch: int, num_classes: int, siz
         problems.append(f"probabilities {outputs.probabilities.dtype}{list(outputs.probabilities.shape)}")
     if outputs.segmentation_map.shape != (batch, height, width) or outputs.segmentation_map.dtype != np.uint8:
         problems.append(f"segmentation_map {outputs.segmentation_map.dtype}{list(outputs.segmentation_map.shape)}")
+    if outputs.confidence.shape != (batch, height, width) or outputs.confidence.dtype != np.float32:
+        problems.append(f"confidence {outputs.confidence.dtype}{list(outputs.confidence.shape)}")
     if problems:
         return problems
     if not np.allclose(outputs.probabilities.sum(axis=1), 1.0, atol=1e-4):
         problems.append("probabilities do not sum to 1 over classes")
     if not np.array_equal(outputs.segmentation_map, outputs.logits.argmax(axis=1)):
         problems.append("segmentation_map != argmax(logits)")
+    if not np.allclose(outputs.confidence, outputs.probabilities.max(axis=1), atol=1e-5):
+        problems.append("confidence != max(probabilities) over classes")
     return problems
 
 

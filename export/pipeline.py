@@ -9,15 +9,15 @@ from typing import Any
 
 import torch
 
-from gateway.contract import OUTPUT_NAMES
+from gateway.contract import PARTIAL_OUTPUT_SETS
 from gateway.defaults import DEFAULT_FAMILY
 
-from . import progress, single_outputs
+from . import partial_models, progress
 from .atomic import StagedFiles
 from .contract import SegmentationContract
 from .defaults import DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
-from .layout import MANIFEST_FILENAME, VERSION, model_dir, model_file, single_output_dir, single_output_file
+from .layout import MANIFEST_FILENAME, VERSION, model_dir, model_file, partial_dir, partial_file
 from .manifest import build_manifest, file_record, render_manifest
 from .onnx_export import export_onnx
 from .sources.base import ModelSource
@@ -125,7 +125,7 @@ def _write_family(
             save_torchscript(to_torchscript(contract, example), staged.stage(torch_target))
         with progress.step(f"ONNX export (opset 17, dynamic batch, onnx.checker) -> {onnx_target}"):
             export_onnx(contract, example, staged.stage(onnx_target))
-        single = _write_single_output_models(source, example, repository, family, staged)
+        partials = _write_partial_models(source, example, repository, family, staged)
 
         weights = weights_record(source)
         for runtime in RUNTIMES:
@@ -133,9 +133,9 @@ def _write_family(
             folder = model_dir(repository, family, runtime)
             staged.write_text(folder / CONFIG_FILENAME, render_config(spec))
             staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))
-            for output in OUTPUT_NAMES:
-                folder = single_output_dir(repository, family, runtime, output)
-                staged.write_text(folder / CONFIG_FILENAME, render_config(spec.single_output(output)))
+            for outputs in PARTIAL_OUTPUT_SETS:
+                folder = partial_dir(repository, family, runtime, outputs)
+                staged.write_text(folder / CONFIG_FILENAME, render_config(spec.partial(outputs)))
                 staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))
 
         if parity is not None:
@@ -154,11 +154,9 @@ def _write_family(
                 raise ExportError(
                     f"parity check failed ({'; '.join(report.failures)}); nothing written. See {parity.report_dir}"
                 )
-            with progress.step("parity: single-output models against their full model"):
+            with progress.step("parity: partial models against their full model"):
                 full = {TORCH.name: staged.temp_for(torch_target), ONNX.name: staged.temp_for(onnx_target)}
-                result.parity["single_output_max_abs_diff"] = single_outputs.check_agreement(
-                    full, single, example.numpy()
-                )
+                result.parity["partial_max_abs_diff"] = partial_models.check_agreement(full, partials, example.numpy())
 
         for runtime in RUNTIMES:
             folder = model_dir(repository, family, runtime)
@@ -185,20 +183,21 @@ def _write_family(
         staged.commit()
 
 
-def _write_single_output_models(
+def _write_partial_models(
     source: ModelSource, example: torch.Tensor, repository: Path, family: str, staged: StagedFiles
-) -> dict[str, dict[str, Path]]:
-    """runtime name -> output -> staged file of the model computing only that output."""
-    written: dict[str, dict[str, Path]] = {TORCH.name: {}, ONNX.name: {}}
+) -> dict[str, dict[tuple[str, ...], Path]]:
+    """runtime name -> output set -> staged file of the model computing only those outputs."""
+    written: dict[str, dict[tuple[str, ...], Path]] = {TORCH.name: {}, ONNX.name: {}}
     full_onnx = staged.temp_for(model_file(repository, family, ONNX))
-    with progress.step(f"single-output models ({', '.join(OUTPUT_NAMES)}) for both runtimes"):
-        for output in OUTPUT_NAMES:
-            target = staged.stage(single_output_file(repository, family, TORCH, output))
-            single_outputs.write_torchscript(source, example, output, target)
-            written[TORCH.name][output] = target
-            target = staged.stage(single_output_file(repository, family, ONNX, output))
-            single_outputs.write_onnx(full_onnx, output, target)
-            written[ONNX.name][output] = target
+    names = ", ".join("+".join(outputs) for outputs in PARTIAL_OUTPUT_SETS)
+    with progress.step(f"partial models ({names}) for both runtimes"):
+        for outputs in PARTIAL_OUTPUT_SETS:
+            target = staged.stage(partial_file(repository, family, TORCH, outputs))
+            partial_models.write_torchscript(source, example, outputs, target)
+            written[TORCH.name][outputs] = target
+            target = staged.stage(partial_file(repository, family, ONNX, outputs))
+            partial_models.write_onnx(full_onnx, outputs, target)
+            written[ONNX.name][outputs] = target
     return written
 
 

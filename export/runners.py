@@ -23,6 +23,7 @@ class Outputs:
     logits: np.ndarray  # FP32 [N,C,H,W]
     probabilities: np.ndarray  # FP32 [N,C,H,W]
     segmentation_map: np.ndarray  # UINT8 [N,H,W]
+    confidence: np.ndarray  # FP32 [N,H,W]
 
 
 @dataclass
@@ -90,6 +91,7 @@ def original(reference: ReferenceRunner) -> Runner:
     def run(batch: np.ndarray) -> Outputs:
         logits = reference(batch).astype(np.float32)
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return Outputs(logits, shifted / shifted.sum(axis=1, keepdims=True), logits.argmax(axis=1).astype(np.uint8))
+        sums = shifted.sum(axis=1, keepdims=True)
+        return Outputs(logits, shifted / sums, logits.argmax(axis=1).astype(np.uint8), 1.0 / sums[:, 0])
 
     return Runner("original", "original model", run)

@@ -23,13 +23,14 @@ from gateway.contract import (
     ONNX_RUNTIME,
     OUTPUT_NAMES,
     OUTPUT_OF_PARAM,
+    PARTIAL_OUTPUT_SETS,
     RUNTIME_PARAM,
     TORCH_RUNTIME,
     WEIGHT_KINDS,
     WEIGHTS_FILE_PARAM,
     WEIGHTS_PARAM,
     WEIGHTS_SHA256_PARAM,
-    single_output_model_name,
+    partial_model_name,
 )
 
 from .defaults import DEFAULT_MAX_BATCH_SIZE
@@ -92,7 +93,8 @@ class ModelSpec:
     labels: tuple[str, ...]
     input_size: tuple[int, int]  # (H, W)
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
-    # OUTPUT_NAMES = the full model; one name = the model computing only that output (`<full>__<output>`).
+    # OUTPUT_NAMES = the full model; a set of PARTIAL_OUTPUT_SETS = the model computing only those outputs
+    # (`<full>__<output>[__<output>]`).
     outputs: tuple[str, ...] = OUTPUT_NAMES
     weights: WeightsRecord = WeightsRecord()
 
@@ -102,14 +104,14 @@ class ModelSpec:
 
     @property
     def name(self) -> str:
-        return self.full_name if self.is_full else single_output_model_name(self.full_name, self.outputs[0])
+        return self.full_name if self.is_full else partial_model_name(self.full_name, self.outputs)
 
     @property
     def is_full(self) -> bool:
         return self.outputs == OUTPUT_NAMES
 
-    def single_output(self, output: str) -> ModelSpec:
-        return dataclasses.replace(self, outputs=(output,))
+    def partial(self, outputs: tuple[str, ...]) -> ModelSpec:
+        return dataclasses.replace(self, outputs=outputs)
 
     @property
     def num_classes(self) -> int:
@@ -151,13 +153,16 @@ def render_config(spec: ModelSpec) -> str:
     def parameter(key: str, value: str) -> str:
         return f'parameters {{\n  key: "{key}"\n  value {{ string_value: "{value}" }}\n}}\n'
 
-    if spec.outputs != OUTPUT_NAMES and (len(spec.outputs) != 1 or spec.outputs[0] not in OUTPUT_NAMES):
-        raise ExportError(f"a model serves all of {OUTPUT_NAMES} or exactly one of them, not {spec.outputs}")
-    logits, probabilities, segmentation_map = OUTPUT_NAMES
+    if spec.outputs != OUTPUT_NAMES and spec.outputs not in PARTIAL_OUTPUT_SETS:
+        raise ExportError(
+            f"a model serves all of {OUTPUT_NAMES} or one set of {PARTIAL_OUTPUT_SETS}, not {spec.outputs}"
+        )
+    logits, probabilities, segmentation_map, confidence = OUTPUT_NAMES
     tensors = {
         logits: tensor(logits, "TYPE_FP32", dims(classes, height, width), labelled=True),
         probabilities: tensor(probabilities, "TYPE_FP32", dims(classes, height, width), labelled=True),
         segmentation_map: tensor(segmentation_map, "TYPE_UINT8", dims(height, width), labelled=False),
+        confidence: tensor(confidence, "TYPE_FP32", dims(height, width), labelled=False),
     }
     outputs = ",\n".join(tensors[name] for name in spec.outputs)
     described = (
@@ -169,7 +174,7 @@ def render_config(spec: ModelSpec) -> str:
         if spec.is_full
         else parameter(OUTPUT_OF_PARAM, spec.full_name)
     )
-    # Both kinds say what the weights are: a direct gRPC user asking a single-output model learns it too.
+    # Both kinds say what the weights are: a direct gRPC user asking a partial model learns it too.
     described += parameter(WEIGHTS_PARAM, spec.weights.kind)
     described += parameter(WEIGHTS_FILE_PARAM, spec.weights.file) if spec.weights.file else ""
     described += parameter(WEIGHTS_SHA256_PARAM, spec.weights.sha256) if spec.weights.sha256 else ""
@@ -223,7 +228,7 @@ def check_config_file(path: Path) -> model_config_pb2.ModelConfig:
 def contract_problems(config: model_config_pb2.ModelConfig) -> list[str]:
     parameters = {key: value.string_value for key, value in config.parameters.items()}
     if parameters.get(OUTPUT_OF_PARAM):
-        return _single_output_problems(config, parameters[OUTPUT_OF_PARAM])
+        return _partial_problems(config, parameters[OUTPUT_OF_PARAM])
     types = model_config_pb2.DataType
     problems: list[str] = []
     if config.platform not in RUNTIME_BY_PLATFORM:
@@ -240,18 +245,21 @@ def contract_problems(config: model_config_pb2.ModelConfig) -> list[str]:
         # libtorch maps outputs by their order in the config, so order is part of the contract.
         problems.append(f"outputs must be {list(OUTPUT_NAMES)} in this order, got {[o.name for o in config.output]}")
     else:
-        logits, probabilities, segmentation_map = config.output
+        logits, probabilities, segmentation_map, confidence = config.output
         for output in (logits, probabilities):
             if output.data_type != types.TYPE_FP32 or len(output.dims) != 3:
                 problems.append(f"{output.name} must be TYPE_FP32 with dims [C, H, W]")
         if segmentation_map.data_type != types.TYPE_UINT8 or len(segmentation_map.dims) != 2:
             problems.append("segmentation_map must be TYPE_UINT8 with dims [H, W]")
+        if confidence.data_type != types.TYPE_FP32 or len(confidence.dims) != 2:
+            problems.append("confidence must be TYPE_FP32 with dims [H, W]")
         if not problems and config.input:
             spatial = list(config.input[0].dims[1:])
             if (
                 list(logits.dims[1:]) != spatial
                 or list(probabilities.dims) != list(logits.dims)
                 or list(segmentation_map.dims) != spatial
+                or list(confidence.dims) != spatial
             ):
                 problems.append("output dims disagree with the input's H, W or with each other")
     for key in (FAMILY_PARAM, RUNTIME_PARAM, LABELS_PARAM):
@@ -275,20 +283,22 @@ def contract_problems(config: model_config_pb2.ModelConfig) -> list[str]:
     return problems
 
 
-def _single_output_problems(config: model_config_pb2.ModelConfig, full_name: str) -> list[str]:
-    """A `<full>__<output>` model: the full model's input, exactly one of its outputs, nothing to discover."""
+def _partial_problems(config: model_config_pb2.ModelConfig, full_name: str) -> list[str]:
+    """A `<full>__<output>[__<output>]` model: the full model's input, one output set, nothing to discover."""
     problems: list[str] = []
     if config.platform not in RUNTIME_BY_PLATFORM:
         problems.append(f"platform {config.platform!r} is not one of {sorted(RUNTIME_BY_PLATFORM)}")
     if [i.name for i in config.input] != [INPUT_NAME] or config.input[0].data_type != model_config_pb2.TYPE_UINT8:
         problems.append(f"inputs must be exactly [{INPUT_NAME!r}] (TYPE_UINT8)")
-    names = [o.name for o in config.output]
-    if len(names) != 1 or names[0] not in OUTPUT_NAMES:
-        problems.append(f"a single-output model has exactly one of {list(OUTPUT_NAMES)}, got {names}")
-    elif config.name != single_output_model_name(full_name, names[0]):
-        problems.append(f"name must be {single_output_model_name(full_name, names[0])!r}, got {config.name!r}")
+    names = tuple(o.name for o in config.output)
+    if names not in PARTIAL_OUTPUT_SETS:
+        problems.append(
+            f"a partial model has one output set of {[list(s) for s in PARTIAL_OUTPUT_SETS]}, got {list(names)}"
+        )
+    elif config.name != partial_model_name(full_name, names):
+        problems.append(f"name must be {partial_model_name(full_name, names)!r}, got {config.name!r}")
     if any(key in config.parameters for key in (FAMILY_PARAM, RUNTIME_PARAM)):
-        problems.append("a single-output model must not carry family/runtime parameters (discovery lists full models)")
+        problems.append("a partial model must not carry family/runtime parameters (discovery lists full models)")
     if not config.HasField("dynamic_batching"):
         problems.append("dynamic_batching must be on")
     return problems

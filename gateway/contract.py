@@ -16,7 +16,10 @@ INPUT_NAME = "image"  # UINT8 [N, 3, H, W]
 LOGITS = "logits"  # FP32 [N, C, H, W]
 PROBABILITIES = "probabilities"  # FP32 [N, C, H, W], softmax of the logits over C
 SEGMENTATION_MAP = "segmentation_map"  # UINT8 [N, H, W], argmax of the logits over C
-OUTPUT_NAMES: tuple[str, ...] = (LOGITS, PROBABILITIES, SEGMENTATION_MAP)
+CONFIDENCE = "confidence"  # FP32 [N, H, W], the winning probability per pixel (max of the probabilities over C)
+OUTPUT_NAMES: tuple[str, ...] = (LOGITS, PROBABILITIES, SEGMENTATION_MAP, CONFIDENCE)
+# What a full model exported before the confidence output existed serves; the gateway still serves it.
+LEGACY_OUTPUT_NAMES: tuple[str, ...] = (LOGITS, PROBABILITIES, SEGMENTATION_MAP)
 # The map is UINT8, so a class index must fit in it.
 MAX_CLASSES = 256
 
@@ -30,8 +33,8 @@ WEIGHTS_PARAM = "segmentation.weights"  # one of WEIGHT_KINDS
 WEIGHTS_FILE_PARAM = "segmentation.weights_file"  # the file's base name (kind "file" only)
 WEIGHTS_SHA256_PARAM = "segmentation.weights_sha256"  # its sha256 (kind "file" only)
 WEIGHT_KINDS: tuple[str, ...] = ("pretrained", "random", "file")
-# On a single-output model only: the full model it computes one output of. It carries no family/runtime
-# parameters, so model discovery (gateway, bench) lists the full model alone.
+# On a partial model only (see PARTIAL_OUTPUT_SETS): the full model it computes some outputs of. It carries no
+# family/runtime parameters, so model discovery (gateway, bench) lists the full model alone.
 OUTPUT_OF_PARAM = "segmentation.output_of"
 
 # The runtimes a model family can be served with (the gateway's ``infer_model_type``), each a Triton model.
@@ -41,11 +44,31 @@ ONNX_RUNTIME = "onnx"
 ONNX_INT8_RUNTIME = "onnx_int8"
 RUNTIMES: tuple[str, ...] = (TORCH_RUNTIME, ONNX_RUNTIME, ONNX_INT8_RUNTIME)
 
-# Beside each full model, the export writes one model per output that computes only that output
-# (docs/architecture.md, "The repository"): `<model>__<output>`, e.g. deeplabv3_onnx__segmentation_map.
+# Beside each full model, the export writes one model per output set below that computes only those outputs
+# (docs/architecture.md, "The repository"): `<model>__<output>[__<output>]`, e.g. deeplabv3_onnx__segmentation_map.
+# One output each for the callers who want one array; the map with its confidence for summaries and bundles.
 # The export names them, the gateway and the bench ask them: one rule, here.
-SINGLE_OUTPUT_SEPARATOR = "__"
+PARTIAL_SEPARATOR = "__"
+PARTIAL_OUTPUT_SETS: tuple[tuple[str, ...], ...] = (
+    (LOGITS,),
+    (PROBABILITIES,),
+    (SEGMENTATION_MAP,),
+    (SEGMENTATION_MAP, CONFIDENCE),
+)
 
 
-def single_output_model_name(model_name: str, output: str) -> str:
-    return f"{model_name}{SINGLE_OUTPUT_SEPARATOR}{output}"
+def in_contract_order(outputs: tuple[str, ...] | list[str] | set[str] | frozenset[str]) -> tuple[str, ...]:
+    return tuple(name for name in OUTPUT_NAMES if name in outputs)
+
+
+def partial_model_name(model_name: str, outputs: tuple[str, ...] | list[str] | frozenset[str]) -> str:
+    """The model that computes only ``outputs`` of ``model_name`` (named in contract order)."""
+    return PARTIAL_SEPARATOR.join((model_name, *in_contract_order(outputs)))
+
+
+def partial_outputs_of(name: str) -> tuple[str, ...] | None:
+    """The outputs a `<model>__<output>[__<output>]` model computes, or None for any other model name."""
+    model, *outputs = name.split(PARTIAL_SEPARATOR)
+    if not model or not outputs or tuple(outputs) not in PARTIAL_OUTPUT_SETS:
+        return None
+    return tuple(outputs)

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from gateway.contract import LOGITS, PROBABILITIES, SEGMENTATION_MAP
+from gateway.contract import CONFIDENCE, LEGACY_OUTPUT_NAMES, LOGITS, PROBABILITIES, SEGMENTATION_MAP
 
 # The runtimes a model family can be served with (``infer_model_type``): the contract's, named here too for
 # the routes and the clients that take the gateway's domain from this module.
@@ -26,6 +26,10 @@ RESULT_TO_OUTPUT: dict[str, str] = {
     "segmentation_map": SEGMENTATION_MAP,
 }
 RESULT_TYPES: tuple[str, ...] = tuple(RESULT_TO_OUTPUT)
+# What a format may need beyond the API's result types: the winning probability per pixel (float32 [H, W]), which
+# summaries and bundles read instead of the classes' whole distribution.
+CONFIDENCE_RESULT = "confidence"
+COMPUTED_TO_OUTPUT: dict[str, str] = {**RESULT_TO_OUTPUT, CONFIDENCE_RESULT: CONFIDENCE}
 
 ImageType = Literal["url", "file"]
 # The answer's formats (gateway.results.registry.FORMATS has one renderer each, tested to match).
@@ -47,9 +51,10 @@ class ModelInfo:
     weights: dict = field(
         default_factory=dict
     )  # kind, weights_are_random, file, sha256: gateway.triton.weights_from_config
-    # Outputs that Triton also serves alone, as `<name>__<output>` (READY at discovery): a request for just
-    # one of them goes there and pays for nothing else (docs/architecture.md, "The repository").
-    single_outputs: frozenset[str] = frozenset()
+    outputs: tuple[str, ...] = LEGACY_OUTPUT_NAMES  # the output names of its config, in config order
+    # Output sets that Triton also serves alone, as `<name>__<output>[__<output>]` (READY at discovery): a request
+    # for exactly one of them goes there and pays for nothing else (docs/architecture.md, "The repository").
+    partials: frozenset[tuple[str, ...]] = frozenset()
 
 
 @dataclass
@@ -59,7 +64,7 @@ class InferenceResult:
     model: ModelInfo
     image_type: ImageType
     requested: tuple[str, ...]  # result types in the order the caller asked for them
-    arrays: dict[str, np.ndarray]  # keyed by result type (logits / pixels_distribution / segmentation_map)
+    arrays: dict[str, np.ndarray]  # keyed by result type (logits / pixels_distribution / segmentation_map / confidence)
     original: Image.Image | None = None  # the decoded RGB photo (possibly decoded at a reduced scale)
     original_size: tuple[int, int] | None = None  # (W, H) of the photo as the user sees it; None: no photo
 

@@ -17,9 +17,11 @@ from PIL import Image
 
 from gateway import images
 from gateway.answer_size import check_answer_size
-from gateway.contract import single_output_model_name
+from gateway.contract import PROBABILITIES, in_contract_order, partial_model_name
 from gateway.core.config import Settings
 from gateway.domain import (
+    COMPUTED_TO_OUTPUT,
+    CONFIDENCE_RESULT,
     RESULT_TO_OUTPUT,
     RESULT_TYPES,
     RUNTIMES,
@@ -197,17 +199,27 @@ class InferenceService:
         self, model: ModelInfo, batch: np.ndarray, result_types: Iterable[str]
     ) -> dict[str, np.ndarray]:
         wanted = tuple(dict.fromkeys(result_types))
-        names = [RESULT_TO_OUTPUT[name] for name in wanted]
+        names = [COMPUTED_TO_OUTPUT[name] for name in wanted]
+        # A model exported before the confidence output: the winning probability from the distribution.
+        derive_confidence = COMPUTED_TO_OUTPUT[CONFIDENCE_RESULT] in names and CONFIDENCE_RESULT not in model.outputs
+        if derive_confidence:
+            names = list(
+                dict.fromkeys(
+                    PROBABILITIES if name == COMPUTED_TO_OUTPUT[CONFIDENCE_RESULT] else name for name in names
+                )
+            )
         try:
             outputs = await self._infer(model, batch, names)
         except Unavailable:
             self.catalogue.invalidate()  # Triton restarted or dropped the model: discover afresh next time
             raise
-        return {name: outputs[RESULT_TO_OUTPUT[name]] for name in wanted}
+        if derive_confidence:
+            outputs[COMPUTED_TO_OUTPUT[CONFIDENCE_RESULT]] = outputs[PROBABILITIES].max(axis=1)
+        return {name: outputs[COMPUTED_TO_OUTPUT[name]] for name in wanted}
 
     async def _infer(self, model: ModelInfo, batch: np.ndarray, outputs: list[str]) -> dict[str, np.ndarray]:
-        """One output that Triton serves alone: its own model, which computes nothing else; else the full model
-        (several outputs, or a repository exported before single-output models existed)."""
-        alone = len(outputs) == 1 and outputs[0] in model.single_outputs
-        name = single_output_model_name(model.name, outputs[0]) if alone else model.name
+        """Outputs that Triton serves as a set of their own: that model, which computes nothing else; else the full
+        model (other sets, or a repository exported before those models existed)."""
+        subset = in_contract_order(outputs)
+        name = partial_model_name(model.name, subset) if subset in model.partials else model.name
         return await self.triton.infer(name, batch, outputs, request_id=current_request_id())

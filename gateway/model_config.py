@@ -55,4 +55,5 @@ def model_info_from_config(config: Mapping[str, Any]) -> ModelInfo | None:
         input_size=(dims[1], dims[2]),
         max_batch_size=int(config.get("max_batch_size", 0)),
         weights=weights_from_config(config),
+        outputs=tuple(str(tensor.get("name")) for tensor in config.get("output", [])),
     )

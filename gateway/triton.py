@@ -26,7 +26,7 @@ import tritonclient.grpc.aio as grpc_aio
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
-from gateway.contract import INPUT_NAME, OUTPUT_NAMES, SINGLE_OUTPUT_SEPARATOR, single_output_model_name
+from gateway.contract import INPUT_NAME, PARTIAL_OUTPUT_SETS, partial_model_name, partial_outputs_of
 from gateway.core.config import Settings
 from gateway.domain import ModelInfo
 from gateway.errors import BadRequest, ServiceError, Unavailable, UpstreamTimeout, shown
@@ -82,12 +82,6 @@ def resolves_names(target: str) -> bool:
     except ValueError:
         return True
     return False
-
-
-def _single_output_of(name: str) -> str | None:
-    """The output a `<model>__<output>` model computes alone, or None for any other model."""
-    _, separator, output = name.rpartition(SINGLE_OUTPUT_SEPARATOR)
-    return output if separator and output in OUTPUT_NAMES else None
 
 
 class TritonClient:
@@ -174,7 +168,7 @@ class TritonClient:
             if state != "READY":
                 not_ready[name] = state
                 continue
-            if _single_output_of(name) is not None:  # one output of a full model: recorded on that model below
+            if partial_outputs_of(name) is not None:  # some outputs of a full model: recorded on that model below
                 continue
             try:
                 config = await self.model_config(name)
@@ -183,10 +177,10 @@ class TritonClient:
                 continue
             info = model_info_from_config(config)
             if info is not None:
-                singles = frozenset(
-                    output for output in OUTPUT_NAMES if single_output_model_name(name, output) in ready
+                partials = frozenset(
+                    outputs for outputs in PARTIAL_OUTPUT_SETS if partial_model_name(name, outputs) in ready
                 )
-                infos.append(dataclasses.replace(info, single_outputs=singles))
+                infos.append(dataclasses.replace(info, partials=partials))
         return infos, not_ready
 
     async def _status(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -25,9 +25,13 @@ def test_the_export_writes_the_contracts_runtimes() -> None:
 
 
 def test_the_gateway_results_map_onto_the_contracts_outputs_in_order() -> None:
-    assert tuple(domain.RESULT_TO_OUTPUT.values()) == contract.OUTPUT_NAMES
+    assert tuple(domain.COMPUTED_TO_OUTPUT.values()) == contract.OUTPUT_NAMES
+    assert tuple(domain.RESULT_TO_OUTPUT.values()) == contract.LEGACY_OUTPUT_NAMES  # the API's three result types
     assert domain.RUNTIMES is contract.RUNTIMES
 
 
-def test_the_single_output_rule() -> None:
-    assert contract.single_output_model_name("deeplabv3_onnx", "segmentation_map") == "deeplabv3_onnx__segmentation_map"
+def test_the_partial_model_rule() -> None:
+    assert contract.partial_model_name("deeplabv3_onnx", ("segmentation_map",)) == "deeplabv3_onnx__segmentation_map"
+    both = contract.partial_model_name("deeplabv3_onnx", ("confidence", "segmentation_map"))
+    assert both == "deeplabv3_onnx__segmentation_map__confidence"  # contract order, whatever the caller's
+    assert contract.partial_outputs_of(both) == ("segmentation_map", "confidence")

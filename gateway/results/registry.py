@@ -25,7 +25,7 @@ from gateway.results.palette import PNG_MEDIA_TYPE, encode_mask_png
 from gateway.results.resize import original_size, sized
 from gateway.results.summary import NEEDED_RESULTS as SUMMARY_RESULTS
 from gateway.results.summary import SIZED_ARRAYS as SUMMARY_ARRAYS
-from gateway.results.summary import render_summary, with_confidence
+from gateway.results.summary import render_summary
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,6 @@ def batchable_formats() -> str:
 def at_answer_size(result: InferenceResult, options: RenderOptions) -> InferenceResult:
     """The arrays the format reads, at the size the answer is in: resized once, here (renderers never resize)."""
     fmt = FORMATS[options.response_format]
-    if fmt.sized_arrays == SUMMARY_ARRAYS:
-        result = with_confidence(result)
     names = result.requested if fmt.sized_arrays is None else fmt.sized_arrays
     return sized(result, "original" if fmt.at_photo_size else options.mask_size, names)
 

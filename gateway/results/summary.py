@@ -1,35 +1,26 @@
 """``response_format=summary``: which classes a photo holds, how much of it, how sure the model is.
 
 Compact JSON, no big arrays. ``mean_confidence`` of a class is the mean, over the pixels labelled
-with it, of the model's probability for that class (the winning probability), so it needs the
-``pixels_distribution`` output; without it the field is null.
+with it, of the model's probability for that class (the winning probability): the model's ``confidence``
+output, one float plane, computed where the model runs (gateway/inference.py derives it from the distribution
+for a repository exported before that output existed); without it the field is null.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
 from starlette.responses import JSONResponse
 
-from gateway.domain import InferenceResult, MaskSize, class_name
+from gateway.domain import CONFIDENCE_RESULT, InferenceResult, MaskSize, class_name
 from gateway.results.palette import hex_colour
 from gateway.results.resize import original_size
 
-NEEDED_RESULTS: tuple[str, ...] = ("segmentation_map", "pixels_distribution")
 # What the summary reads, at the answer's size: the map and the winning probability per pixel.
-CONFIDENCE = "confidence"
-SIZED_ARRAYS: tuple[str, ...] = ("segmentation_map", CONFIDENCE)
-
-
-def with_confidence(result: InferenceResult) -> InferenceResult:
-    """``result`` with its ``confidence`` plane (the winning probability per pixel, float32 [H, W]) beside the
-    map, from the distribution at the model's size: one plane to resize instead of classes of them."""
-    probabilities = result.arrays.get("pixels_distribution")
-    if probabilities is None or CONFIDENCE in result.arrays:
-        return result
-    return dataclasses.replace(result, arrays={**result.arrays, CONFIDENCE: probabilities.max(axis=0)})
+CONFIDENCE = CONFIDENCE_RESULT
+NEEDED_RESULTS: tuple[str, ...] = ("segmentation_map", CONFIDENCE)
+SIZED_ARRAYS: tuple[str, ...] = NEEDED_RESULTS
 
 
 def class_statistics(

@@ -41,8 +41,9 @@ def test_graph_names_types_and_dynamic_batch(onnx_path) -> None:
 def test_onnxruntime_outputs_follow_the_contract_for_a_batch_of_two(onnx_path) -> None:
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     batch = np.random.default_rng(0).integers(0, 256, (2, 3, 512, 512), dtype=np.uint8)
-    logits, probabilities, segmentation_map = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
+    logits, probabilities, segmentation_map, confidence = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
     assert_contract_outputs(logits, probabilities, segmentation_map, batch=2, classes=21, size=(512, 512))
+    np.testing.assert_allclose(confidence, probabilities.max(axis=1), atol=1e-6)
 
 
 def test_contract_checker_refuses_a_graph_with_other_output_names(onnx_path, tmp_path) -> None:

@@ -78,8 +78,9 @@ def test_exported_onnx_takes_a_batch_although_the_original_fixes_batch_1(voc) ->
         str(model_file(repository, "voc_mnv2", ONNX)), providers=["CPUExecutionProvider"]
     )
     batch = np.concatenate([dog2, dog2[:, :, ::-1].copy()])  # the photo and a flipped copy
-    logits, probabilities, segmentation_map = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
+    logits, probabilities, segmentation_map, confidence = session.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
     assert_contract_outputs(logits, probabilities, segmentation_map, batch=2, classes=21, size=(513, 513))
+    np.testing.assert_allclose(confidence, probabilities.max(axis=1), atol=1e-6)
     single = session.run(["logits"], {INPUT_NAME: dog2})[0]
     np.testing.assert_allclose(logits[:1], single, atol=1e-3)
 
@@ -121,7 +122,7 @@ def test_int8_model_agrees_with_fp32_on_held_out_photos_and_is_served_as_its_own
 
     from export.int8 import MIN_AGREEMENT
     from export.int8_export import export_int8
-    from export.layout import model_dir, single_output_file
+    from export.layout import model_dir, partial_file
     from export.triton_config import ONNX_INT8
 
     _, result, _ = voc
@@ -146,23 +147,21 @@ def test_int8_model_agrees_with_fp32_on_held_out_photos_and_is_served_as_its_own
     # Its map model answers what the full int8 model answers, on a held-out photo.
     dog1 = next(p for p in load_photos(IMAGES_DIR) if p.name == "dog1.jpg").as_input((513, 513))
     full = onnxruntime.InferenceSession(str(model_file(repository, "voc_mnv2", ONNX_INT8)))
-    single = onnxruntime.InferenceSession(
-        str(single_output_file(repository, "voc_mnv2", ONNX_INT8, "segmentation_map"))
-    )
+    single = onnxruntime.InferenceSession(str(partial_file(repository, "voc_mnv2", ONNX_INT8, ("segmentation_map",))))
     np.testing.assert_array_equal(
         single.run(None, {INPUT_NAME: dog1})[0], full.run(["segmentation_map"], {INPUT_NAME: dog1})[0]
     )
     # ... also once the embedded adapter has rewritten it for CPU (serving/python_backend/map_layout.py).
     from serving.python_backend.map_layout import argmax_channels_last
 
-    rewritten = onnx.load(str(single_output_file(repository, "voc_mnv2", ONNX_INT8, "segmentation_map")))
+    rewritten = onnx.load(str(partial_file(repository, "voc_mnv2", ONNX_INT8, ("segmentation_map",))))
     assert argmax_channels_last(rewritten) == 1
     np.testing.assert_array_equal(
         onnxruntime.InferenceSession(rewritten.SerializeToString()).run(None, {INPUT_NAME: dog1})[0],
         full.run(["segmentation_map"], {INPUT_NAME: dog1})[0],
     )
     check_config_file(
-        single_output_file(repository, "voc_mnv2", ONNX_INT8, "segmentation_map").parents[1] / "config.pbtxt"
+        partial_file(repository, "voc_mnv2", ONNX_INT8, ("segmentation_map",)).parents[1] / "config.pbtxt"
     )
 
 

@@ -72,7 +72,8 @@ def test_report_and_picture_are_written_and_say_random_weights(photo_parity) -> 
 
 def _outputs(logits: np.ndarray) -> Outputs:
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    return Outputs(logits, probabilities.astype(np.float32), logits.argmax(axis=1).astype(np.uint8))
+    probabilities = probabilities.astype(np.float32)
+    return Outputs(logits, probabilities, logits.argmax(axis=1).astype(np.uint8), probabilities.max(axis=1))
 
 
 def test_agreement_fails_beyond_each_tolerance() -> None:

@@ -22,12 +22,14 @@ from export.triton_config import (
     render_labels,
     validate_labels,
 )
-from gateway.contract import OUTPUT_NAMES
+from gateway.contract import OUTPUT_NAMES, PARTIAL_OUTPUT_SETS
 
 COMMITTED = PROJECT_ROOT / "model_repository"
 
 
-@pytest.mark.parametrize("outputs", [OUTPUT_NAMES, *((name,) for name in OUTPUT_NAMES)], ids=["full", *OUTPUT_NAMES])
+@pytest.mark.parametrize(
+    "outputs", [OUTPUT_NAMES, *PARTIAL_OUTPUT_SETS], ids=["full", *("+".join(s) for s in PARTIAL_OUTPUT_SETS)]
+)
 @pytest.mark.parametrize("runtime", RUNTIMES, ids=lambda r: r.name)
 def test_committed_files_are_exactly_the_writers_output(runtime, outputs) -> None:
     spec = ModelSpec("deeplabv3", runtime, VOC_LABELS, (512, 512), outputs=outputs)
@@ -41,26 +43,31 @@ def test_the_committed_repository_holds_only_the_writers_models() -> None:
     expected = {
         ModelSpec("deeplabv3", runtime, VOC_LABELS, (512, 512), outputs=outputs).name
         for runtime in RUNTIMES
-        for outputs in (OUTPUT_NAMES, *((name,) for name in OUTPUT_NAMES))
+        for outputs in (OUTPUT_NAMES, *PARTIAL_OUTPUT_SETS)
     }
     assert {path.parent.name for path in COMMITTED.glob("*/config.pbtxt")} == expected
 
 
-@pytest.mark.parametrize("output", OUTPUT_NAMES)
-def test_single_output_configs_are_hidden_from_discovery_and_name_their_full_model(output: str) -> None:
-    spec = ModelSpec("deeplabv3", RUNTIMES[1], VOC_LABELS, (512, 512), outputs=(output,))
-    config = check_config(render_config(spec), "single.pbtxt")
-    assert config.name == f"deeplabv3_onnx__{output}" and [o.name for o in config.output] == [output]
+@pytest.mark.parametrize("outputs", PARTIAL_OUTPUT_SETS, ids=lambda s: "+".join(s))
+def test_partial_configs_are_hidden_from_discovery_and_name_their_full_model(outputs: tuple[str, ...]) -> None:
+    spec = ModelSpec("deeplabv3", RUNTIMES[1], VOC_LABELS, (512, 512), outputs=outputs)
+    config = check_config(render_config(spec), "partial.pbtxt")
+    assert config.name == "__".join(("deeplabv3_onnx", *outputs)) and tuple(o.name for o in config.output) == outputs
     parameters = {k: v.string_value for k, v in config.parameters.items()}
     assert parameters["segmentation.output_of"] == "deeplabv3_onnx"
     assert "segmentation.family" not in parameters and "segmentation.runtime" not in parameters
-    two = render_config(spec).replace(
+    extra = render_config(spec).replace(
         "output [", 'output [\n  {\n    name: "logits"\n    data_type: TYPE_FP32\n    dims: [ 21, 512, 512 ]\n  },', 1
     )
-    with pytest.raises(ConfigError, match="exactly one of"):
-        check_config(two, "two.pbtxt")
-    with pytest.raises(ExportError, match="exactly one of them"):
+    with pytest.raises(ConfigError, match="one output set of"):
+        check_config(extra, "extra.pbtxt")
+
+
+def test_only_the_contracts_output_sets_make_a_partial_model() -> None:
+    with pytest.raises(ExportError, match="one set of"):
         render_config(ModelSpec("deeplabv3", RUNTIMES[1], VOC_LABELS, (512, 512), outputs=OUTPUT_NAMES[:2]))
+    with pytest.raises(ExportError, match="one set of"):
+        render_config(ModelSpec("deeplabv3", RUNTIMES[1], VOC_LABELS, (512, 512), outputs=("confidence",)))
 
 
 @pytest.mark.parametrize("runtime", ["torch", "onnx"])
@@ -70,7 +77,7 @@ def test_exported_configs_parse_strictly_and_match_the_committed_ones(exported: 
     assert config.platform == {"torch": "pytorch_libtorch", "onnx": "onnxruntime_onnx"}[runtime]
     assert config.max_batch_size > 0 and config.HasField("dynamic_batching")
     assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_AUTO
-    assert [o.name for o in config.output] == ["logits", "probabilities", "segmentation_map"]
+    assert [o.name for o in config.output] == ["logits", "probabilities", "segmentation_map", "confidence"]
     parameters = {k: v.string_value for k, v in config.parameters.items()}
     assert parameters["segmentation.family"] == "deeplabv3"
     assert parameters["segmentation.runtime"] == runtime

@@ -66,6 +66,7 @@ def build_result(
             "logits": logits,
             "pixels_distribution": probabilities,
             "segmentation_map": segmentation_map.astype(np.uint8),
+            "confidence": probabilities.max(axis=0),  # as the model's confidence output computes it
         },
         original=photo,
         original_size=photo_size,

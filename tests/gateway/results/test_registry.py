@@ -46,7 +46,8 @@ def test_required_results_per_format():
     assert required_results("npz", ()) == ("logits", "pixels_distribution", "segmentation_map")
     assert required_results("png", ("logits",)) == ("segmentation_map",)
     assert required_results("overlay", ()) == ("segmentation_map",)
-    assert set(required_results("summary", ())) == {"segmentation_map", "pixels_distribution"}
+    assert set(required_results("summary", ())) == {"segmentation_map", "confidence"}  # one plane, not 21
+    assert set(required_results("bundle", ())) == {"segmentation_map", "confidence"}
 
 
 def test_png_render_decodes_to_the_class_ids(quarters_map, make_result):
