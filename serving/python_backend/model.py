@@ -3,7 +3,9 @@
 It serves the artefact the native config points at (`serving.artifact` parameter, set by serving/twin.py):
 `model.pt` through torch.jit, `model.onnx` through onnxruntime, on CUDA when the instance is a GPU one and
 the runtime can use it, else on CPU. Requests of one dynamic batch run as one call; each request gets back
-only the outputs it asked for, and ONNX computes only those.
+only the outputs it asked for. Beside the artefact, `partial.<output>+<output>.<ext>` files (linked by
+serving/twin.py from the partial models) compute only their outputs: a batch that asks for exactly one of those
+sets runs that file instead, so the partial models' ensembles cost no process of their own.
 
 This file runs inside Triton's Python stub, which imports it by path: it must not import the project.
 """
@@ -21,6 +23,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 ARTIFACT_PARAMETER = "serving.artifact"
+PARTIAL_PREFIX = "partial."  # serving/twin.py's partial_link_name
 INTRA_OP_PARAMETER = "serving.intra_op_threads"
 INTER_OP_PARAMETER = "serving.inter_op_threads"
 
@@ -141,16 +144,26 @@ class TritonPythonModel:
         intra_op = _thread_setting(parameters, INTRA_OP_PARAMETER, "SERVING_INTRA_OP_THREADS", os.cpu_count() or 1)
         inter_op = _thread_setting(parameters, INTER_OP_PARAMETER, "SERVING_INTER_OP_THREADS", 1)
 
-        if path.suffix == ".onnx":
-            self._runner: Runner = OnnxRunner(path, list(self._outputs), use_gpu, device_id, intra_op, inter_op)
-        else:
-            self._runner = TorchRunner(
-                path, list(self._inputs), list(self._outputs), use_gpu, device_id, intra_op, inter_op
-            )
+        def runner(file: Path, outputs: list[str]) -> Runner:
+            if file.suffix == ".onnx":
+                return OnnxRunner(file, outputs, use_gpu, device_id, intra_op, inter_op)
+            return TorchRunner(file, list(self._inputs), outputs, use_gpu, device_id, intra_op, inter_op)
+
+        self._runner: Runner = runner(path, list(self._outputs))
+        # Output set (in config order) -> the runner of the partial file that computes exactly it.
+        self._partials: dict[tuple[str, ...], Runner] = {}
+        for file in sorted(path.parent.glob(f"{PARTIAL_PREFIX}*{path.suffix}")):
+            names = file.name[len(PARTIAL_PREFIX) : -len(path.suffix)].split("+")
+            outputs = [name for name in self._outputs if name in names]
+            if len(outputs) != len(names):
+                raise pb_utils.TritonModelException(f"{self._name}: {file.name} names outputs this model lacks")
+            self._partials[tuple(outputs)] = runner(file, outputs)
+        self._runs = _RunCounter(self._name, [ALL_OUTPUTS, *("+".join(k) for k in self._partials)])
         layout = " (map from channels-last upsampling)" if getattr(self._runner, "rewritten", 0) else ""
+        partials = f"; partial files for {sorted('+'.join(k) for k in self._partials)}" if self._partials else ""
         pb_utils.Logger.log_info(
             f"{self._name}: serving {path.name} on {self._runner.device}{layout} "
-            f"(intra-op threads {intra_op}, inter-op threads {inter_op})"
+            f"(intra-op threads {intra_op}, inter-op threads {inter_op}){partials}"
         )
 
     def execute(self, requests: list) -> list:
@@ -172,8 +185,10 @@ class TritonPythonModel:
             name: np.concatenate([inputs[name] for _, inputs, _ in batch]) if len(batch) > 1 else batch[0][1][name]
             for name in self._inputs
         }
+        runner = self._partials.get(tuple(wanted), self._runner)
+        self._runs.count(ALL_OUTPUTS if runner is self._runner else "+".join(wanted))
         try:
-            results = self._runner.run(joined, wanted)
+            results = runner.run(joined, wanted)
         except Exception as exc:  # noqa: BLE001 - the whole batch failed: every request gets the reason
             for index, _, _ in batch:
                 responses[index] = _error_response(f"{self._name}: inference failed: {exc}")
@@ -211,6 +226,33 @@ class TritonPythonModel:
 
     def finalize(self) -> None:
         self._runner = None  # type: ignore[assignment]
+        self._partials = {}
+
+
+ALL_OUTPUTS = "all"
+
+
+class _RunCounter:
+    """`segmentation_adapter_runs_total{model, file}` on Triton's metrics endpoint: which file ran each batch
+    (`all` = the model's own artefact, else the partial file's output set). None where the stub has no custom
+    metrics (older Python backends)."""
+
+    def __init__(self, model: str, files: list[str]) -> None:
+        self._metrics: dict[str, object] = {}
+        family_type = getattr(pb_utils, "MetricFamily", None)
+        if family_type is None:
+            return
+        self._family = family_type(
+            name="segmentation_adapter_runs_total",
+            description="Batches run by the embedded adapter, by the file that computed them",
+            kind=family_type.COUNTER,
+        )
+        self._metrics = {file: self._family.Metric(labels={"model": model, "file": file}) for file in files}
+
+    def count(self, file: str) -> None:
+        metric = self._metrics.get(file)
+        if metric is not None:
+            metric.increment(1)  # type: ignore[attr-defined]
 
 
 def _thread_setting(parameters: dict[str, str], parameter: str, variable: str, default: int) -> int:

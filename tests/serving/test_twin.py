@@ -8,16 +8,19 @@ from pathlib import Path
 import pytest
 from google.protobuf import text_format
 
+from gateway.contract import PARTIAL_OUTPUT_SETS, partial_model_name, partial_outputs_of
 from serving.errors import ServingError
-from serving.twin import ADAPTER, build_twin, read_config
+from serving.twin import ADAPTER, build_twin, partial_link_name, read_config
 from tests.support.paths import REPO_ROOT
 
 COMMITTED = REPO_ROOT / "model_repository"
-# Every committed model: the two full models and the single-output ones (`<full>__<output>`).
+# Every committed model: the two full models and the partial ones (`<full>__<output>[__<output>]`).
 ARTIFACTS = {
     path.parent.name: "model.pt" if "_torchscript" in path.parent.name else "model.onnx"
     for path in COMMITTED.glob("*/config.pbtxt")
 }
+FULL_MODELS = {name: artifact for name, artifact in ARTIFACTS.items() if partial_outputs_of(name) is None}
+PARTIAL_MODELS = {name: artifact for name, artifact in ARTIFACTS.items() if partial_outputs_of(name) is not None}
 
 
 @pytest.fixture
@@ -34,7 +37,7 @@ def repository(tmp_path: Path) -> Path:
 def test_twin_is_the_native_config_on_the_python_backend(repository: Path, tmp_path: Path) -> None:
     models = build_twin(repository, tmp_path / "twin")
     assert sorted(m.name for m in models) == sorted(ARTIFACTS)
-    for name, artifact in ARTIFACTS.items():
+    for name, artifact in FULL_MODELS.items():
         native, twin = (
             read_config(repository / name / "config.pbtxt"),
             read_config(tmp_path / "twin" / name / "config.pbtxt"),
@@ -50,6 +53,36 @@ def test_twin_is_the_native_config_on_the_python_backend(repository: Path, tmp_p
         version = tmp_path / "twin" / name / "1"
         assert (version / "model.py").resolve() == ADAPTER.resolve()
         assert (version / artifact).resolve() == (repository / name / "1" / artifact).resolve()
+        # Beside its own artefact, the full model runs its partial models' files.
+        for outputs in PARTIAL_OUTPUT_SETS:
+            partial = partial_model_name(name, outputs)
+            link = version / partial_link_name(outputs, artifact)
+            assert link.resolve() == (repository / partial / "1" / artifact).resolve()
+
+
+def test_a_partial_model_is_an_ensemble_over_its_full_model_not_a_process(repository: Path, tmp_path: Path) -> None:
+    build_twin(repository, tmp_path / "twin")
+    assert PARTIAL_MODELS
+    for name in PARTIAL_MODELS:
+        native, twin = (
+            read_config(repository / name / "config.pbtxt"),
+            read_config(tmp_path / "twin" / name / "config.pbtxt"),
+        )
+        assert (twin.platform, twin.backend) == ("ensemble", "")
+        for field in ("name", "max_batch_size", "input", "output", "parameters"):
+            assert getattr(twin, field) == getattr(native, field), field
+        (step,) = twin.ensemble_scheduling.step
+        assert step.model_name == native.parameters["segmentation.output_of"].string_value
+        assert dict(step.output_map) == {o.name: o.name for o in native.output}  # only its outputs are asked
+        assert dict(step.input_map) == {"image": "image"}
+        assert list((tmp_path / "twin" / name / "1").iterdir()) == []  # no adapter, no artefact: no stub
+
+
+def test_a_partial_model_without_its_full_model_is_served_on_its_own(repository: Path, tmp_path: Path) -> None:
+    shutil.rmtree(repository / "deeplabv3_onnx")
+    build_twin(repository, tmp_path / "twin")
+    twin = read_config(tmp_path / "twin" / "deeplabv3_onnx__segmentation_map" / "config.pbtxt")
+    assert (twin.backend, twin.platform) == ("python", "")
 
 
 def test_regenerating_replaces_the_previous_twin(repository: Path, tmp_path: Path) -> None:
@@ -82,7 +115,7 @@ def test_an_unknown_platform_is_refused(repository: Path, tmp_path: Path) -> Non
 
 
 # --- served: the session's embedded stack --------------------------------------------------------------
-OUTPUTS = ("logits", "probabilities", "segmentation_map")
+OUTPUTS = ("logits", "probabilities", "segmentation_map", "confidence")
 
 
 def _ask(client, model: str, image, outputs: tuple[str, ...]) -> dict:
@@ -96,7 +129,7 @@ def _ask(client, model: str, image, outputs: tuple[str, ...]) -> dict:
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("runtime", ["torchscript", "onnx"])
-def test_each_served_single_output_model_answers_what_its_full_model_answers(stack, runtime: str) -> None:
+def test_each_served_partial_model_answers_what_its_full_model_answers(stack, runtime: str) -> None:
     import numpy as np
     import tritonclient.grpc as grpcclient
 
@@ -106,44 +139,62 @@ def test_each_served_single_output_model_answers_what_its_full_model_answers(sta
     full = f"{DEFAULT_FAMILY}_{runtime}"
     image = np.random.default_rng(7).integers(0, 256, (1, 3, 512, 512), dtype=np.uint8)
     expected = _ask(client, full, image, OUTPUTS)
-    for output in OUTPUTS:
-        config = client.get_model_config(f"{full}__{output}", as_json=True)["config"]
-        assert [o["name"] for o in config["output"]] == [output]
+    np.testing.assert_allclose(expected["confidence"], expected["probabilities"].max(axis=1), rtol=0, atol=1e-6)
+    for outputs in PARTIAL_OUTPUT_SETS:
+        name = partial_model_name(full, outputs)
+        config = client.get_model_config(name, as_json=True)["config"]
+        assert tuple(o["name"] for o in config["output"]) == outputs
         assert config["parameters"]["segmentation.output_of"]["string_value"] == full
-        (value,) = _ask(client, f"{full}__{output}", image, (output,)).values()
-        assert value.dtype == expected[output].dtype and value.shape == expected[output].shape
-        if output == "segmentation_map":
-            np.testing.assert_array_equal(value, expected[output])
-        else:
-            np.testing.assert_allclose(value, expected[output], rtol=0, atol=1e-4)
+        for output, value in _ask(client, name, image, outputs).items():
+            assert value.dtype == expected[output].dtype and value.shape == expected[output].shape
+            if output == "segmentation_map":
+                np.testing.assert_array_equal(value, expected[output])
+            else:
+                np.testing.assert_allclose(value, expected[output], rtol=0, atol=1e-4)
+
+
+def _adapter_runs(stack) -> dict[tuple[str, str], float]:
+    """segmentation_adapter_runs_total by (model, file) from Triton's metrics endpoint."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{stack.triton_metrics_url}/metrics", trust_env=False, timeout=10).text
+    return {
+        (sample.labels["model"], sample.labels["file"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "segmentation_adapter_runs"
+        for sample in family.samples
+        if sample.name == "segmentation_adapter_runs_total"
+    }
 
 
 @pytest.mark.timeout(600)
-def test_a_map_only_gateway_request_runs_only_the_maps_own_model(stack) -> None:
+@pytest.mark.parametrize(
+    ("fields", "file"),
+    [
+        ({"requested_results_types": "segmentation_map"}, "segmentation_map"),
+        ({"response_format": "summary"}, "segmentation_map+confidence"),
+        ({"response_format": "bundle"}, "segmentation_map+confidence"),
+    ],
+    ids=["map", "summary", "bundle"],
+)
+def test_a_gateway_request_runs_only_the_file_that_computes_what_it_needs(stack, fields: dict, file: str) -> None:
     import httpx
-    import tritonclient.grpc as grpcclient
 
     from tests.support.exported_repository import DEFAULT_FAMILY
     from tests.support.paths import shared_image
 
-    client = grpcclient.InferenceServerClient(stack.triton_grpc_url)
-    full, single = f"{DEFAULT_FAMILY}_onnx", f"{DEFAULT_FAMILY}_onnx__segmentation_map"
-
-    def counts() -> dict[str, int]:
-        return {
-            name: int(client.get_inference_statistics(name, as_json=True)["model_stats"][0].get("inference_count", 0))
-            for name in (full, single)
-        }
-
-    before = counts()
+    full = f"{DEFAULT_FAMILY}_onnx"
+    before = _adapter_runs(stack)
     photo = shared_image("dog1.jpg").read_bytes()
     response = httpx.post(
         f"{stack.gateway_url}/infer/file",
         trust_env=False,
         timeout=120,
-        data={"infer_model_type": "onnx", "requested_results_types": "segmentation_map"},
+        data={"infer_model_type": "onnx", **fields},
         files={"file": ("dog1.jpg", photo, "image/jpeg")},
     )
     assert response.status_code == 200, response.text[:300]
-    after = counts()
-    assert after[single] == before[single] + 1 and after[full] == before[full]
+    after = _adapter_runs(stack)
+    ran = {key: after[key] - before.get(key, 0.0) for key in after if after[key] != before.get(key, 0.0)}
+    assert ran == {(full, file): 1.0}  # one batch, by the partial file: nothing else computed
