@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_MAX_BATCH_SIZE,
         help="Triton max_batch_size in both configs (default %(default)s)",
+    )
+    where.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("EXPORT_THREADS", "0") or 0),
+        metavar="N",
+        help="CPU threads per model instance, written into every config for Triton's native backends "
+        "(onnxruntime's intra_op_thread_count, libtorch's INTRA_OP_THREAD_COUNT; inter-op 1) and read by the "
+        "embedded adapter: set it to the CPUs a Triton container may use (its CPU limit), or the runtimes "
+        "size their pools to the node's cores. 0 (default; $EXPORT_THREADS) writes none: the embedded adapter "
+        "then uses the CPUs its cgroup quota and affinity allow",
     )
     where.add_argument(
         "--if-missing",
@@ -242,7 +254,13 @@ def run(args: argparse.Namespace) -> int:
     report_dir = args.report_dir or default_report_dir(args.name)
     parity = None if args.skip_parity else ParityOptions(images_dir=args.images, report_dir=report_dir)
     result = export_family(
-        request, args.repository, family=args.name, max_batch_size=args.max_batch_size, parity=parity, source=source
+        request,
+        args.repository,
+        family=args.name,
+        max_batch_size=args.max_batch_size,
+        parity=parity,
+        source=source,
+        threads=args.threads,
     )
     for runtime, folder in result.model_dirs.items():
         print(f"wrote {folder} ({runtime})")

@@ -79,6 +79,7 @@ def export_family(
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     parity: ParityOptions | None = None,
     source: ModelSource | None = None,
+    threads: int = 0,
 ) -> ExportResult:
     """Export one model family (both runtimes) into `repository`; all files appear at once or none do.
 
@@ -88,6 +89,8 @@ def export_family(
     repository = Path(repository)
     check_writable(repository)
     _check_family_name(family)
+    if threads < 0:
+        raise ExportError(f"threads must be >= 0 (0: the runtime's default), got {threads}")
     if source is None:
         with progress.step(f"building the {request.kind} model"):
             source = request.build()
@@ -100,7 +103,7 @@ def export_family(
 
     result = ExportResult(family=family, model_dirs={r.name: model_dir(repository, family, r) for r in RUNTIMES})
     try:
-        _write_family(request, source, contract, example, repository, family, max_batch_size, parity, result)
+        _write_family(request, source, contract, example, repository, family, max_batch_size, parity, result, threads)
     except OSError as error:
         raise ExportError(
             f"cannot write into model repository {repository}: {error.strerror or error} ({error.filename or ''})"
@@ -118,6 +121,7 @@ def _write_family(
     max_batch_size: int,
     parity: ParityOptions | None,
     result: ExportResult,
+    threads: int = 0,
 ) -> None:
     with StagedFiles() as staged:
         torch_target, onnx_target = model_file(repository, family, TORCH), model_file(repository, family, ONNX)
@@ -129,7 +133,9 @@ def _write_family(
 
         weights = weights_record(source)
         for runtime in RUNTIMES:
-            spec = ModelSpec(family, runtime, source.labels, source.input_size, max_batch_size, weights=weights)
+            spec = ModelSpec(
+                family, runtime, source.labels, source.input_size, max_batch_size, weights=weights, threads=threads
+            )
             folder = model_dir(repository, family, runtime)
             staged.write_text(folder / CONFIG_FILENAME, render_config(spec))
             staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))

@@ -62,7 +62,13 @@ RUNTIME_NAMES_BY_PLATFORM = {
     platform: {r.name for r in (*RUNTIMES, ONNX_INT8) if r.platform == platform} for platform in RUNTIME_BY_PLATFORM
 }
 
-# The config parameters this writer writes and checks are the contract's (gateway/contract.py).
+# The config parameters this writer writes and checks are the contract's (gateway/contract.py), plus the thread
+# counts of Triton's native backends (onnxruntime_backend and pytorch_backend READMEs), which the embedded
+# adapter (serving/python_backend/model.py) reads too: (intra-op, inter-op) per platform.
+THREAD_PARAMETERS = {
+    "onnxruntime_onnx": ("intra_op_thread_count", "inter_op_thread_count"),
+    "pytorch_libtorch": ("INTRA_OP_THREAD_COUNT", "INTER_OP_THREAD_COUNT"),
+}
 
 
 class ConfigError(ExportError):
@@ -97,6 +103,7 @@ class ModelSpec:
     # (`<full>__<output>[__<output>]`).
     outputs: tuple[str, ...] = OUTPUT_NAMES
     weights: WeightsRecord = WeightsRecord()
+    threads: int = 0  # CPU threads per instance for the native backends (THREAD_PARAMETERS); 0 writes none
 
     @property
     def full_name(self) -> str:
@@ -178,6 +185,9 @@ def render_config(spec: ModelSpec) -> str:
     described += parameter(WEIGHTS_PARAM, spec.weights.kind)
     described += parameter(WEIGHTS_FILE_PARAM, spec.weights.file) if spec.weights.file else ""
     described += parameter(WEIGHTS_SHA256_PARAM, spec.weights.sha256) if spec.weights.sha256 else ""
+    if spec.threads:
+        intra, inter = THREAD_PARAMETERS[spec.runtime.platform]
+        described += parameter(intra, str(spec.threads)) + parameter(inter, "1")
     return (
         HEADER
         + f'name: "{spec.name}"\n'

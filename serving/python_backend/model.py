@@ -24,8 +24,10 @@ import triton_python_backend_utils as pb_utils
 
 ARTIFACT_PARAMETER = "serving.artifact"
 PARTIAL_PREFIX = "partial."  # serving/twin.py's partial_link_name
-INTRA_OP_PARAMETER = "serving.intra_op_threads"
-INTER_OP_PARAMETER = "serving.inter_op_threads"
+# Thread counts: the twin's own parameter, else the native backends' (written by `python -m export --threads`).
+INTRA_OP_PARAMETERS = ("serving.intra_op_threads", "intra_op_thread_count", "INTRA_OP_THREAD_COUNT")
+INTER_OP_PARAMETERS = ("serving.inter_op_threads", "inter_op_thread_count", "INTER_OP_THREAD_COUNT")
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
 class Runner(Protocol):
@@ -87,10 +89,12 @@ class OnnxRunner:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op
         options.inter_op_num_threads = inter_op
-        # Idle threads sleep instead of spinning: on a small CPU, spinning threads of one model instance starve
-        # the other instance, the gateway's decoding and Triton itself (docs/performance.md: 3.5 s → 2.7 s).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        # By default idle threads sleep instead of spinning: on a small shared CPU, spinning threads of one model
+        # instance starve the other instance, the gateway's decoding and Triton itself (docs/performance.md).
+        # SERVING_ORT_SPINNING=1 gives onnxruntime's own default back (a dedicated Triton container).
+        spinning = "1" if os.environ.get("SERVING_ORT_SPINNING", "0").strip() in ("1", "true", "yes") else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
         providers: list = ["CPUExecutionProvider"]
         if use_gpu and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
@@ -141,8 +145,8 @@ class TritonPythonModel:
         self._outputs = {o["name"]: pb_utils.triton_string_to_numpy(o["data_type"]) for o in config["output"]}
         use_gpu = args.get("model_instance_kind") == "GPU"
         device_id = int(args.get("model_instance_device_id", 0))
-        intra_op = _thread_setting(parameters, INTRA_OP_PARAMETER, "SERVING_INTRA_OP_THREADS", os.cpu_count() or 1)
-        inter_op = _thread_setting(parameters, INTER_OP_PARAMETER, "SERVING_INTER_OP_THREADS", 1)
+        intra_op = _thread_setting(parameters, INTRA_OP_PARAMETERS, "SERVING_INTRA_OP_THREADS", usable_cpus())
+        inter_op = _thread_setting(parameters, INTER_OP_PARAMETERS, "SERVING_INTER_OP_THREADS", 1)
 
         def runner(file: Path, outputs: list[str]) -> Runner:
             if file.suffix == ".onnx":
@@ -255,14 +259,31 @@ class _RunCounter:
             metric.increment(1)  # type: ignore[attr-defined]
 
 
-def _thread_setting(parameters: dict[str, str], parameter: str, variable: str, default: int) -> int:
-    raw = parameters.get(parameter) or os.environ.get(variable) or str(default)
+def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this process may use: its affinity, capped by the cgroup's CPU quota (a container's CPU limit),
+    rounded up. os.cpu_count() is the node's cores, which inside a 4-CPU pod oversubscribes the limit."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max" and int(period) > 0:
+            cpus = min(cpus, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota: the affinity is the bound
+    return max(cpus, 1)
+
+
+def _thread_setting(parameters: dict[str, str], names: tuple[str, ...], variable: str, default: int) -> int:
+    name, raw = next(((key, parameters[key]) for key in names if parameters.get(key)), (variable, None))
+    raw = raw or os.environ.get(variable) or str(default)
     try:
         value = int(raw)
     except ValueError:
-        raise pb_utils.TritonModelException(f"{parameter}/{variable} must be an integer, got {raw!r}") from None
+        raise pb_utils.TritonModelException(f"{name} must be an integer, got {raw!r}") from None
     if value < 1:
-        raise pb_utils.TritonModelException(f"{parameter}/{variable} must be >= 1, got {value}")
+        raise pb_utils.TritonModelException(f"{name} must be >= 1, got {value}")
     return value
 
 
