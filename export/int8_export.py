@@ -31,6 +31,8 @@ from .triton_config import (
     LABELS_FILENAME,
     ONNX,
     ONNX_INT8,
+    WARMUP_DIRNAME,
+    WARMUP_SAMPLE_FILE,
     ModelSpec,
     WeightsRecord,
     check_config_file,
@@ -54,6 +56,9 @@ def export_int8(repository: Path, family: str, calibration: list[Path], holdout:
         parameters.get(WEIGHTS_SHA256_PARAM, ""),
     )
     spec = ModelSpec(family, ONNX_INT8, labels, size, config.max_batch_size, weights=weights)
+    # The fp32 model's warm-up sample, or a plain one for a repository exported before it existed.
+    sample = model_dir(repository, family, ONNX) / WARMUP_DIRNAME / WARMUP_SAMPLE_FILE
+    warmup = sample.read_bytes() if sample.is_file() else bytes(3 * size[0] * size[1])
     with StagedFiles() as staged:
         target = model_file(repository, family, ONNX_INT8)
         result = build_int8(fp32_path, staged.stage(target), calibration, holdout, size, os.cpu_count() or 1)
@@ -66,9 +71,11 @@ def export_int8(repository: Path, family: str, calibration: list[Path], holdout:
                 folder = partial_dir(repository, family, ONNX_INT8, outputs)
                 staged.write_text(folder / CONFIG_FILENAME, render_config(spec.partial(outputs)))
                 staged.write_text(folder / LABELS_FILENAME, render_labels(labels))
+                staged.write_bytes(folder / WARMUP_DIRNAME / WARMUP_SAMPLE_FILE, warmup)
         folder = model_dir(repository, family, ONNX_INT8)
         staged.write_text(folder / CONFIG_FILENAME, render_config(spec))
         staged.write_text(folder / LABELS_FILENAME, render_labels(labels))
+        staged.write_bytes(folder / WARMUP_DIRNAME / WARMUP_SAMPLE_FILE, warmup)
         manifest = {
             "family": family,
             "model_name": spec.name,

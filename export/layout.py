@@ -6,7 +6,7 @@ from pathlib import Path
 
 from gateway.contract import PARTIAL_OUTPUT_SETS, partial_model_name
 
-from .triton_config import RUNTIMES, Runtime, model_name
+from .triton_config import RUNTIMES, WARMUP_DIRNAME, WARMUP_SAMPLE_FILE, Runtime, model_name
 
 VERSION = "1"
 MANIFEST_FILENAME = "manifest.json"
@@ -29,14 +29,15 @@ def partial_file(repository: Path, family: str, runtime: Runtime, outputs: tuple
 
 
 def wanted_model_files(repository: Path, family: str) -> list[Path]:
-    """Every file a complete export of the family has: per runtime the full model, its manifest and the
-    partial models (an export from before some of those existed is incomplete, so --if-missing redoes it)."""
+    """Every file a complete export of the family has: per runtime the full model, its manifest, its warm-up sample
+    and the partial models (an export from before some of those existed is incomplete, so --if-missing redoes it)."""
     return [
         path
         for runtime in RUNTIMES
         for path in (
             model_file(repository, family, runtime),
             model_dir(repository, family, runtime) / MANIFEST_FILENAME,
+            model_dir(repository, family, runtime) / WARMUP_DIRNAME / WARMUP_SAMPLE_FILE,
             *(partial_file(repository, family, runtime, outputs) for outputs in PARTIAL_OUTPUT_SETS),
         )
     ]

@@ -29,6 +29,8 @@ from .triton_config import (
     ONNX,
     RUNTIMES,
     TORCH,
+    WARMUP_DIRNAME,
+    WARMUP_SAMPLE_FILE,
     ModelSpec,
     WeightsRecord,
     model_name,
@@ -132,6 +134,7 @@ def _write_family(
         partials = _write_partial_models(source, example, repository, family, staged)
 
         weights = weights_record(source)
+        warmup = example[0].numpy().tobytes()  # raw UINT8 [3, H, W], as Triton's model_warmup reads it
         for runtime in RUNTIMES:
             spec = ModelSpec(
                 family, runtime, source.labels, source.input_size, max_batch_size, weights=weights, threads=threads
@@ -139,10 +142,12 @@ def _write_family(
             folder = model_dir(repository, family, runtime)
             staged.write_text(folder / CONFIG_FILENAME, render_config(spec))
             staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))
+            staged.write_bytes(folder / WARMUP_DIRNAME / WARMUP_SAMPLE_FILE, warmup)
             for outputs in PARTIAL_OUTPUT_SETS:
                 folder = partial_dir(repository, family, runtime, outputs)
                 staged.write_text(folder / CONFIG_FILENAME, render_config(spec.partial(outputs)))
                 staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))
+                staged.write_bytes(folder / WARMUP_DIRNAME / WARMUP_SAMPLE_FILE, warmup)
 
         if parity is not None:
             from .compare import run_parity  # heavy imports (Pillow drawing) only when parity runs

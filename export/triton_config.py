@@ -38,6 +38,11 @@ from .errors import ExportError
 
 LABELS_FILENAME = "labels.txt"
 CONFIG_FILENAME = "config.pbtxt"
+# Triton's model_warmup: the sample a model runs WARMUP_COUNT times before it is READY (TorchScript optimises on
+# its first calls), read from <model>/warmup/<WARMUP_SAMPLE_FILE> (raw UINT8 [3, H, W], written by the export).
+WARMUP_DIRNAME = "warmup"
+WARMUP_SAMPLE_FILE = "image"
+WARMUP_COUNT = 3
 # No wait for more requests: with one instance busy, the requests that queue meanwhile form the next batch
 # anyway, and a wait only adds latency (2.2 ms to every request at concurrency 1: docs/performance.md).
 MAX_QUEUE_DELAY_MICROSECONDS = 0
@@ -202,6 +207,12 @@ def render_config(spec: ModelSpec) -> str:
         # KIND_AUTO: one instance per GPU when there is one, else on CPU (same config everywhere).
         + "instance_group [\n  {\n    count: 1\n    kind: KIND_AUTO\n  }\n]\n"
         + f"dynamic_batching {{\n  max_queue_delay_microseconds: {MAX_QUEUE_DELAY_MICROSECONDS}\n}}\n"
+        + "model_warmup [\n  {\n"
+        + '    name: "sample photo"\n    batch_size: 1\n'
+        + f'    inputs {{\n      key: "{INPUT_NAME}"\n      value {{\n        data_type: TYPE_UINT8\n'
+        + f"        dims: {dims(3, height, width)}\n"
+        + f'        input_data_file: "{WARMUP_SAMPLE_FILE}"\n      }}\n    }}\n'
+        + f"    count: {WARMUP_COUNT}\n  }}\n]\n"
         + described
     )
 

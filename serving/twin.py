@@ -25,6 +25,7 @@ from gateway.contract import OUTPUT_OF_PARAM, PARTIAL_OUTPUT_SETS, partial_model
 from serving.errors import ServingError
 
 ADAPTER = Path(__file__).parent / "python_backend" / "model.py"
+WARMUP_DIRNAME = "warmup"  # export/triton_config.py's: Triton reads model_warmup samples from <model>/warmup/
 ARTIFACT_PARAMETER = "serving.artifact"
 SOURCE_PLATFORM_PARAMETER = "serving.source_platform"
 
@@ -179,6 +180,8 @@ def _write_twin_model(model_dir: Path, twin_root: Path) -> TwinModel:
     for extra in model_dir.iterdir():
         if extra.is_file() and extra.name != "config.pbtxt":
             shutil.copy2(extra, target / extra.name)
+    if (model_dir / WARMUP_DIRNAME).is_dir() and full_dir is None:  # model_warmup's samples (an ensemble has none)
+        shutil.copytree(model_dir / WARMUP_DIRNAME, target / WARMUP_DIRNAME)
     for version in versions:
         twin_version = target / version.name
         twin_version.mkdir()

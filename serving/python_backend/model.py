@@ -162,13 +162,36 @@ class TritonPythonModel:
             if len(outputs) != len(names):
                 raise pb_utils.TritonModelException(f"{self._name}: {file.name} names outputs this model lacks")
             self._partials[tuple(outputs)] = runner(file, outputs)
-        self._runs = _RunCounter(self._name, [ALL_OUTPUTS, *("+".join(k) for k in self._partials)])
+        files = [ALL_OUTPUTS, *("+".join(k) for k in self._partials)]
+        self._runs = _RunCounter(
+            "segmentation_adapter_runs_total", "Batches run by the embedded adapter", self._name, files
+        )
+        self._warmups = _RunCounter(
+            "segmentation_adapter_warmup_runs_total", "Warm-up runs of the partial files", self._name, files[1:]
+        )
+        self._warm_partials(Path(args["model_repository"]) / "warmup", config)
         layout = " (map from channels-last upsampling)" if getattr(self._runner, "rewritten", 0) else ""
         partials = f"; partial files for {sorted('+'.join(k) for k in self._partials)}" if self._partials else ""
         pb_utils.Logger.log_info(
             f"{self._name}: serving {path.name} on {self._runner.device}{layout} "
             f"(intra-op threads {intra_op}, inter-op threads {inter_op}){partials}"
         )
+
+    def _warm_partials(self, samples: Path, config: dict) -> None:
+        """Triton's model_warmup runs the model's own file before READY; its partial files get the same samples
+        here (TorchScript optimises on its first calls), so no first request pays for that."""
+        for sample in config.get("model_warmup", []):
+            arrays = {}
+            for name, spec in sample.get("inputs", {}).items():
+                path = samples / spec.get("input_data_file", "")
+                if name not in self._inputs or not path.is_file():
+                    return
+                shape = [int(sample.get("batch_size", 1)), *(int(d) for d in spec.get("dims", []))]
+                arrays[name] = np.fromfile(path, dtype=self._inputs[name]).reshape(shape)
+            for outputs, runner in self._partials.items():
+                for _ in range(int(sample.get("count", 1))):
+                    runner.run(arrays, list(outputs))
+                    self._warmups.count("+".join(outputs))
 
     def execute(self, requests: list) -> list:
         responses: list = [None] * len(requests)
@@ -237,20 +260,16 @@ ALL_OUTPUTS = "all"
 
 
 class _RunCounter:
-    """`segmentation_adapter_runs_total{model, file}` on Triton's metrics endpoint: which file ran each batch
-    (`all` = the model's own artefact, else the partial file's output set). None where the stub has no custom
+    """A counter `{name}{model, file}` on Triton's metrics endpoint: which file ran each batch (`all` = the
+    model's own artefact, else the partial file's output set). Counts nothing where the stub has no custom
     metrics (older Python backends)."""
 
-    def __init__(self, model: str, files: list[str]) -> None:
+    def __init__(self, name: str, description: str, model: str, files: list[str]) -> None:
         self._metrics: dict[str, object] = {}
         family_type = getattr(pb_utils, "MetricFamily", None)
         if family_type is None:
             return
-        self._family = family_type(
-            name="segmentation_adapter_runs_total",
-            description="Batches run by the embedded adapter, by the file that computed them",
-            kind=family_type.COUNTER,
-        )
+        self._family = family_type(name=name, description=f"{description}, by file", kind=family_type.COUNTER)
         self._metrics = {file: self._family.Metric(labels={"model": model, "file": file}) for file in files}
 
     def count(self, file: str) -> None:

@@ -83,3 +83,17 @@ def test_torchscript_map_model_returns_one_contiguous_uint8_map(exported: Export
         value = module(torch.zeros((2, 3, 512, 512), dtype=torch.uint8))
     assert isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.shape == (2, 512, 512)
     assert value.is_contiguous()  # Triton's backends and the twin read the raw NCHW buffer
+
+
+def test_every_model_has_the_warm_up_sample_its_config_names(exported: ExportResult) -> None:
+    from export.triton_config import WARMUP_COUNT, check_config_file
+
+    repository = exported.model_dirs["onnx"].parent
+    folders = [p.parent for p in repository.glob(f"{exported.family}_*/config.pbtxt")]
+    assert len(folders) == 2 * (1 + len(PARTIAL_OUTPUT_SETS))
+    for folder in folders:
+        (sample,) = check_config_file(folder / "config.pbtxt").model_warmup
+        assert sample.count == WARMUP_COUNT and sample.batch_size == 1
+        spec = sample.inputs["image"]
+        data = (folder / "warmup" / spec.input_data_file).read_bytes()
+        assert len(data) == 3 * 512 * 512 == int(np.prod(spec.dims))

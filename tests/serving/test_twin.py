@@ -28,9 +28,11 @@ def repository(tmp_path: Path) -> Path:
     """The committed configs and labels with stand-in artefacts (the twin links them, never reads them)."""
     repo = tmp_path / "repo"
     for name, artifact in ARTIFACTS.items():
-        shutil.copytree(COMMITTED / name, repo / name, ignore=shutil.ignore_patterns("[0-9]*", "manifest.json"))
+        shutil.copytree(COMMITTED / name, repo / name, ignore=shutil.ignore_patterns("[0-9]*", "manifest.json", "warmup"))
         (repo / name / "1").mkdir()
         (repo / name / "1" / artifact).write_bytes(b"weights")
+        (repo / name / "warmup").mkdir()
+        (repo / name / "warmup" / "image").write_bytes(b"sample")
     return repo
 
 
@@ -53,6 +55,8 @@ def test_twin_is_the_native_config_on_the_python_backend(repository: Path, tmp_p
         version = tmp_path / "twin" / name / "1"
         assert (version / "model.py").resolve() == ADAPTER.resolve()
         assert (version / artifact).resolve() == (repository / name / "1" / artifact).resolve()
+        assert twin.model_warmup == native.model_warmup and twin.model_warmup
+        assert (tmp_path / "twin" / name / "warmup" / "image").read_bytes() == b"sample"
         # Beside its own artefact, the full model runs its partial models' files.
         for outputs in PARTIAL_OUTPUT_SETS:
             partial = partial_model_name(name, outputs)
@@ -76,6 +80,7 @@ def test_a_partial_model_is_an_ensemble_over_its_full_model_not_a_process(reposi
         assert dict(step.output_map) == {o.name: o.name for o in native.output}  # only its outputs are asked
         assert dict(step.input_map) == {"image": "image"}
         assert list((tmp_path / "twin" / name / "1").iterdir()) == []  # no adapter, no artefact: no stub
+        assert not twin.model_warmup and not (tmp_path / "twin" / name / "warmup").exists()
 
 
 def test_a_partial_model_without_its_full_model_is_served_on_its_own(repository: Path, tmp_path: Path) -> None:
@@ -153,8 +158,8 @@ def test_each_served_partial_model_answers_what_its_full_model_answers(stack, ru
                 np.testing.assert_allclose(value, expected[output], rtol=0, atol=1e-4)
 
 
-def _adapter_runs(stack) -> dict[tuple[str, str], float]:
-    """segmentation_adapter_runs_total by (model, file) from Triton's metrics endpoint."""
+def _adapter_runs(stack, counter: str = "segmentation_adapter_runs") -> dict[tuple[str, str], float]:
+    """The adapter's counter by (model, file) from Triton's metrics endpoint."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -162,10 +167,30 @@ def _adapter_runs(stack) -> dict[tuple[str, str], float]:
     return {
         (sample.labels["model"], sample.labels["file"]): sample.value
         for family in text_string_to_metric_families(text)
-        if family.name == "segmentation_adapter_runs"
+        if family.name == counter
         for sample in family.samples
-        if sample.name == "segmentation_adapter_runs_total"
+        if sample.name == f"{counter}_total"
     }
+
+
+@pytest.mark.timeout(600)
+def test_every_model_is_warm_before_it_is_ready(stack) -> None:
+    """Triton's model_warmup (the export's sample, WARMUP_COUNT runs) for the model's own file; the same sample
+    through each partial file by the adapter, before READY."""
+    import tritonclient.grpc as grpcclient
+
+    from export.triton_config import WARMUP_COUNT
+    from tests.support.exported_repository import DEFAULT_FAMILY
+
+    client = grpcclient.InferenceServerClient(stack.triton_grpc_url)
+    warmups, runs = _adapter_runs(stack, "segmentation_adapter_warmup_runs"), _adapter_runs(stack)
+    for runtime in ("torchscript", "onnx"):
+        full = f"{DEFAULT_FAMILY}_{runtime}"
+        (sample,) = client.get_model_config(full, as_json=True)["config"]["model_warmup"]
+        assert sample["inputs"]["image"]["input_data_file"] == "image" and sample["count"] == WARMUP_COUNT
+        assert runs[(full, "all")] >= WARMUP_COUNT
+        for outputs in PARTIAL_OUTPUT_SETS:
+            assert warmups[(full, "+".join(outputs))] == WARMUP_COUNT
 
 
 @pytest.mark.timeout(600)
