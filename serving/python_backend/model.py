@@ -161,7 +161,9 @@ class TritonPythonModel:
             outputs = [name for name in self._outputs if name in names]
             if len(outputs) != len(names):
                 raise pb_utils.TritonModelException(f"{self._name}: {file.name} names outputs this model lacks")
-            self._partials[tuple(outputs)] = runner(file, outputs)
+            self._partials[tuple(outputs)] = partial = runner(file, outputs)
+            layout = " (map from channels-last upsampling)" if getattr(partial, "rewritten", 0) else ""
+            pb_utils.Logger.log_info(f"{self._name}: partial file {file.name} on {partial.device}{layout}")
         files = [ALL_OUTPUTS, *("+".join(k) for k in self._partials)]
         self._runs = _RunCounter(
             "segmentation_adapter_runs_total", "Batches run by the embedded adapter", self._name, files
@@ -171,10 +173,9 @@ class TritonPythonModel:
         )
         self._warm_partials(Path(args["model_repository"]) / "warmup", config)
         layout = " (map from channels-last upsampling)" if getattr(self._runner, "rewritten", 0) else ""
-        partials = f"; partial files for {sorted('+'.join(k) for k in self._partials)}" if self._partials else ""
         pb_utils.Logger.log_info(
             f"{self._name}: serving {path.name} on {self._runner.device}{layout} "
-            f"(intra-op threads {intra_op}, inter-op threads {inter_op}){partials}"
+            f"(intra-op threads {intra_op}, inter-op threads {inter_op}, {len(self._partials)} partial files)"
         )
 
     def _warm_partials(self, samples: Path, config: dict) -> None:

@@ -181,8 +181,10 @@ def test_the_served_map_is_the_exported_graphs_map(stack, family: str, size: int
     if not path.is_file():
         pytest.skip(f"{model_name} is not served (needs ../shared)")
     log = stack.triton_log.read_text(errors="replace")
-    for name in (f"{family}_onnx", model_name):
-        assert f'"{name}: serving model.onnx on CPUExecutionProvider (map from channels-last upsampling)' in log
+    # The map's own model is an ensemble over the full model's stub, which runs the partial file.
+    on_cpu = "on CPUExecutionProvider (map from channels-last upsampling)"
+    assert f'"{family}_onnx: serving model.onnx {on_cpu}' in log
+    assert f'"{family}_onnx: partial file partial.segmentation_map.onnx {on_cpu}' in log
     image = _photo("dog2.jpg", size)
     client = grpcclient.InferenceServerClient(stack.triton_grpc_url)
     request = grpcclient.InferInput(INPUT_NAME, list(image.shape), "UINT8")

@@ -32,7 +32,7 @@ def test_twin_keeps_the_native_contract(stack) -> None:
     config = client.get_model_config(f"{DEFAULT_FAMILY}_onnx", as_json=True)["config"]
     assert config["backend"] == "python"
     assert [i["name"] for i in config["input"]] == ["image"]
-    assert [o["name"] for o in config["output"]] == ["logits", "probabilities", "segmentation_map"]
+    assert [o["name"] for o in config["output"]] == ["logits", "probabilities", "segmentation_map", "confidence"]
     assert int(config["max_batch_size"]) > 0 and "dynamic_batching" in config
     assert config["parameters"]["segmentation.runtime"]["string_value"] == "onnx"
     assert config["parameters"]["serving.source_platform"]["string_value"] == "onnxruntime_onnx"

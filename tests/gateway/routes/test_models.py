@@ -61,10 +61,10 @@ def test_every_model_of_the_repository_is_listed_with_its_labels(catalogue: dict
     listed = {
         backend["model"]: family for family in catalogue["models"].values() for backend in family["backends"].values()
     }
-    # `<model>__<output>` computes one output of <model> (docs/performance.md): not a model of its own to list.
+    # `<model>__<output>[__<output>]` computes some outputs of <model> (docs/performance.md): not a model to list.
     in_repository = {path.name: path for path in model_folders(stack.repository) if "__" not in path.name}
     assert set(listed) == set(in_repository)
-    singles = {path.name for path in stack.repository.iterdir() if "__" in path.name}
-    assert singles and {name.rsplit("__", 1)[0] for name in singles} <= set(listed)
+    partials = {path.name for path in stack.repository.iterdir() if "__" in path.name}
+    assert partials and {name.split("__", 1)[0] for name in partials} <= set(listed)
     for name, path in in_repository.items():
         assert listed[name]["labels"] == (path / "labels.txt").read_text().split()
