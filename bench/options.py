@@ -34,6 +34,8 @@ class Options:
     api_key: str | None = None  # sent as X-API-Key when the gateway requires keys
     only: tuple[str, ...] = ()  # scenario name prefixes to run (empty: all)
     encoding: bool = True  # the in-process JSON encoding comparison (~10-20 s of one core)
+    bulk_photos: int = 64  # distinct photos of the bulk scenario (segment DIR --summary vs in-process); 0: skip
+    bulk_sources: Path | None = None  # the folder they are cut from (None: the shared images folder)
 
     def selects(self, scenario: str) -> bool:
         return not self.only or scenario.startswith(self.only)
@@ -44,8 +46,10 @@ def parser() -> argparse.ArgumentParser:
     gateway_settings = GatewaySettings()
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark every serving path against the network alone (onnxruntime in-process) on the same "
-        "photos; at concurrency 1 each path's requests alternate with the network's, and its ratio is to those. "
+        description="Benchmark every serving path against the network alone (onnxruntime in-process, its default "
+        "session options; the same without spinning threads as a second column) on the same photos; at "
+        "concurrency 1 each path's requests alternate with the network's, and its ratio is to those. Also a folder "
+        "of photos through `segment DIR --summary` against an in-process loop, and the stack's memory (PSS). "
         "Uses the stack at the addresses of the environment (docs/architecture.md); starts "
         "`python -m serving` for the run if none answers. Writes JSON results, prints a table, and "
         "prints one JSON object of headline figures as its last line.",
@@ -91,7 +95,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke-test counts: 2 requests (4 concurrent), 1 heavy, 1 warm-up, 1 encode repeat",
+        help="smoke-test counts: 2 requests (4 concurrent), 1 heavy, 1 warm-up, 1 encode repeat, 8 bulk photos",
     )
     p.add_argument(
         "--api-key",
@@ -106,6 +110,19 @@ def parser() -> argparse.ArgumentParser:
         "(the reference always runs: every ratio needs it)",
     )
     p.add_argument("--skip-encoding", action="store_true", help="skip the in-process JSON encoding comparison")
+    p.add_argument(
+        "--bulk-photos",
+        type=int,
+        default=64,
+        help="distinct photos (crops, mirror images, rescales of the shared photos, in a temporary folder) of the "
+        "bulk scenario: `segment DIR --summary` against an in-process loop; 0 skips it (--quick: 8)",
+    )
+    p.add_argument(
+        "--bulk-sources",
+        type=Path,
+        default=None,
+        help="folder of photos the bulk scenario's photos are cut from (default: the shared images folder)",
+    )
     p.add_argument("--no-start", action="store_true", help="fail instead of starting a stack when none answers")
     p.add_argument("--start-timeout", type=float, default=900.0, help="seconds to wait for a started stack")
     return p
@@ -115,8 +132,11 @@ def parse(argv: list[str] | None = None) -> Options:
     args = parser().parse_args(argv)
     if args.quick:
         args.requests, args.requests_concurrent, args.heavy_requests, args.warmup, args.encode_repeats = 2, 4, 1, 1, 1
+        args.bulk_photos = min(args.bulk_photos, 8)
     if min(args.concurrency) < 1 or args.requests < 1 or args.requests_concurrent < 1 or args.heavy_requests < 1:
         parser().error("concurrency and request counts must be at least 1")
+    if args.bulk_photos < 0:
+        parser().error("--bulk-photos must be at least 0")
     return Options(
         endpoints=Endpoints(args.gateway_url.rstrip("/"), args.triton_url),
         family=args.family,
@@ -136,6 +156,8 @@ def parse(argv: list[str] | None = None) -> Options:
         api_key=args.api_key or None,
         only=tuple(args.only),
         encoding=not args.skip_encoding,
+        bulk_photos=args.bulk_photos,
+        bulk_sources=args.bulk_sources,
     )
 
 

@@ -1,4 +1,4 @@
-"""Memory of the serving processes, read from /proc: who listens on a port, its children, their RSS.
+"""Memory of the serving processes, read from /proc: who listens on a port, its children, their RSS and PSS.
 
 The stack is identified by the ports it listens on rather than by process names, because other
 stacks (tests, other people's experiments) may run on the same machine at the same time.
@@ -60,6 +60,37 @@ def rss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of one process (0 if it is gone or unreadable): its private pages plus its share of
+    the pages it shares. Unlike RSS, the PSS of several processes adds up to the memory they take together (the
+    Python stubs share the interpreter's and the libraries' pages)."""
+    try:
+        for line in (PROC / str(pid) / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def stack_pss(roots: dict[str, int]) -> dict:
+    """The PSS of each labelled process tree (label -> root pid) and of all of them together, in MB."""
+    trees: dict[str, dict] = {}
+    total = 0
+    for label, root in roots.items():
+        tree = process_tree(root)
+        sizes = {pid: pss_bytes(pid) for pid in tree}
+        total += sum(sizes.values())
+        trees[label] = {
+            "pss_mb": round(sum(sizes.values()) / 2**20, 1),
+            "processes": _count_names([command_name(pid) for pid in tree]),
+            "per_process_mb": {
+                f"{command_name(pid)}[{pid}]": round(size / 2**20, 1) for pid, size in sorted(sizes.items())
+            },
+        }
+    return {"total_pss_mb": round(total / 2**20, 1), "trees": trees}
 
 
 def command_name(pid: int) -> str:

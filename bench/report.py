@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.scenarios import COST_PREFIX, GRAPH, OUTPUT_SETS, REFERENCE
+from bench.scenarios import COST_PREFIX, GRAPH, OUTPUT_SETS, REFERENCE, REFERENCE_NOSPIN
 from bench.stats import ratio
 
 # The old service, measured on this kind of machine: what the new one is compared with.
@@ -19,14 +19,17 @@ def find(runs: list[dict], scenario: str, photo: str, concurrency: int) -> dict 
 
 
 def add_ratios(runs: list[dict]) -> None:
-    """Each run's p50 and throughput relative to the network alone (in-process) on the same photo: to the
-    reference measured in turn with it when there is one (concurrency 1), else to the reference's own run."""
+    """Each run's p50 and throughput relative to the network alone (in-process, onnxruntime's defaults) on the
+    same photo: to the reference measured in turn with it when there is one (concurrency 1), else to the
+    reference's own run. ``p50_ratio_nospin``, the second column, is to the no-spinning reference's p50."""
     for run in runs:
         reference = find(runs, REFERENCE, run["photo"], 1)
+        nospin = find(runs, REFERENCE_NOSPIN, run["photo"], 1)
         p50 = run.get("paired_reference_p50_ms", reference["p50_ms"] if reference else None)
         throughput = run.get("paired_reference_throughput_rps", reference["throughput_rps"] if reference else None)
         run["p50_ratio"] = ratio(run["p50_ms"], p50)
         run["throughput_ratio"] = ratio(run["throughput_rps"], throughput)
+        run["p50_ratio_nospin"] = ratio(run["p50_ms"], _get(nospin, "p50_ms"))
 
 
 def _get(run: dict | None, key: str) -> float | None:
@@ -41,18 +44,36 @@ def headline(results: dict) -> dict:
     def at(scenario: str, concurrency: int = 1, on: str = photo) -> dict | None:
         return find(runs, scenario, on, concurrency)
 
-    reference, graph = at(REFERENCE), at(GRAPH)
+    reference, nospin, graph = at(REFERENCE), at(REFERENCE_NOSPIN), at(GRAPH)
+    png = at("format-png/onnx")
+    bulk = results.get("bulk") or {}
     gateway_map, gateway_map_top = at("gateway-map/onnx"), at("gateway-map/onnx", top)
     all_json, npz = at("gateway-all/onnx"), at("format-npz/onnx")
     encoding = results.get("encoding") or {}
     memory = results.get("memory") or {}
     int8 = int8_figures(results)
     summary = {
-        # Issue 13's figures: every path against the network alone (normalise, network, upsample).
+        # Issue 13's figures: every path against the network alone (normalise, network, upsample), since issue 21
+        # with onnxruntime's default session options; the no-spinning figure beside it.
         "network_p50_ms": _get(reference, "p50_ms"),
+        "network_default_p50_ms": _get(reference, "p50_ms"),
+        "network_nospin_p50_ms": _get(nospin, "p50_ms"),
+        "network_nospin_vs_default": _get(nospin, "p50_ratio"),
         "triton_map_vs_network": _get(at("triton/onnx"), "p50_ratio"),
         "gateway_map_vs_network": _get(gateway_map, "p50_ratio"),
-        "gateway_png_vs_network": _get(at("format-png/onnx"), "p50_ratio"),
+        "gateway_png_vs_network": _get(png, "p50_ratio"),
+        "gateway_map_vs_network_nospin": _get(gateway_map, "p50_ratio_nospin"),
+        "triton_map_vs_network_nospin": _get(at("triton/onnx"), "p50_ratio_nospin"),
+        # Issue 21: what the CLI, the web page and segment() ask (bundle, summary) against a PNG of the map. Each
+        # p50 is first taken over the reference measured in turn with it, so a drift between the two blocks cancels.
+        "bundle_vs_png": ratio(_get(at("format-bundle/onnx"), "p50_ratio"), _get(png, "p50_ratio")),
+        "summary_vs_png": ratio(_get(at("format-summary/onnx"), "p50_ratio"), _get(png, "p50_ratio")),
+        # A folder of distinct photos: `segment DIR --summary` photos/s over the in-process loop's.
+        "bulk_vs_inprocess": bulk.get("bulk_vs_inprocess"),
+        "bulk_cli_photos_per_s": bulk.get("cli_photos_per_s"),
+        "bulk_inprocess_photos_per_s": bulk.get("in_process_photos_per_s"),
+        # PSS of tritonserver, its Python stubs and the gateway after every format was used.
+        "stack_memory_mb": (results.get("stack_memory") or {}).get("total_pss_mb"),
         "torch_gateway_map_vs_network": _get(at("gateway-map/torch"), "p50_ratio"),
         "int8_speedup": int8.get("speedup"),
         "int8_map_agreement": int8.get("map_agreement"),
@@ -131,6 +152,7 @@ COLUMNS = (
     ("bytes", 11, "response_bytes"),
     ("p50/ref", 7, "p50_ratio"),
     ("thr/ref", 7, "throughput_ratio"),
+    ("p50/nospin", 10, "p50_ratio_nospin"),
 )
 
 
@@ -150,6 +172,23 @@ def output_set_table(results: dict) -> list[str]:
             f"  {label:<18} {run.get('model', '-'):<36} {run['p50_ms']:>8.1f} "
             f"{run['p50_ratio'] if run['p50_ratio'] is not None else '-':>9} {run['response_bytes']:>10}"
         )
+    return lines
+
+
+def bulk_lines(figures: dict | None) -> list[str]:
+    if not figures:
+        return []
+    line = (
+        f"bulk, {figures['photos']} distinct photos: `segment DIR --summary` {figures['cli_photos_per_s']} photos/s "
+        f"({figures['cli_wall_s']} s, of which ~{figures['cli_start_up_s']} s start-up; "
+        f"exit {figures['cli_returncode']}) "
+        f"vs in-process loop {figures['in_process_photos_per_s']} photos/s "
+        f"(before {figures['in_process_photos_per_s_before']}, after {figures['in_process_photos_per_s_after']}): "
+        f"{figures['bulk_vs_inprocess']}x"
+    )
+    lines = [line]
+    if figures.get("cli_error"):
+        lines.append(f"bulk CLI failed: {figures['cli_error']}")
     return lines
 
 
@@ -176,6 +215,15 @@ def table(results: dict) -> str:
         lines.append(f"decode+resize {photo}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     for label, figures in (results.get("memory") or {}).items():
         lines.append(f"peak RSS {label}: {figures['peak_rss_mb']} MB ({figures['processes']})")
+    stack_memory = results.get("stack_memory")
+    if stack_memory:
+        trees = "; ".join(
+            f"{label} {tree['pss_mb']} MB ({tree['processes']})" for label, tree in stack_memory["trees"].items()
+        )
+        lines.append(f"stack memory after every format (PSS): {stack_memory['total_pss_mb']} MB = {trees}")
+    for failed in results.get("warm_every_format_errors") or []:
+        lines.append(f"warm-up of every format: {failed}")
+    lines += bulk_lines(results.get("bulk"))
     lines.append(f"machine: {results['machine_line']}")
     if not is_quiet(results):
         lines.append(

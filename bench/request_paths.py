@@ -30,22 +30,36 @@ def network_alone(onnx_path: Path) -> bytes:
     return onnx.utils.Extractor(model).extract_model([INPUT_NAME], [LOGITS]).SerializeToString()
 
 
+def in_process_session(graph: Path | bytes, intra_op_threads: int = 0, spinning: bool = True) -> ort.InferenceSession:
+    """An onnxruntime CPU session as a user who skips the service makes one: its default options
+    (``intra_op_threads`` 0 = one thread per core; idle threads spin), unless told otherwise.
+
+    ``spinning=False`` sets ``session.intra_op.allow_spinning=0`` (idle threads sleep), as the serving adapter
+    did: on a busy machine the figure then swings less, but it is ~30% slower than the defaults on 2 cores.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    model = str(graph) if isinstance(graph, Path) else graph
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
 class ReferencePath:
-    """onnxruntime in-process, same threads as asked: a model's own cost, nothing around it.
+    """onnxruntime in-process (bench.request_paths.in_process_session): a model's own cost, nothing around it.
 
     ``graph`` is an ONNX file or serialised graph; ``output`` the one output each request fetches.
     """
 
     def __init__(
-        self, graph: Path | bytes, model_input: np.ndarray, intra_op_threads: int = 0, output: str = SEGMENTATION_MAP
+        self,
+        graph: Path | bytes,
+        model_input: np.ndarray,
+        intra_op_threads: int = 0,
+        output: str = SEGMENTATION_MAP,
+        spinning: bool = True,
     ) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads  # 0 = onnxruntime's default (one per core)
-        # As the serving adapter runs its sessions (serving/python_backend/model.py): idle threads sleep.
-        # With spinning threads the in-process figure swings with every other process on a shared machine.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        model = str(graph) if isinstance(graph, Path) else graph
-        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.session = in_process_session(graph, intra_op_threads, spinning)
         self.feed = {INPUT_NAME: model_input}
         self.output = output
 

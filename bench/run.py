@@ -6,18 +6,23 @@ import json
 import os
 import sys
 import time
+import typing
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import decoding, encoding, machine, report
-from bench.inputs import load_photo
-from bench.load import LoadPlan, SenderFactory, run_load, run_paired
-from bench.models import discover, onnx_file
+import httpx
+
+from bench import bulk, decoding, encoding, machine, report
+from bench.inputs import Photo, load_photo
+from bench.load import LoadPlan, RequestFailed, SenderFactory, run_load, run_paired
+from bench.models import ServedModel, discover, onnx_file
 from bench.options import Options
-from bench.process_memory import RssSampler, listening_pid
-from bench.request_paths import ReferencePath, network_alone
-from bench.scenarios import REFERENCE, Scenario, for_photo
-from bench.stack import StackUnavailable, running_stack, stack_ready
+from bench.process_memory import RssSampler, listening_pid, stack_pss
+from bench.request_paths import GatewayPath, ReferencePath, network_alone
+from bench.scenarios import ALL_RESULTS, MAP_ONLY, MAP_ONLY_OUTPUT, REFERENCE, REFERENCES, Scenario, for_photo
+from bench.stack import Endpoints, StackUnavailable, running_stack, stack_ready
+from export.paths import default_images_dir
+from gateway.domain import ResponseFormat
 
 
 def log(message: str) -> None:
@@ -61,6 +66,7 @@ def new_results(options: Options, serving_env: dict[str, str] | None) -> dict:
             "heavy_requests": options.heavy_requests,
             "warmup": options.warmup,
             "reference_threads": options.reference_threads,
+            "bulk_photos": options.bulk_photos,
             "serving_env": recorded_env(serving_env),
         },
         "runs": [],
@@ -96,11 +102,13 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
         roots = {"gateway": listening_pid(endpoints.gateway_port), "triton": listening_pid(endpoints.triton_grpc_port)}
         with RssSampler({k: v for k, v in roots.items() if v is not None}) as sampler:
             for index, photo in enumerate(photos):
-                reference = ReferencePath(network, photo.model_input, options.reference_threads, output="logits")
-                graph = ReferencePath(model_file, photo.model_input, options.reference_threads)
-                scenarios = for_photo(photo, reference, graph, models, endpoints, index == 0, options.api_key)
+                threads = options.reference_threads
+                reference = ReferencePath(network, photo.model_input, threads, output="logits")
+                nospin = ReferencePath(network, photo.model_input, threads, output="logits", spinning=False)
+                graph = ReferencePath(model_file, photo.model_input, threads)
+                scenarios = for_photo(photo, reference, nospin, graph, models, endpoints, index == 0, options.api_key)
                 for scenario in scenarios:
-                    if scenario.name == REFERENCE or options.selects(scenario.name):
+                    if scenario.name in REFERENCES or options.selects(scenario.name):
                         run_scenario(scenario, options, results, reference.make_sender)
                 # The reference again after the serving paths: on a shared machine the load drifts, so its
                 # p50 is the mean of a measurement before and one after everything it is compared with.
@@ -108,7 +116,15 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
                 if index == 0 and options.encoding:
                     log("encoding all three results in-process (tolist()+json.dumps takes a while)")
                     results["encoding"] = encoding.compare(graph.run(), options.encode_repeats, 1)
-                del reference, graph
+                del reference, nospin, graph
+            if options.bulk_photos and options.selects("bulk"):
+                map_file = onnx_file(options.repository, models["onnx"].for_outputs(MAP_ONLY_OUTPUT))
+                results["bulk"] = run_bulk(options, map_file, size_hw)
+            # Every format once on every runtime (and every output's model), then the stack's PSS: the memory a
+            # user's stack holds once everything has been used.
+            results["warm_every_format_errors"] = warm_every_format(models, endpoints, photos[0], options.api_key)
+            results["stack_memory"] = stack_pss({k: v for k, v in roots.items() if v is not None})
+            log(f"stack memory (PSS): {results['stack_memory']['total_pss_mb']} MB")
         results["memory"] = sampler.report()
         missing = [k for k, v in roots.items() if v is None]
         if missing:
@@ -173,6 +189,48 @@ def remeasure_reference(scenario: Scenario, options: Options, results: dict) -> 
         f"{scenario.name:<20} {scenario.photo.name:<11} again: p50={figures.p50_ms} ms; "
         f"reference p50 = mean {first['p50_ms']} ms"
     )
+
+
+def run_bulk(options: Options, map_file: Path, size_hw: tuple[int, int]) -> dict:
+    sources = bulk.source_photos(options.bulk_sources or default_images_dir())
+    log(f"bulk: `segment DIR --summary` on {options.bulk_photos} distinct photos vs the in-process loop")
+    started = time.perf_counter()
+    figures = bulk.measure(
+        sources,
+        options.bulk_photos,
+        map_file,
+        size_hw,
+        options.endpoints.gateway_url,
+        options.family,
+        options.api_key,
+        options.reference_threads,
+    )
+    log(
+        f"bulk: CLI {figures['cli_photos_per_s']} photos/s (exit {figures['cli_returncode']}), in-process "
+        f"{figures['in_process_photos_per_s']} photos/s ({time.perf_counter() - started:.1f} s)"
+    )
+    return figures
+
+
+WARM_RESULTS: tuple[tuple[str, ...], ...] = (("logits",), ("pixels_distribution",), ALL_RESULTS)
+
+
+def warm_every_format(
+    models: dict[str, ServedModel], endpoints: Endpoints, photo: Photo, api_key: str | None
+) -> list[str]:
+    """One ``/infer/file`` of every response format (map only) on every runtime, and the npz of each score array
+    and of all three (their models); returns what failed (a format the gateway lacks), the run goes on."""
+    errors = []
+    for runtime in sorted(models):
+        asks: list[tuple[str, tuple[str, ...]]] = [(fmt, MAP_ONLY) for fmt in typing.get_args(ResponseFormat)]
+        asks += [("npz", results) for results in WARM_RESULTS]
+        for fmt, results in asks:
+            path = GatewayPath(endpoints.gateway_url, photo.name, photo.data, runtime, results, fmt, api_key)
+            try:
+                path.make_sender()()
+            except (RequestFailed, httpx.HTTPError) as exc:
+                errors.append(f"{runtime} {fmt} {'+'.join(results)}: {str(exc)[:200]}")
+    return errors
 
 
 def int8_manifest_figures(repository: Path, model_name: str) -> dict:

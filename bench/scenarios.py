@@ -18,12 +18,23 @@ ALL_RESULTS = ("logits", "pixels_distribution", "segmentation_map")
 MAP_ONLY = ("segmentation_map",)
 MAP_ONLY_OUTPUT = ("segmentation_map",)
 # Faster formats than today's JSON, with the results each is asked for. npz carries the same three
-# arrays as the all-results JSON (the size/speed comparison); png and summary answer from the map.
-FAST_FORMATS: dict[str, tuple[str, ...]] = {"npz": ALL_RESULTS, "png": MAP_ONLY, "summary": MAP_ONLY}
+# arrays as the all-results JSON (the size/speed comparison); png, summary and bundle (the mask PNG and the
+# summary together: what the CLI, the web page and SegmentationClient.segment() ask) answer from the map.
+FAST_FORMATS: dict[str, tuple[str, ...]] = {
+    "npz": ALL_RESULTS,
+    "png": MAP_ONLY,
+    "summary": MAP_ONLY,
+    "bundle": MAP_ONLY,
+}
 HEAVY_FORMATS = {"npz"}
-# The network alone (bench.request_paths.network_alone), in-process: every serving path is a ratio to it.
+# The network alone (bench.request_paths.network_alone), in-process with onnxruntime's default session options
+# (what a user who skips the service runs): every serving path is a ratio to it.
 REFERENCE = "network/onnx"
-# The whole exported graph in-process, fetching the map (onnxruntime still runs softmax and argmax).
+# The same with idle threads sleeping (session.intra_op.allow_spinning=0, the reference of earlier runs): the
+# second column, measured in turn with the reference like any path.
+REFERENCE_NOSPIN = "network-nospin/onnx"
+REFERENCES = (REFERENCE, REFERENCE_NOSPIN)
+# The whole exported graph in-process (onnxruntime's defaults), fetching the map (it still runs softmax and argmax).
 GRAPH = "graph/onnx"
 # Triton's cost per output set (concurrency 1), each through the model the gateway would ask.
 OUTPUT_SETS: dict[str, tuple[str, ...]] = {
@@ -49,6 +60,7 @@ class Scenario:
 def for_photo(
     photo: Photo,
     reference: ReferencePath,
+    reference_nospin: ReferencePath,
     graph: ReferencePath,
     models: dict[str, ServedModel],
     endpoints: Endpoints,
@@ -63,6 +75,7 @@ def for_photo(
 
     scenarios = [
         Scenario(REFERENCE, photo, reference.make_sender, sequential_only=True),
+        Scenario(REFERENCE_NOSPIN, photo, reference_nospin.make_sender, sequential_only=True),
         Scenario(GRAPH, photo, graph.make_sender, sequential_only=True),
     ]
     for runtime, model in sorted(models.items()):

@@ -36,9 +36,12 @@ log = logging.getLogger("gateway.limits")
 
 # Multipart framing (boundaries, part headers, the small form fields) on top of the image itself.
 MULTIPART_ALLOWANCE_BYTES = 64 * 1024
-# Paths whose requests carry several images (settings.max_batch_files of them).
+# Paths whose requests carry several images (settings.max_batch_files of them): the batch route, and the Open
+# Inference Protocol's infer routes (/v2/models/{family}[/versions/{v}]/infer: N photos in one tensor).
 BATCH_PATH_PREFIX = "/infer/files"
-INFERENCE_PATH_PREFIXES = ("/infer", "/v2/models/")
+V2_MODELS_PREFIX = "/v2/models/"
+V2_INFER_SUFFIX = "/infer"
+INFERENCE_PATH_PREFIXES = ("/infer", V2_MODELS_PREFIX)
 # The minimum body rate is enforced only after this many seconds: a request's first bytes may wait for
 # the connection to warm up (TCP slow start), small bodies are never judged by rate.
 BODY_RATE_GRACE_S = 5.0
@@ -47,6 +50,11 @@ CLOSE = {"Connection": "close"}
 
 def is_inference_path(path: str) -> bool:
     return path.startswith(INFERENCE_PATH_PREFIXES)
+
+
+def carries_several_images(path: str) -> bool:
+    path = path.rstrip("/")
+    return path == BATCH_PATH_PREFIX or (path.startswith(V2_MODELS_PREFIX) and path.endswith(V2_INFER_SUFFIX))
 
 
 class BodyTooLarge(HTTPException):
@@ -93,7 +101,7 @@ class BodyLimitsMiddleware:
         self.receiving = _Receiving()
 
     def limit_for(self, path: str) -> int:
-        images = self.settings.max_batch_files if path.rstrip("/") == BATCH_PATH_PREFIX else 1
+        images = self.settings.max_batch_files if carries_several_images(path) else 1
         return images * self.settings.max_upload_bytes + MULTIPART_ALLOWANCE_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

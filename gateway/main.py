@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from gateway.api.routes import batch, health, infer, models, web
+from gateway.api.routes import batch, health, infer, models, v2, web
 from gateway.core.config import Settings, get_settings
 from gateway.drain import DrainState
 from gateway.errors import ServiceError, restyle, shown
@@ -132,6 +132,6 @@ def create_app(settings: Settings | None = None, drain: DrainState | None = None
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware, log_format=settings.log_format)
     # Which paths need an API key (when GATEWAY_API_KEYS is set) is decided in gateway/security.py.
-    for module in (health, models, infer, batch, web):
+    for module in (health, models, infer, batch, v2, web):
         app.include_router(module.router)
     return app

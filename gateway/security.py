@@ -17,10 +17,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.core.config import Settings
 
-# Liveness and readiness probes have no key; the page, its assets and the API docs are static and send the
-# key themselves on the calls that need one. /ready says only "ready" or what is not ready to a client
-# without a key (gateway/api/routes/health.py).
-OPEN_PATHS = frozenset({"/healthcheck", "/ready", "/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# Liveness and readiness probes have no key (the Open Inference Protocol's too, /v2/health/*: KServe's probes);
+# the page, its assets and the API docs are static and send the key themselves on the calls that need one.
+# /ready (and /v2/health/ready) says only "ready" or what is not ready to a client without a key
+# (gateway/api/routes/health.py). The protocol's other routes (/v2, /v2/models/...) need one, as /models does.
+OPEN_PATHS = frozenset(
+    {"/healthcheck", "/ready", "/v2/health/live", "/v2/health/ready"}
+    | {"/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
 OPEN_PREFIXES = ("/static/", "/static-offline-docs/")
 METRICS_PATH = "/metrics"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}

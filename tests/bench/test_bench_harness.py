@@ -19,6 +19,12 @@ pytestmark = pytest.mark.timeout(900)
 
 HEADLINE_NUMBERS = (
     "network_p50_ms",
+    "network_default_p50_ms",
+    "network_nospin_p50_ms",
+    "bundle_vs_png",
+    "summary_vs_png",
+    "bulk_vs_inprocess",
+    "stack_memory_mb",
     "triton_map_vs_network",
     "gateway_map_vs_network",
     "gateway_png_vs_network",
@@ -37,6 +43,7 @@ HEADLINE_NUMBERS = (
 # Measured at concurrency 1 only: the in-process references and Triton's cost per output set.
 SEQUENTIAL_SCENARIOS = {
     "network/onnx",
+    "network-nospin/onnx",
     "graph/onnx",
     "triton-outputs/map",
     "triton-outputs/logits",
@@ -53,6 +60,7 @@ EXPECTED_SCENARIOS = SEQUENTIAL_SCENARIOS | {
     "format-npz/onnx",
     "format-png/onnx",
     "format-summary/onnx",
+    "format-bundle/onnx",
 }
 
 
@@ -109,11 +117,48 @@ def test_results_file_has_every_path_at_every_concurrency(bench_run) -> None:
         assert run["errors"] == 0 and run["requests"] >= 1, run
         assert run["p50_ms"] <= run["p95_ms"], run
         assert run["response_bytes"] > 0 and run["p50_ratio"] > 0 and run["throughput_ratio"] > 0, run
+        assert run["p50_ratio_nospin"] > 0, run  # the second column: to the no-spinning reference
         # concurrency 1: measured in turn with the network alone, and its ratio is to that
         paired = run["concurrency"] == 1 and run["scenario"] != "network/onnx"
         assert ("paired_reference_p50_ms" in run) == paired, run
         if paired:
             assert run["p50_ratio"] == pytest.approx(run["p50_ms"] / run["paired_reference_p50_ms"], abs=0.001)
+
+
+def test_the_reference_is_onnxruntimes_defaults_and_the_nospin_figure_stands_beside_it(bench_run) -> None:
+    completed, output = bench_run
+    results = json.loads(output.read_text())
+    headline = json.loads(completed.stdout.strip().splitlines()[-1])
+    network = next(run for run in results["runs"] if run["scenario"] == "network/onnx")
+    nospin = next(run for run in results["runs"] if run["scenario"] == "network-nospin/onnx")
+    assert headline["network_default_p50_ms"] == headline["network_p50_ms"] == network["p50_ms"]
+    assert headline["network_nospin_p50_ms"] == nospin["p50_ms"]
+    # measured in turn with the defaults like any path: its ratio is to them
+    assert nospin["p50_ratio"] == pytest.approx(nospin["p50_ms"] / nospin["paired_reference_p50_ms"], abs=0.001)
+    assert "p50/nospin" in completed.stdout
+
+
+def test_bulk_scenario_runs_the_cli_on_distinct_photos_against_the_in_process_loop(bench_run) -> None:
+    completed, output = bench_run
+    bulk = json.loads(output.read_text())["bulk"]
+    assert bulk["photos"] == 8  # --quick scales the 64 down
+    assert (bulk["cli_returncode"], bulk["cli_summaries"]) == (0, 8)
+    assert bulk["map_file"].endswith("deeplabv3_onnx__segmentation_map/1/model.onnx")
+    assert bulk["bulk_vs_inprocess"] == pytest.approx(
+        bulk["cli_photos_per_s"] / bulk["in_process_photos_per_s"], rel=0.02
+    )
+    assert "`segment DIR --summary`" in completed.stdout
+
+
+def test_stack_memory_is_the_pss_of_triton_its_stubs_and_the_gateway_after_every_format(bench_run) -> None:
+    _, output = bench_run
+    results = json.loads(output.read_text())
+    assert results["warm_every_format_errors"] == []
+    memory = results["stack_memory"]
+    assert set(memory["trees"]) == {"gateway", "triton"}
+    assert "tritonserver" in memory["trees"]["triton"]["processes"]
+    assert "triton_python_backend_stub" in memory["trees"]["triton"]["processes"]
+    assert memory["total_pss_mb"] == pytest.approx(sum(tree["pss_mb"] for tree in memory["trees"].values()), abs=0.2)
 
 
 def test_all_results_json_and_npz_carry_the_same_arrays_in_different_sizes(bench_run) -> None:

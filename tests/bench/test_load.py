@@ -8,7 +8,7 @@ import pytest
 
 from bench.load import LoadPlan, run_paired
 from bench.report import add_ratios
-from bench.scenarios import REFERENCE
+from bench.scenarios import REFERENCE, REFERENCE_NOSPIN
 
 
 def sleeper(calls: list[str], name: str, seconds: float, size: int):
@@ -67,3 +67,23 @@ def test_ratio_is_to_the_reference_beside_the_run_when_there_is_one() -> None:
     assert (runs[1]["p50_ratio"], runs[1]["throughput_ratio"]) == (1.125, 0.88)
     assert (runs[2]["p50_ratio"], runs[2]["throughput_ratio"]) == (3.0, 1.3)  # concurrency 4: the reference's run
     assert runs[0]["p50_ratio"] == 1.0
+
+
+def test_the_second_column_is_to_the_no_spinning_reference() -> None:
+    runs = [
+        {"scenario": REFERENCE, "photo": "a.jpg", "concurrency": 1, "p50_ms": 50.0, "throughput_rps": 20.0},
+        {
+            "scenario": REFERENCE_NOSPIN,
+            "photo": "a.jpg",
+            "concurrency": 1,
+            "p50_ms": 65.0,
+            "throughput_rps": 15.0,
+            "paired_reference_p50_ms": 52.0,
+            "paired_reference_throughput_rps": 19.0,
+        },
+        {"scenario": "triton/onnx", "photo": "a.jpg", "concurrency": 1, "p50_ms": 78.0, "throughput_rps": 12.0},
+    ]
+    add_ratios(runs)
+    assert runs[1]["p50_ratio"] == 1.25  # no spinning against the defaults beside it
+    assert (runs[2]["p50_ratio"], runs[2]["p50_ratio_nospin"]) == (1.56, 1.2)
+    assert runs[0]["p50_ratio_nospin"] == round(50 / 65, 3)
