@@ -28,7 +28,9 @@ def repository(tmp_path: Path) -> Path:
     """The committed configs and labels with stand-in artefacts (the twin links them, never reads them)."""
     repo = tmp_path / "repo"
     for name, artifact in ARTIFACTS.items():
-        shutil.copytree(COMMITTED / name, repo / name, ignore=shutil.ignore_patterns("[0-9]*", "manifest.json", "warmup"))
+        shutil.copytree(
+            COMMITTED / name, repo / name, ignore=shutil.ignore_patterns("[0-9]*", "manifest.json", "warmup")
+        )
         (repo / name / "1").mkdir()
         (repo / name / "1" / artifact).write_bytes(b"weights")
         (repo / name / "warmup").mkdir()
