@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.domain import RenderOptions
+from gateway.domain import CONFIDENCE_RESULT, RenderOptions
 from gateway.errors import TooLarge, format_size
 
 # One float32 as JSON at most: sign, 9 significant digits, point, exponent, comma ("-1.2345678e-38,").
@@ -31,7 +31,12 @@ def _json_map_value_bytes(classes: int) -> int:
 
 
 def _arrays_bytes(requested: Sequence[str], classes: int, pixels: int, float_bytes: int, map_bytes: int) -> int:
-    return sum((classes * float_bytes if name in SCORE_RESULTS else map_bytes) * pixels for name in requested)
+    def per_pixel(name: str) -> int:
+        if name in SCORE_RESULTS:
+            return classes * float_bytes
+        return float_bytes if name == CONFIDENCE_RESULT else map_bytes  # one float plane, or the map
+
+    return sum(per_pixel(name) * pixels for name in requested)
 
 
 def answer_bytes(

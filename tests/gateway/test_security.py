@@ -28,6 +28,16 @@ OPEN, KEY_NEEDED, METRICS = "open", "key", "key only with GATEWAY_PROTECT_METRIC
 ROUTE_ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/healthcheck"): OPEN,
     ("GET", "/ready"): OPEN,
+    # The Open Inference Protocol: its probes open as the gateway's own, the rest keyed.
+    ("GET", "/v2/health/live"): OPEN,
+    ("GET", "/v2/health/ready"): OPEN,
+    ("GET", "/v2"): KEY_NEEDED,
+    ("GET", "/v2/models/{family}"): KEY_NEEDED,
+    ("GET", "/v2/models/{family}/ready"): KEY_NEEDED,
+    ("GET", "/v2/models/{family}/versions/{version}"): KEY_NEEDED,
+    ("GET", "/v2/models/{family}/versions/{version}/ready"): KEY_NEEDED,
+    ("POST", "/v2/models/{family}/infer"): KEY_NEEDED,
+    ("POST", "/v2/models/{family}/versions/{version}/infer"): KEY_NEEDED,
     ("GET", "/metrics"): METRICS,
     ("GET", "/models"): KEY_NEEDED,
     ("POST", "/infer/url"): KEY_NEEDED,

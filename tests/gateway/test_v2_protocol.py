@@ -30,7 +30,7 @@ from gateway.api.routes import v2
 from gateway.api.v2_protocol import HEADER_LENGTH, InputTensor, OutputTensor
 from gateway.contract import OUTPUT_NAMES
 from gateway.core.config import Settings
-from gateway.domain import RESULT_TO_OUTPUT
+from gateway.domain import COMPUTED_TO_OUTPUT
 from gateway.errors import BadRequest
 from gateway.limits import MULTIPART_ALLOWANCE_BYTES, BodyLimitsMiddleware, is_inference_path
 from gateway.main import create_app
@@ -282,9 +282,9 @@ def test_photos_of_different_sizes_with_mask_size_original_are_400_naming_the_si
 
 def test_the_outputs_are_the_contracts_that_the_gateway_serves() -> None:
     """An output added to the contract and to the gateway's results appears in the protocol by itself."""
-    served = set(RESULT_TO_OUTPUT.values())
+    served = set(COMPUTED_TO_OUTPUT.values())
     assert tuple(name for name in OUTPUT_NAMES if name in served) == v2.OUTPUTS
-    assert {"segmentation_map", "logits", "probabilities"} <= set(v2.OUTPUTS)
+    assert set(v2.OUTPUTS) == {"segmentation_map", "logits", "probabilities", "confidence"}
 
 
 def test_the_default_backend_is_the_apis_documented_one() -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from gateway.api.deps import get_catalogue, get_inference, get_triton
+from gateway.contract import OUTPUT_NAMES
 from gateway.core.config import Settings
 from gateway.domain import ModelInfo
 from gateway.inference import InferenceService
@@ -25,11 +26,10 @@ from gateway.triton import ModelCatalogue
 
 LABELS = ("background", *(f"class{index}" for index in range(1, 21)))
 SIZE = (512, 512)
+RANDOM = {"kind": "random", "weights_are_random": True}
 MODELS = [
-    ModelInfo("deeplabv3_onnx", "deeplabv3", "onnx", LABELS, SIZE, 8, {"kind": "random", "weights_are_random": True}),
-    ModelInfo(
-        "deeplabv3_torchscript", "deeplabv3", "torch", LABELS, SIZE, 8, {"kind": "random", "weights_are_random": True}
-    ),
+    ModelInfo("deeplabv3_onnx", "deeplabv3", "onnx", LABELS, SIZE, 8, RANDOM, outputs=OUTPUT_NAMES),
+    ModelInfo("deeplabv3_torchscript", "deeplabv3", "torch", LABELS, SIZE, 8, RANDOM, outputs=OUTPUT_NAMES),
 ]
 
 
@@ -54,6 +54,7 @@ class FakeTriton:
             "logits": np.zeros((count, len(LABELS), height, width), np.float32),
             "probabilities": np.full((count, len(LABELS), height, width), 1 / len(LABELS), np.float32),
             "segmentation_map": np.zeros((count, height, width), np.uint8),
+            "confidence": np.full((count, height, width), 1 / len(LABELS), np.float32),
         }
         return {name: arrays[name] for name in wanted}
 

@@ -4,8 +4,9 @@ A model of the protocol is a family (``deeplabv3``, see GET /models), in one ver
 ``image``: ``BYTES`` of shape [N] or [N, 1], the N encoded photos (binary, Triton's binary-data extension, or
 base64 strings in JSON), at most GATEWAY_MAX_BATCH_FILES of them; and answers the outputs asked for by name
 (every one when none is named): the model contract's (gateway/contract.py) that the gateway serves as results
-(gateway.domain.RESULT_TO_OUTPUT), each [N, ...] — ``segmentation_map`` UINT8 [N, H, W], ``logits`` and
-``probabilities`` FP32 [N, C, H, W]. Request ``parameters``: ``infer_model_type`` (torch | onnx | onnx_int8,
+(gateway.domain.COMPUTED_TO_OUTPUT), each [N, ...] — ``segmentation_map`` UINT8 [N, H, W], ``logits`` and
+``probabilities`` FP32 [N, C, H, W], ``confidence`` FP32 [N, H, W] (the winning probability per pixel).
+Request ``parameters``: ``infer_model_type`` (torch | onnx | onnx_int8,
 default onnx, the API's documented default), ``mask_size`` (model | original, default model) and
 ``binary_data_output``. With ``mask_size=original`` the photos of one request must all have the same size (a
 tensor has one shape), else 400 naming the sizes.
@@ -36,8 +37,8 @@ from gateway.api.routes import health
 from gateway.api.v2_protocol import BINARY_DATA_OUTPUT, HEADER_LENGTH, InferenceRequest, OutputTensor
 from gateway.contract import ONNX_RUNTIME, OUTPUT_NAMES, RUNTIMES
 from gateway.domain import (
+    COMPUTED_TO_OUTPUT,
     MASK_SIZES,
-    RESULT_TO_OUTPUT,
     InferenceResult,
     MaskSize,
     ModelInfo,
@@ -59,7 +60,7 @@ INPUT_NAME = "image"
 DEFAULT_RUNTIME = ONNX_RUNTIME
 # The model contract's outputs the gateway serves (as results), in the contract's order: an output added to both
 # appears here, in the metadata and in the answers.
-OUTPUT_TO_RESULT: dict[str, str] = {output: result for result, output in RESULT_TO_OUTPUT.items()}
+OUTPUT_TO_RESULT: dict[str, str] = {output: result for result, output in COMPUTED_TO_OUTPUT.items()}
 OUTPUTS: tuple[str, ...] = tuple(name for name in OUTPUT_NAMES if name in OUTPUT_TO_RESULT)
 REQUEST_PARAMETERS: tuple[str, ...] = ("infer_model_type", "mask_size", BINARY_DATA_OUTPUT)
 # Triton's own request parameters (tritonclient sends them when asked to): accepted, and nothing to do here.

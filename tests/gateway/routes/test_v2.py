@@ -100,7 +100,8 @@ def test_live_ready_and_metadata(client: httpclient.InferenceServerClient) -> No
     assert metadata["name"] == FAMILY and metadata["versions"] == ["1"]
     assert metadata["inputs"] == [{"name": "image", "datatype": "BYTES", "shape": [-1]}]
     outputs = {output["name"]: output for output in metadata["outputs"]}
-    assert {"segmentation_map", "logits", "probabilities"} <= set(outputs)
+    assert set(outputs) == {"segmentation_map", "logits", "probabilities", "confidence"}
+    assert outputs["confidence"]["datatype"] == "FP32" and outputs["confidence"]["shape"] == [-1, -1, -1]
     assert outputs["segmentation_map"]["datatype"] == "UINT8" and outputs["logits"]["datatype"] == "FP32"
     assert outputs["logits"]["shape"] == [-1, 21, -1, -1] and outputs["segmentation_map"]["shape"] == [-1, -1, -1]
 
@@ -113,6 +114,21 @@ def test_a_binary_jpeg_gets_infer_files_map(client: httpclient.InferenceServerCl
     assert len(np.unique(segmentation_map)) > 1  # real weights: a dog on a background, not one class
     np.testing.assert_array_equal(segmentation_map[0], file_maps(PHOTO, backend, "model"))
     assert result.get_response()["parameters"] == {"infer_model_type": backend, "mask_size": "model"}
+
+
+def test_the_confidence_output_is_the_winning_probability(client: httpclient.InferenceServerClient) -> None:
+    result = client.infer(
+        FAMILY,
+        [photo_input([PHOTO], binary=True)],
+        outputs=[
+            httpclient.InferRequestedOutput(name, binary_data=True)
+            for name in ("probabilities", "segmentation_map", "confidence")
+        ],
+        parameters={"infer_model_type": "onnx"},
+    )
+    probabilities, confidence = result.as_numpy("probabilities"), result.as_numpy("confidence")
+    assert confidence.dtype == np.float32 and confidence.shape == result.as_numpy("segmentation_map").shape
+    np.testing.assert_allclose(confidence, probabilities.max(axis=1), atol=1e-6)
 
 
 def test_a_base64_jpeg_in_json_gets_infer_files_map_at_the_photos_size(
