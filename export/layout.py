@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.contract import PARTIAL_OUTPUT_SETS, partial_model_name
+from gateway.contract import PARTIAL_OUTPUT_SETS, partial_model_name, preprocess_model_name
 
 from .triton_config import RUNTIMES, WARMUP_DIRNAME, WARMUP_SAMPLE_FILE, Runtime, model_name
 
@@ -30,7 +30,8 @@ def partial_file(repository: Path, family: str, runtime: Runtime, outputs: tuple
 
 def wanted_model_files(repository: Path, family: str) -> list[Path]:
     """Every file a complete export of the family has: per runtime the full model, its manifest, its warm-up sample
-    and the partial models (an export from before some of those existed is incomplete, so --if-missing redoes it)."""
+    and the partial models; the photo models' preprocessing (an export from before some of those existed is
+    incomplete, so --if-missing redoes it)."""
     return [
         path
         for runtime in RUNTIMES
@@ -40,7 +41,7 @@ def wanted_model_files(repository: Path, family: str) -> list[Path]:
             model_dir(repository, family, runtime) / WARMUP_DIRNAME / WARMUP_SAMPLE_FILE,
             *(partial_file(repository, family, runtime, outputs) for outputs in PARTIAL_OUTPUT_SETS),
         )
-    ]
+    ] + [Path(repository) / preprocess_model_name(family) / VERSION / "model.py"]
 
 
 def existing_model_files(repository: Path, family: str) -> list[Path]:

@@ -20,6 +20,7 @@ from .errors import ExportError
 from .layout import MANIFEST_FILENAME, VERSION, model_dir, model_file, partial_dir, partial_file
 from .manifest import build_manifest, file_record, render_manifest
 from .onnx_export import export_onnx
+from .photo_models import write_photo_models
 from .sources.base import ModelSource
 from .sources.request import SourceRequest, request_to_dict
 from .torchscript import save_torchscript, to_torchscript
@@ -148,6 +149,15 @@ def _write_family(
                 staged.write_text(folder / CONFIG_FILENAME, render_config(spec.partial(outputs)))
                 staged.write_text(folder / LABELS_FILENAME, render_labels(source.labels))
                 staged.write_bytes(folder / WARMUP_DIRNAME / WARMUP_SAMPLE_FILE, warmup)
+
+        write_photo_models(
+            staged,
+            repository,
+            [
+                ModelSpec(family, runtime, source.labels, source.input_size, max_batch_size, weights=weights)
+                for runtime in RUNTIMES
+            ],
+        )
 
         if parity is not None:
             from .compare import run_parity  # heavy imports (Pillow drawing) only when parity runs

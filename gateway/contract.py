@@ -72,3 +72,19 @@ def partial_outputs_of(name: str) -> tuple[str, ...] | None:
     if not model or not outputs or tuple(outputs) not in PARTIAL_OUTPUT_SETS:
         return None
     return tuple(outputs)
+
+
+# Photos in, maps out, inside Triton (docs/protocols.md): per family a preprocessing model (Python backend, the
+# gateway's own decoder) and per runtime an ensemble of it and the full model; `<model>_photo__segmentation_map`
+# over the map's partial model. Their input is the encoded photo, one TYPE_STRING element per image.
+PHOTO_INPUT_NAME = "photo"
+PHOTO_SUFFIX = "_photo"
+PREPROCESS_SUFFIX = "_preprocess"
+
+
+def photo_model_name(model_name: str) -> str:
+    return f"{model_name}{PHOTO_SUFFIX}"
+
+
+def preprocess_model_name(family: str) -> str:
+    return f"{family}{PREPROCESS_SUFFIX}"

@@ -36,6 +36,8 @@ DEFAULT_ARTIFACTS = {
     "onnxruntime_onnx": "model.onnx",
     "onnxruntime": "model.onnx",
 }
+# Models the wheel's server runs as they are: Triton's own ensembles (no artefact) and Python-backend models.
+PASS_THROUGH = {"ensemble": None, "python": "model.py"}
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,13 @@ def version_dirs(model_dir: Path) -> list[Path]:
     return sorted((p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
 
 
-def artifact_name(config: model_config_pb2.ModelConfig, model_dir: Path) -> str:
+def artifact_name(config: model_config_pb2.ModelConfig, model_dir: Path) -> str | None:
+    """The file each version folder must hold; None for an ensemble (an empty version folder)."""
     if config.default_model_filename:
         return config.default_model_filename
     kind = config.platform or config.backend
+    if kind in PASS_THROUGH:
+        return PASS_THROUGH[kind]
     try:
         return DEFAULT_ARTIFACTS[kind]
     except KeyError:
@@ -89,7 +94,8 @@ def missing_artifacts(repository: Path) -> list[str]:
         versions = version_dirs(model_dir)
         if not versions:
             missing.append(f"{model_dir.name}/<no version directory>/{artifact}")
-        missing += [f"{model_dir.name}/{v.name}/{artifact}" for v in versions if not (v / artifact).is_file()]
+        if artifact is not None:
+            missing += [f"{model_dir.name}/{v.name}/{artifact}" for v in versions if not (v / artifact).is_file()]
     return missing
 
 
@@ -159,6 +165,9 @@ def ensemble_config(config: model_config_pb2.ModelConfig, name: str, full_name: 
 def _write_twin_model(model_dir: Path, twin_root: Path) -> TwinModel:
     config = read_config(model_dir / "config.pbtxt")
     artifact = artifact_name(config, model_dir)
+    if (config.platform or config.backend) in PASS_THROUGH:
+        return _copy_model(model_dir, twin_root, config, artifact)
+    assert artifact is not None
     full_dir = full_model_of(config, model_dir)
     versions = version_dirs(model_dir)
     missing = [v.name for v in versions if not (v / artifact).is_file()]
@@ -192,6 +201,25 @@ def _write_twin_model(model_dir: Path, twin_root: Path) -> TwinModel:
         for outputs, path in _partial_artifacts(model_dir, twin.name, version.name, artifact).items():
             (twin_version / partial_link_name(outputs, artifact)).symlink_to(path)
     return TwinModel(twin.name, model_dir, artifact, tuple(int(v.name) for v in versions))
+
+
+def _copy_model(
+    model_dir: Path, twin_root: Path, config: model_config_pb2.ModelConfig, artifact: str | None
+) -> TwinModel:
+    """An ensemble or a Python-backend model, as it is: its config and files, its version folders linked."""
+    versions = version_dirs(model_dir)
+    if not versions or (artifact is not None and not all((v / artifact).is_file() for v in versions)):
+        raise ServingError(
+            f"model '{model_dir.name}' is not exported (missing its version folder): run `python -m export`"
+        )
+    target = twin_root / model_dir.name
+    target.mkdir()
+    for entry in model_dir.iterdir():
+        if entry.is_file():
+            shutil.copy2(entry, target / entry.name)
+    for version in versions:
+        (target / version.name).symlink_to(version.resolve(), target_is_directory=True)
+    return TwinModel(config.name or model_dir.name, model_dir, artifact or "", tuple(int(v.name) for v in versions))
 
 
 def _partial_artifacts(model_dir: Path, full_name: str, version: str, artifact: str) -> dict[tuple[str, ...], Path]:

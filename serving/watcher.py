@@ -59,7 +59,7 @@ def is_complete(model_dir: Path) -> bool:
     except ServingError:
         return False
     versions = version_dirs(model_dir)
-    return bool(versions) and all((version / artifact).is_file() for version in versions)
+    return bool(versions) and (artifact is None or all((version / artifact).is_file() for version in versions))
 
 
 def model_folders(repository: Path) -> list[Path]:

@@ -45,7 +45,26 @@ def test_the_committed_repository_holds_only_the_writers_models() -> None:
         for runtime in RUNTIMES
         for outputs in (OUTPUT_NAMES, *PARTIAL_OUTPUT_SETS)
     }
-    assert {path.parent.name for path in COMMITTED.glob("*/config.pbtxt")} == expected
+    photo = {"deeplabv3_preprocess"} | {
+        f"deeplabv3_{runtime.model_suffix}_photo{suffix}"
+        for runtime in RUNTIMES
+        for suffix in ("", "__segmentation_map")
+    }
+    assert {path.parent.name for path in COMMITTED.glob("*/config.pbtxt")} == expected | photo
+
+
+def test_committed_photo_configs_are_exactly_the_writers_output() -> None:
+    from export.photo_models import render_photo_ensemble, render_preprocess_config
+
+    assert (COMMITTED / "deeplabv3_preprocess" / "config.pbtxt").read_text() == render_preprocess_config(
+        "deeplabv3", (512, 512), 8
+    )
+    for runtime in RUNTIMES:
+        spec = ModelSpec("deeplabv3", runtime, VOC_LABELS, (512, 512))
+        full = COMMITTED / f"{spec.full_name}_photo" / "config.pbtxt"
+        assert full.read_text() == render_photo_ensemble(spec)
+        only_map = COMMITTED / f"{spec.full_name}_photo__segmentation_map" / "config.pbtxt"
+        assert only_map.read_text() == render_photo_ensemble(spec, ("segmentation_map",))
 
 
 @pytest.mark.parametrize("outputs", PARTIAL_OUTPUT_SETS, ids=lambda s: "+".join(s))

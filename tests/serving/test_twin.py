@@ -15,9 +15,13 @@ from tests.support.paths import REPO_ROOT
 
 COMMITTED = REPO_ROOT / "model_repository"
 # Every committed model: the two full models and the partial ones (`<full>__<output>[__<output>]`).
+# (The photo models, ensembles and a Python-backend model that the twin passes through, are tested on their own.)
+PASSED_THROUGH = {path.parent.name for path in COMMITTED.glob("*/config.pbtxt") if "_photo" in path.parent.name}
+PASSED_THROUGH |= {path.parent.name for path in COMMITTED.glob("*_preprocess/config.pbtxt")}
 ARTIFACTS = {
     path.parent.name: "model.pt" if "_torchscript" in path.parent.name else "model.onnx"
     for path in COMMITTED.glob("*/config.pbtxt")
+    if path.parent.name not in PASSED_THROUGH
 }
 FULL_MODELS = {name: artifact for name, artifact in ARTIFACTS.items() if partial_outputs_of(name) is None}
 PARTIAL_MODELS = {name: artifact for name, artifact in ARTIFACTS.items() if partial_outputs_of(name) is not None}
@@ -90,6 +94,23 @@ def test_a_partial_model_without_its_full_model_is_served_on_its_own(repository:
     build_twin(repository, tmp_path / "twin")
     twin = read_config(tmp_path / "twin" / "deeplabv3_onnx__segmentation_map" / "config.pbtxt")
     assert (twin.backend, twin.platform) == ("python", "")
+
+
+def test_ensembles_and_python_models_pass_through_as_they_are(repository: Path, tmp_path: Path) -> None:
+    assert PASSED_THROUGH
+    for name in PASSED_THROUGH:
+        shutil.copytree(COMMITTED / name, repository / name)
+        (repository / name / "1").mkdir()
+        if name.endswith("_preprocess"):
+            (repository / name / "1" / "model.py").write_text("# the preprocessing")
+    build_twin(repository, tmp_path / "twin")
+    for name in PASSED_THROUGH:
+        twin = tmp_path / "twin" / name
+        assert (twin / "config.pbtxt").read_text() == (COMMITTED / name / "config.pbtxt").read_text()
+        assert (twin / "1").resolve() == (repository / name / "1").resolve()
+    (repository / "deeplabv3_preprocess" / "1" / "model.py").unlink()
+    with pytest.raises(ServingError, match="deeplabv3_preprocess"):
+        build_twin(repository, tmp_path / "twin")
 
 
 def test_regenerating_replaces_the_previous_twin(repository: Path, tmp_path: Path) -> None:
