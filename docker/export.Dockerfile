@@ -14,8 +14,10 @@ COPY requirements.txt /app/requirements.txt
 COPY gateway/requirements.txt /app/gateway/requirements.txt
 RUN pip install -r /app/requirements.txt
 COPY export/ /app/export/
-# the defaults the export shares with the launcher and the gateway (model repository path); nothing else of it
-COPY gateway/__init__.py gateway/defaults.py /app/gateway/
+# what the export shares with the launcher and the gateway: the defaults (model repository path), the model
+# contract, and the image modules the photo models' preprocessing runs in Triton (copied into the repository)
+COPY gateway/__init__.py gateway/defaults.py gateway/contract.py gateway/images.py gateway/errors.py /app/gateway/
+COPY serving/python_backend/photo_preprocess.py /app/serving/python_backend/photo_preprocess.py
 
 ENTRYPOINT ["python", "-m", "export"]
 CMD ["--if-missing", "--fallback-random", "--skip-parity", "--repository", "/models"]

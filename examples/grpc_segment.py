@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Segment a photo by calling Triton's gRPC API directly with tritonclient (no gateway in between).
+"""Segment a photo by sending its encoded bytes to Triton's gRPC API directly (no gateway, no preprocessing here).
 
     python examples/grpc_segment.py ../shared/images/dog2.jpg
     python examples/grpc_segment.py photo.jpg --model deeplabv3_torchscript --url 127.0.0.1:8001 --save map.png
 
-It reads the model's input size and class names from Triton (metadata and the `segmentation.labels`
-config parameter), resizes the photo to that size, sends it as UINT8 [1, 3, H, W], asks for the
-`segmentation_map` output only (256 KB instead of 22 MB of FP32 logits), and prints the fraction of
-pixels of each class found. Needs only `tritonclient[grpc]`, numpy and Pillow.
+It sends the file as it is (one BYTES element) to `<model>_photo__segmentation_map`, the Triton ensemble that
+decodes, orients and resizes it exactly as the gateway does and runs the map's own model; it prints the fraction
+of pixels of each class found, with the class names from the model's `segmentation.labels` config parameter.
+Needs only `tritonclient[grpc]` and numpy: any language with a gRPC client can do the same.
 """
 
 from __future__ import annotations
@@ -19,15 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import tritonclient.grpc as grpcclient
-from PIL import Image
-
-
-def model_input_size(client: grpcclient.InferenceServerClient, model: str) -> tuple[int, int]:
-    """(height, width) of the model's `image` input [batch, 3, H, W]."""
-    metadata = client.get_model_metadata(model, as_json=True)
-    image = next(tensor for tensor in metadata["inputs"] if tensor["name"] == "image")
-    _, _, height, width = (int(d) for d in image["shape"])
-    return height, width
 
 
 def class_names(client: grpcclient.InferenceServerClient, model: str) -> list[str]:
@@ -36,14 +27,11 @@ def class_names(client: grpcclient.InferenceServerClient, model: str) -> list[st
     return labels.split(",") if labels else []
 
 
-def segment(client: grpcclient.InferenceServerClient, model: str, photo: Image.Image) -> np.ndarray:
-    """The class index of every pixel of `photo` resized to the model's input size, as uint8 [H, W]."""
-    height, width = model_input_size(client, model)
-    pixels = np.asarray(photo.convert("RGB").resize((width, height), Image.Resampling.BILINEAR))
-    batch = np.ascontiguousarray(pixels.transpose(2, 0, 1)[np.newaxis])  # HWC → NCHW
-    image = grpcclient.InferInput("image", list(batch.shape), "UINT8")
-    image.set_data_from_numpy(batch)
-    result = client.infer(model, [image], outputs=[grpcclient.InferRequestedOutput("segmentation_map")])
+def segment(client: grpcclient.InferenceServerClient, model: str, photo: bytes) -> np.ndarray:
+    """The class index of every pixel of the encoded `photo` at the model's input size, as uint8 [H, W]."""
+    tensor = grpcclient.InferInput("photo", [1, 1], "BYTES")
+    tensor.set_data_from_numpy(np.array([photo], dtype=np.object_).reshape(1, 1))
+    result = client.infer(f"{model}_photo__segmentation_map", [tensor])
     return result.as_numpy("segmentation_map")[0]
 
 
@@ -64,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog="example output:\n  dog          0.271\n  background   0.729",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("image", type=Path, help="the photo (any format Pillow reads)")
+    parser.add_argument("image", type=Path, help="the photo (JPEG, PNG, WebP, ...: what the gateway accepts)")
     parser.add_argument(
         "--url", default=default_url, help=f"Triton gRPC host:port (default {default_url}, TRITON_GRPC_PORT)"
     )
@@ -74,13 +62,14 @@ def main(argv: list[str] | None = None) -> int:
 
     client = grpcclient.InferenceServerClient(args.url)
     try:
-        with Image.open(args.image) as photo:
-            segmentation_map = segment(client, args.model, photo)
+        segmentation_map = segment(client, args.model, args.image.read_bytes())
         names = class_names(client, args.model)
     except grpcclient.InferenceServerException as exc:
         print(f"Triton at {args.url} refused: {exc}", file=sys.stderr)
         return 1
     if args.save:
+        from PIL import Image  # only to write the PNG
+
         Image.fromarray(segmentation_map).save(args.save)
     for name, fraction in class_fractions(segmentation_map, names).items():
         print(f"{name:<12} {fraction:.3f}")

@@ -97,7 +97,9 @@ def test_triton_ports_are_published_on_loopback_unless_opted_in() -> None:
 
 def test_triton_service_is_pinned_read_only_and_health_checked() -> None:
     triton = load_compose("docker-compose.yml")["services"]["triton"]
-    assert re.fullmatch(r"nvcr\.io/nvidia/tritonserver:\d\d\.\d\d-py3", triton["image"]), triton["image"]
+    assert triton["build"]["dockerfile"] == "docker/triton.Dockerfile"
+    base = (REPO_ROOT / "docker" / "triton.Dockerfile").read_text()
+    assert re.search(r"^FROM nvcr\.io/nvidia/tritonserver:\d\d\.\d\d-py3$", base, re.M), "NVIDIA's image, pinned"
     assert "./model_repository:/models:ro" in triton["volumes"]
     assert "/v2/health/ready" in " ".join(triton["healthcheck"]["test"])
     assert "deploy" not in triton, "the base file must start on hosts without a GPU"
