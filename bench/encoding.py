@@ -38,7 +38,11 @@ def gateway_encoder() -> tuple[str, Callable[[dict[str, np.ndarray]], bytes]]:
 
 def compare(model_outputs: dict[str, np.ndarray], fast_repeats: int = 3, slow_repeats: int = 1) -> dict:
     """Time both encoders on the arrays of ONE image (batch dim dropped); median of the repeats."""
-    arrays = {RESULT_NAMES[name]: np.ascontiguousarray(array[0]) for name, array in model_outputs.items()}
+    arrays = {
+        RESULT_NAMES[name]: np.ascontiguousarray(array[0])
+        for name, array in model_outputs.items()
+        if name in RESULT_NAMES
+    }  # the API's three result types (the confidence output is no result type of its own)
     fast_name, fast = gateway_encoder()
     fast_s, fast_bytes = _time(fast, arrays, fast_repeats)
     slow_s, slow_bytes = _time(encode_with_tolist, arrays, slow_repeats)

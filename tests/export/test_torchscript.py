@@ -27,7 +27,8 @@ def test_outputs_follow_the_contract_for_a_batch_of_two(exported: ExportResult) 
     batch = torch.randint(0, 256, (2, 3, 512, 512), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         outputs = module(batch)
-    assert isinstance(outputs, tuple) and len(outputs) == 3  # (logits, probabilities, segmentation_map)
+    assert isinstance(outputs, tuple) and len(outputs) == 4  # (logits, probabilities, segmentation_map, confidence)
     # NCHW memory, as Triton's backends and the serving twin read raw buffers
     assert all(t.is_contiguous() for t in outputs)
-    assert_contract_outputs(*(t.numpy() for t in outputs), batch=2, classes=21, size=(512, 512))
+    assert_contract_outputs(*(t.numpy() for t in outputs[:3]), batch=2, classes=21, size=(512, 512))
+    torch.testing.assert_close(outputs[3], outputs[1].amax(dim=1), rtol=0, atol=1e-6)
