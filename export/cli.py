@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from .compare_tolerances import TOLERANCE_HELP
 from .defaults import DEFAULT_ARCH, DEFAULT_INPUT_SIZE, DEFAULT_MAX_BATCH_SIZE
 from .errors import ExportError
 from .layout import existing_model_files, family_is_complete
-from .paths import default_images_dir, default_report_dir, default_repository
+from .paths import ExportSettings, default_images_dir, default_report_dir, default_repository
 from .sources.request import OnnxRequest, SourceRequest, TorchvisionRequest
 
 # The pipeline and the sources import torch/torchvision (seconds); `--help` and `--if-missing` on an
@@ -82,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--threads",
         type=int,
-        default=int(os.environ.get("EXPORT_THREADS", "0") or 0),
+        default=None,
         metavar="N",
         help="CPU threads per model instance, written into every config for Triton's native backends "
         "(onnxruntime's intra_op_thread_count, libtorch's INTRA_OP_THREAD_COUNT; inter-op 1) and read by the "
@@ -260,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
         max_batch_size=args.max_batch_size,
         parity=parity,
         source=source,
-        threads=args.threads,
+        threads=ExportSettings().threads if args.threads is None else args.threads,
     )
     for runtime, folder in result.model_dirs.items():
         print(f"wrote {folder} ({runtime})")

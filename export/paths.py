@@ -1,6 +1,7 @@
 """Where things live: the repository root, the shared assets folder, the default model repository.
 
-The export's settings are one typed object read from the environment (`MODEL_REPOSITORY`, `SHARED_DIR`),
+The export's settings are one typed object read from the environment (`MODEL_REPOSITORY`, `SHARED_DIR`,
+`EXPORT_THREADS`),
 with the defaults the launcher and the gateway share (gateway/defaults.py; docs/architecture.md's table).
 """
 
@@ -21,6 +22,7 @@ class ExportSettings(BaseSettings):
 
     model_repository: Path = Field(Path(defaults.MODEL_REPOSITORY), validation_alias="MODEL_REPOSITORY")
     shared_dir: Path | None = Field(None, validation_alias="SHARED_DIR")
+    threads: int = Field(0, ge=0, validation_alias="EXPORT_THREADS")
 
 
 def shared_dir() -> Path:

@@ -2,13 +2,17 @@
 
 perf_analyzer sends random UINT8 images of each model's input shape (taken from the server's metadata, or
 --shape) and, as it always does, asks for every output, FP32 logits and probabilities included: the numbers
-are an upper bound on what a client that wants only the segmentation map pays.
+are an upper bound on what a client that wants only the segmentation map pays. The photo models
+(`<model>_photo…`, input `photo`) get real encoded photos instead (--photos, perf_analyzer's --input-data JSON, one
+photo per request in turn), so their figures are photos/s with decoding and resizing in Triton.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
+import json
 import subprocess
 import sys
 import tempfile
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.contract import PHOTO_INPUT_NAME
 from serving import perf_analyzer
 from serving.errors import ServingError
 from serving.settings import ServingSettings
@@ -86,6 +91,34 @@ def concurrency_levels(spec: str) -> list[int]:
     return list(range(start, end + 1, step))
 
 
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def photo_files(paths: list[Path]) -> list[Path]:
+    """The photos named, the ones of the folders named (sorted); ServingError when there are none."""
+    found = [
+        file
+        for path in paths
+        for file in (sorted(path.iterdir()) if path.is_dir() else [path])
+        if file.is_file() and file.suffix.lower() in PHOTO_SUFFIXES
+    ]
+    if not found:
+        raise ServingError(f"no photo in {', '.join(map(str, paths)) or 'nothing'} (--photos)")
+    return found
+
+
+def photo_input_data(photos: list[Path], input_name: str, target: Path) -> Path:
+    """perf_analyzer's --input-data JSON: one request per photo, the BYTES element serialised as Triton does
+    (4-byte little-endian length, then the bytes) and base64-encoded."""
+    steps = []
+    for photo in photos:
+        data = photo.read_bytes()
+        element = len(data).to_bytes(4, "little") + data
+        steps.append({input_name: {"b64": base64.b64encode(element).decode(), "shape": [1]}})
+    target.write_text(json.dumps({"data": steps}))
+    return target
+
+
 def measure(
     tool: perf_analyzer.PerfAnalyzer, model: str, args: argparse.Namespace, shapes: list[str]
 ) -> list[Measurement]:
@@ -117,6 +150,11 @@ def _measure_level(
         ]
         for shape in shapes:
             command += ["--shape", shape]
+        if any(shape.startswith(f"{PHOTO_INPUT_NAME}:") for shape in shapes):
+            command += [
+                "--input-data",
+                str(photo_input_data(args.photo_files, PHOTO_INPUT_NAME, Path(scratch) / "photos.json")),
+            ]
         if args.requests:
             # A fixed number of requests: no stability search, so it ends even on a noisy shared machine.
             command += ["--request-count", str(args.requests)]
@@ -201,6 +239,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help="input shape without the batch dim, e.g. image:3,512,512 (default: the model's metadata)",
     )
+    parser.add_argument(
+        "--photos",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="PHOTO|DIR",
+        help="encoded photos for the photo models (input 'photo'), sent one per request in turn; without them "
+        "the photo models are left out",
+    )
     args = parser.parse_args(argv)
     args.url = args.url or default_url(args.protocol)
     return args
@@ -213,9 +260,13 @@ def main(argv: list[str] | None = None) -> int:
         models = args.models.split(",") if args.models else ready_models(args.protocol, args.url)
         if not models:
             raise ServingError(f"no READY model on {args.url}")
+        args.photo_files = photo_files(args.photos) if args.photos else []
         measurements = []
         for model in models:
             shapes = args.shape or input_shapes(args.protocol, args.url, model)
+            if any(shape.startswith(f"{PHOTO_INPUT_NAME}:") for shape in shapes) and not args.photo_files:
+                print(f"skipping {model}: a photo model, and no --photos given", file=sys.stderr, flush=True)
+                continue
             print(
                 f"measuring {model} ({', '.join(shapes)}, {args.protocol}, concurrency {args.concurrency}) ...",
                 file=sys.stderr,

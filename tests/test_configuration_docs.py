@@ -51,6 +51,7 @@ def test_the_table_names_nothing_that_is_not_read() -> None:
     others = {
         "SERVING_INTRA_OP_THREADS",
         "SERVING_INTER_OP_THREADS",
+        "SERVING_ORT_SPINNING",
         "SEGMENT_GATEWAY",
         "SEGMENT_API_KEY",
         "TRITON_PUBLISH_ADDRESS",

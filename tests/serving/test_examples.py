@@ -80,7 +80,18 @@ def test_grpc_example_finds_the_dog_with_the_real_voc_model(stack) -> None:
 
 def test_loadtest_smoke_run_reports_every_model(stack, tmp_path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "serving.loadtest", "--url", stack.triton_grpc_url, "--requests", "2"],
+        [
+            sys.executable,
+            "-m",
+            "serving.loadtest",
+            "--url",
+            stack.triton_grpc_url,
+            "--requests",
+            "2",
+            "--photos",
+            str(shared_image("dog1.jpg")),
+            str(shared_image("people.jpg")),
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -95,3 +106,4 @@ def test_loadtest_smoke_run_reports_every_model(stack, tmp_path) -> None:
         assert len(latencies) == 4 and all(float(v) > 0 for v in latencies), model
         p50, p90, p95, p99 = map(float, latencies)
         assert p50 <= p90 <= p95 <= p99, model
+    assert any(model.endswith("_photo__segmentation_map") for model in rows)  # real photos, decoded in Triton
