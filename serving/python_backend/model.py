@@ -13,8 +13,11 @@ This file runs inside Triton's Python stub, which imports it by path: it must no
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Protocol
@@ -165,6 +168,7 @@ class TritonPythonModel:
             layout = " (map from channels-last upsampling)" if getattr(partial, "rewritten", 0) else ""
             pb_utils.Logger.log_info(f"{self._name}: partial file {file.name} on {partial.device}{layout}")
         files = [ALL_OUTPUTS, *("+".join(k) for k in self._partials)]
+        self._trimmer = _IdleTrimmer()
         self._runs = _RunCounter(
             "segmentation_adapter_runs_total", "Batches run by the embedded adapter", self._name, files
         )
@@ -221,6 +225,7 @@ class TritonPythonModel:
             for index, _, _ in batch:
                 responses[index] = _error_response(f"{self._name}: inference failed: {exc}")
             return
+        self._trimmer.after(sum(array.nbytes for array in results.values()))
         offsets = np.cumsum([0, *sizes])
         for (index, _, requested), start, stop in zip(batch, offsets[:-1], offsets[1:], strict=True):
             tensors = [
@@ -258,6 +263,40 @@ class TritonPythonModel:
 
 
 ALL_OUTPUTS = "all"
+TRIM_AFTER_BYTES = 64 * 1024 * 1024  # a batch that returned more than this (logits, distributions of a batch)
+TRIM_IDLE_S = 1.0
+
+
+class _IdleTrimmer:
+    """Hands the heap's free memory back to the kernel (glibc malloc_trim) once the model has been idle for
+    TRIM_IDLE_S after a batch with large outputs. glibc's dynamic mmap threshold keeps freed blocks of the sizes
+    it saw (21x512x512 floats, per image) in the heap: after the all-results runs the torch stub stayed at ~2 GB.
+    Map-only batches never arm it, so the fast path pays nothing."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("c")
+        try:
+            self._trim = ctypes.CDLL(name).malloc_trim if name else None
+        except (OSError, AttributeError):
+            self._trim = None
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def after(self, output_bytes: int) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()  # still busy: wait for the next idle spell
+            armed = self._timer is not None or output_bytes > TRIM_AFTER_BYTES
+            self._timer = threading.Timer(TRIM_IDLE_S, self._release) if armed and self._trim else None
+            if self._timer is not None:
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _release(self) -> None:
+        with self._lock:
+            self._timer = None
+        if self._trim is not None:
+            self._trim(0)
 
 
 class _RunCounter:
