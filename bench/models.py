@@ -14,6 +14,7 @@ from gateway.contract import (
     ONNX_RUNTIME,
     PARTIAL_OUTPUT_SETS,
     RUNTIME_PARAM,
+    SELECTS_PARTIALS_PARAM,
     in_contract_order,
     partial_model_name,
 )
@@ -49,7 +50,13 @@ def discover(triton_grpc_url: str, family: str) -> dict[str, ServedModel]:
         if params.get(FAMILY_PARAM) != family:
             continue
         dims = next(tensor["dims"] for tensor in config["input"] if tensor["name"] == INPUT_NAME)
-        single = tuple(outputs for outputs in PARTIAL_OUTPUT_SETS if partial_model_name(name, outputs) in ready)
+        # A full model that selects its partial files itself (the embedded twin) is asked directly, as the gateway does.
+        selects = params.get(SELECTS_PARTIALS_PARAM) == "true"
+        single = (
+            ()
+            if selects
+            else tuple(outputs for outputs in PARTIAL_OUTPUT_SETS if partial_model_name(name, outputs) in ready)
+        )
         found[params[RUNTIME_PARAM]] = ServedModel(
             name, params[RUNTIME_PARAM], (int(dims[0]), int(dims[1]), int(dims[2])), single
         )

@@ -61,6 +61,12 @@ def in_contract_order(outputs: tuple[str, ...] | list[str] | set[str] | frozense
     return tuple(name for name in OUTPUT_NAMES if name in outputs)
 
 
+# Set by the embedded twin (serving/twin.py) on a full model whose own process runs its partial files: asked for
+# exactly a partial set, it computes only that, so callers ask it directly and skip the partial model's ensemble
+# (one scheduling hop that cost ~20 ms a request on 2 CPU cores). Native repositories (compose) never carry it.
+SELECTS_PARTIALS_PARAM = "serving.selects_partials"
+
+
 def partial_model_name(model_name: str, outputs: tuple[str, ...] | list[str] | frozenset[str]) -> str:
     """The model that computes only ``outputs`` of ``model_name`` (named in contract order)."""
     return PARTIAL_SEPARATOR.join((model_name, *in_contract_order(outputs)))

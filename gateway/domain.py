@@ -55,6 +55,8 @@ class ModelInfo:
     # Output sets that Triton also serves alone, as `<name>__<output>[__<output>]` (READY at discovery): a request
     # for exactly one of them goes there and pays for nothing else (docs/architecture.md, "The repository").
     partials: frozenset[tuple[str, ...]] = frozenset()
+    # The model itself runs the partial files (the embedded twin): ask it directly, not the partial models.
+    selects_partials: bool = False
 
 
 @dataclass

@@ -225,7 +225,9 @@ class InferenceService:
 
     async def _infer(self, model: ModelInfo, batch: np.ndarray, outputs: list[str]) -> dict[str, np.ndarray]:
         """Outputs that Triton serves as a set of their own: that model, which computes nothing else; else the full
-        model (other sets, or a repository exported before those models existed)."""
+        model (other sets, or a repository exported before those models existed). A full model that selects its
+        partial files itself (the embedded twin) is asked directly: it computes only the set too."""
         subset = in_contract_order(outputs)
-        name = partial_model_name(model.name, subset) if subset in model.partials else model.name
+        direct = model.selects_partials or subset not in model.partials
+        name = model.name if direct else partial_model_name(model.name, subset)
         return await self.triton.infer(name, batch, outputs, request_id=current_request_id())

@@ -11,6 +11,7 @@ from gateway.contract import (
     INPUT_NAME,
     LABELS_PARAM,
     RUNTIME_PARAM,
+    SELECTS_PARTIALS_PARAM,
     WEIGHTS_FILE_PARAM,
     WEIGHTS_PARAM,
     WEIGHTS_SHA256_PARAM,
@@ -56,4 +57,5 @@ def model_info_from_config(config: Mapping[str, Any]) -> ModelInfo | None:
         max_batch_size=int(config.get("max_batch_size", 0)),
         weights=weights_from_config(config),
         outputs=tuple(str(tensor.get("name")) for tensor in config.get("output", [])),
+        selects_partials=_param(config, SELECTS_PARTIALS_PARAM) == "true",
     )

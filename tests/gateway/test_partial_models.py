@@ -130,3 +130,13 @@ class DistributionTriton:
     async def infer(self, model: str, batch: np.ndarray, outputs: list[str], **_request_id: str) -> dict:  # noqa: ARG002
         self.asked.append(outputs)
         return {"segmentation_map": self.distribution.argmax(axis=1), "probabilities": self.distribution}
+
+
+def test_a_full_model_that_selects_its_partial_files_is_asked_directly() -> None:
+    infos, _ = discover([FULL, f"{FULL}__segmentation_map"])
+    model = dataclasses.replace(infos[FULL], selects_partials=True)
+    triton = RecordingTriton()
+    stand_in: Any = triton
+    service = InferenceService(triton=stand_in, catalogue=stand_in, settings=Settings(), cpu=anyio.CapacityLimiter(1))
+    anyio.run(service._infer, model, np.zeros((1, 3, 4, 4), dtype=np.uint8), ["segmentation_map"])
+    assert triton.asked == [FULL]  # the twin's full model runs the map's partial file itself: no ensemble hop

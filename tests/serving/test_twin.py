@@ -63,6 +63,7 @@ def test_twin_is_the_native_config_on_the_python_backend(repository: Path, tmp_p
         assert (version / artifact).resolve() == (repository / name / "1" / artifact).resolve()
         assert twin.model_warmup == native.model_warmup and twin.model_warmup
         assert (tmp_path / "twin" / name / "warmup" / "image").read_bytes() == b"sample"
+        assert twin.parameters["serving.selects_partials"].string_value == "true"  # callers ask it directly
         # Beside its own artefact, the full model runs its partial models' files.
         for outputs in PARTIAL_OUTPUT_SETS:
             partial = partial_model_name(name, outputs)
@@ -106,7 +107,13 @@ def test_ensembles_and_python_models_pass_through_as_they_are(repository: Path, 
     build_twin(repository, tmp_path / "twin")
     for name in PASSED_THROUGH:
         twin = tmp_path / "twin" / name
-        assert (twin / "config.pbtxt").read_text() == (COMMITTED / name / "config.pbtxt").read_text()
+        native, copied = read_config(COMMITTED / name / "config.pbtxt"), read_config(twin / "config.pbtxt")
+        steps = [step.model_name for step in native.ensemble_scheduling.step]
+        # a step into a partial model goes to its full model, which runs the partial file itself in the twin
+        assert [step.model_name for step in copied.ensemble_scheduling.step] == [s.split("__")[0] for s in steps]
+        copied.ClearField("ensemble_scheduling")
+        native.ClearField("ensemble_scheduling")
+        assert copied == native
         assert (twin / "1").resolve() == (repository / name / "1").resolve()
     (repository / "deeplabv3_preprocess" / "1" / "model.py").unlink()
     with pytest.raises(ServingError, match="deeplabv3_preprocess"):
