@@ -74,6 +74,8 @@ def headline(results: dict) -> dict:
         "bulk_inprocess_photos_per_s": bulk.get("in_process_photos_per_s"),
         # PSS of tritonserver, its Python stubs and the gateway after every format was used.
         "stack_memory_mb": (results.get("stack_memory") or {}).get("total_pss_mb"),
+        "first_request_vs_warm_onnx": (results.get("first_request") or {}).get("onnx", {}).get("ratio"),
+        "first_request_vs_warm_torch": (results.get("first_request") or {}).get("torch", {}).get("ratio"),
         "torch_gateway_map_vs_network": _get(at("gateway-map/torch"), "p50_ratio"),
         "int8_speedup": int8.get("speedup"),
         "int8_map_agreement": int8.get("map_agreement"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from bench import bulk, decoding, encoding, machine, report
+from bench.first_request import first_request_vs_warm
 from bench.inputs import Photo, load_photo
 from bench.load import LoadPlan, RequestFailed, SenderFactory, run_load, run_paired
 from bench.models import ServedModel, discover, onnx_file
@@ -22,6 +23,7 @@ from bench.request_paths import GatewayPath, ReferencePath, network_alone
 from bench.scenarios import ALL_RESULTS, MAP_ONLY, MAP_ONLY_OUTPUT, REFERENCE, REFERENCES, Scenario, for_photo
 from bench.stack import Endpoints, StackUnavailable, running_stack, stack_ready
 from export.paths import default_images_dir
+from gateway.contract import partial_model_name
 from gateway.domain import ResponseFormat
 
 
@@ -118,8 +120,19 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
                     results["encoding"] = encoding.compare(graph.run(), options.encode_repeats, 1)
                 del reference, nospin, graph
             if options.bulk_photos and options.selects("bulk"):
-                map_file = onnx_file(options.repository, models["onnx"].for_outputs(MAP_ONLY_OUTPUT))
+                # the map's own file, also where the full model selects it itself (the embedded twin)
+                map_model = partial_model_name(models["onnx"].name, MAP_ONLY_OUTPUT)
+                if not (options.repository / map_model).is_dir():
+                    map_model = models["onnx"].name
+                map_file = onnx_file(options.repository, map_model)
                 results["bulk"] = run_bulk(options, map_file, size_hw)
+            if options.selects("first-request"):
+                results["first_request"] = {
+                    runtime: first_request_vs_warm(endpoints.triton_grpc_url, model.name, photos[0].model_input)
+                    for runtime, model in models.items()
+                    if runtime in ("onnx", "torch")
+                }
+                log(f"first request after a reload vs warm p50: {results['first_request']}")
             # Every format once on every runtime (and every output's model), then the stack's PSS: the memory a
             # user's stack holds once everything has been used.
             results["warm_every_format_errors"] = warm_every_format(models, endpoints, photos[0], options.api_key)
