@@ -50,8 +50,9 @@ fractions, mean confidence; sizes; model; weights). Without --mask/--overlay, --
 Progress goes to stderr.
 
 Photo files: one inference per photo whatever is asked. The gateway answers the mask and the summary
-together (response_format=bundle), files go --batch-size at a time through /infer/files, and the
-overlay is painted here on the photo file.
+together (response_format=bundle), files go --batch-size at a time through /infer/files with two
+requests in flight (the next batch is on its way while the previous answers are written; outputs keep
+the input order), and the overlay is painted here on the photo file.
 URLs are never downloaded by this machine: the gateway fetches each one (POST /infer/url, under its URL
 policy: private and loopback addresses are refused unless allowlisted), answering the bundle for --mask
 and --summary and its own overlay (response_format=overlay or overlay_jpeg) for --overlay. A URL with
