@@ -217,6 +217,10 @@ def check_keda(objects: Objects) -> list[str]:
         if "cooldownPeriod" in spec and spec.get("minReplicaCount", 0) > 0:
             problems.append(f"{name_of(scaled)}: cooldownPeriod only applies to scaling to zero")
         for trigger in spec["triggers"]:
+            if fallback and trigger.get("metricType", "AverageValue") != "AverageValue":
+                problems.append(
+                    f"{name_of(scaled)}: trigger {trigger.get('name')} is not AverageValue: no fallback for it"
+                )
             if trigger["type"] == "prometheus" and trigger["metadata"].get("ignoreNullValues") != "false":
                 problems.append(f"{name_of(scaled)}: trigger {trigger.get('name')} reads an empty answer as 0")
     return problems

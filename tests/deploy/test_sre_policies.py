@@ -137,6 +137,12 @@ BROKEN: list[tuple[str, str, Path, Mutation]] = [
         lambda o: _kind(o, "ScaledObject")["spec"]["triggers"][0]["metadata"].pop("ignoreNullValues"),
     ),
     (
+        "keda",
+        "a Value trigger, which KEDA's fallback does not cover",
+        OVERLAY["production"],
+        lambda o: _kind(o, "ScaledObject")["spec"]["triggers"][1].update(metricType="Value"),
+    ),
+    (
         "monitors_selected",
         "ServiceMonitor without release label",
         OVERLAY["production"],
