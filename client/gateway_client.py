@@ -197,8 +197,10 @@ class SegmentationClient:
         entries: list[tuple[int, bytes | Exception]] = []  # the batch being gathered
 
         def submit(job: _Job) -> Iterator[tuple[int, SegmentationResult | Exception]]:
-            """Queue ``job``; when ``in_flight`` requests are out, first wait for the oldest (its answers, and
-            those queued before it, are yielded once the new request is on its way)."""
+            """Queue ``job``, whose request is already with the pool: its ``in_flight`` threads bound the requests
+            out at once, so the request starts as soon as the oldest is answered. With ``in_flight`` requests queued
+            here, wait for the oldest first (this bounds how far ``images`` is read ahead); its answers, and those
+            queued before it, are yielded after the new job is queued."""
             done: list[_Job] = []
             while job.future is not None and sum(queued.future is not None for queued in queue) >= in_flight:
                 done.append(oldest := queue.popleft())
