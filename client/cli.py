@@ -10,7 +10,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -50,8 +50,9 @@ fractions, mean confidence; sizes; model; weights). Without --mask/--overlay, --
 Progress goes to stderr.
 
 Photo files: one inference per photo whatever is asked. The gateway answers the mask and the summary
-together (response_format=bundle), files go --batch-size at a time through /infer/files, and the
-overlay is painted here on the photo file.
+together (response_format=bundle), files go --batch-size at a time through /infer/files with two
+requests in flight (the next batch is on its way while the previous answers are written; outputs keep
+the input order), and the overlay is painted here on the photo file.
 URLs are never downloaded by this machine: the gateway fetches each one (POST /infer/url, under its URL
 policy: private and loopback addresses are refused unless allowlisted), answering the bundle for --mask
 and --summary and its own overlay (response_format=overlay or overlay_jpeg) for --overlay. A URL with
@@ -331,68 +332,81 @@ def run(args: argparse.Namespace) -> int:
     url_bundle = summary or any(output.response_format == "png" for output in outputs)
     total, failed = len(images), 0
     client = SegmentationClient(args.gateway, timeout=args.timeout, api_key=args.api_key, retries=args.retries)
-    step = args.batch_size
+    photos: dict[int, bytes | Exception] = {}  # photo files that an overlay is painted on here
+    asked: list[int] = []  # the images sent, in order: iter_segment's positions are indices into this
+
+    def sent() -> Iterator[ImageInput]:
+        """The images to segment, read as iter_segment asks for them (a batch or so ahead of the writing)."""
+        for index, image in enumerate(images):
+            if overlay_format is not None and not is_url(image):
+                try:
+                    photos[index] = Path(image).read_bytes()
+                except OSError as error:
+                    photos[index] = error
+                    continue
+            if url_bundle or not is_url(image):
+                asked.append(index)
+                # A photo file read here is sent as it is: one read, and the overlay matches the mask.
+                photo = photos.get(index)
+                yield photo if isinstance(photo, bytes) else image
+
+    def finish(index: int, bundle: SegmentationResult | Exception | None) -> None:
+        """Write image ``index``'s files and summary and report it (its failure counted)."""
+        nonlocal failed
+        image = images[index]
+        try:
+            photo = photos.pop(index, None)
+            if isinstance(photo, Exception):
+                raise photo
+            if isinstance(bundle, Exception):
+                raise bundle
+            overlay = None
+            if overlay_format is not None and is_url(image):  # the gateway fetches the URL and paints it
+                overlay = client.overlay(
+                    image,
+                    backend=args.backend,
+                    model=args.model,
+                    legend=args.legend,
+                    image_format="PNG" if overlay_format == "overlay" else "JPEG",
+                )
+            done = write_outputs(bundle, outputs, plan[index], args.legend, photo=photo, overlay=overlay)
+            if summary:
+                print(json.dumps({"input": image, **((bundle.summary if bundle else None) or {})}), flush=True)
+                done.append("summary")
+            status = "ok: " + ", ".join(done)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise GatewayUnreachable(f"cannot reach the gateway at {args.gateway}: {error}") from error
+        except (OSError, ValueError, GatewayError, ServiceError, httpx.HTTPError) as error:
+            failed += 1
+            status = f"FAILED: {error}"
+        if not args.quiet or status.startswith("FAILED"):
+            print(f"[{index + 1}/{total}] {image}: {status}", file=sys.stderr, flush=True)
+
+    written = 0  # images 0 .. written-1 are done
     try:
-        for start in range(0, total, step):
-            chunk = images[start : start + step]
-            photos: dict[int, bytes | Exception] = {}  # photo files that an overlay is painted on here
-            if overlay_format is not None:
-                for offset, image in enumerate(chunk):
-                    if not is_url(image):
-                        try:
-                            photos[offset] = Path(image).read_bytes()
-                        except OSError as error:
-                            photos[offset] = error
-            # A photo file read here is sent as it is: one read, and the overlay matches the mask.
-            asked = [
-                offset
-                for offset, image in enumerate(chunk)
-                if (url_bundle or not is_url(image)) and not isinstance(photos.get(offset), Exception)
-            ]
-            sent: list[ImageInput] = [
-                photo if isinstance(photo := photos.get(offset), bytes) else chunk[offset] for offset in asked
-            ]
-            bundles: dict[int, SegmentationResult | Exception] = {}
-            if sent:
-                try:
-                    outcomes = client.segment_many(
-                        sent, backend=args.backend, model=args.model, mask_size=args.mask_size, batch_size=step
-                    )
-                except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-                    raise GatewayUnreachable(f"cannot reach the gateway at {args.gateway}: {error}") from error
-                except (GatewayError, httpx.HTTPError) as error:  # the whole batch failed
-                    outcomes = [error] * len(sent)
-                bundles = dict(zip(asked, outcomes, strict=True))
-            for offset, image in enumerate(chunk):
-                index = start + offset + 1
-                try:
-                    photo = photos.get(offset)
-                    if isinstance(photo, Exception):
-                        raise photo
-                    bundle = bundles.get(offset)
-                    if isinstance(bundle, Exception):
-                        raise bundle
-                    overlay = None
-                    if overlay_format is not None and is_url(image):  # the gateway fetches the URL and paints it
-                        overlay = client.overlay(
-                            image,
-                            backend=args.backend,
-                            model=args.model,
-                            legend=args.legend,
-                            image_format="PNG" if overlay_format == "overlay" else "JPEG",
-                        )
-                    done = write_outputs(bundle, outputs, plan[index - 1], args.legend, photo=photo, overlay=overlay)
-                    if summary:
-                        print(json.dumps({"input": image, **((bundle.summary if bundle else None) or {})}), flush=True)
-                        done.append("summary")
-                    status = "ok: " + ", ".join(done)
-                except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-                    raise GatewayUnreachable(f"cannot reach the gateway at {args.gateway}: {error}") from error
-                except (OSError, ValueError, GatewayError, ServiceError, httpx.HTTPError) as error:
-                    failed += 1
-                    status = f"FAILED: {error}"
-                if not args.quiet or status.startswith("FAILED"):
-                    print(f"[{index}/{total}] {image}: {status}", file=sys.stderr, flush=True)
+        # The stages overlap: a request (up to DEFAULT_IN_FLIGHT) is in flight while the previous answers are
+        # written here; a request that fails as a whole fails its images alone (fail_alone), the others go on.
+        outcomes = client.iter_segment(
+            sent(),
+            backend=args.backend,
+            model=args.model,
+            mask_size=args.mask_size,
+            batch_size=args.batch_size,
+            fail_alone=True,
+        )
+        try:
+            for position, outcome in outcomes:
+                index = asked[position]
+                for skipped in range(written, index):  # not sent: a photo that could not be read, a URL's overlay
+                    finish(skipped, None)
+                finish(index, outcome)
+                written = index + 1
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise GatewayUnreachable(f"cannot reach the gateway at {args.gateway}: {error}") from error
+        finally:
+            outcomes.close()
+        for index in range(written, total):
+            finish(index, None)
     finally:
         client.close()
     if failed and not args.quiet:

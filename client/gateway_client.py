@@ -7,7 +7,10 @@ import io
 import math
 import numbers
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 
 import httpx
 import numpy as np
@@ -21,6 +24,9 @@ ALL_RESULTS: tuple[str, ...] = ("logits", "pixels_distribution", "segmentation_m
 DEFAULT_BACKEND = "onnx"
 DEFAULT_MASK_SIZE = "model"
 DEFAULT_BATCH_SIZE = 8  # the gateway's default GATEWAY_MAX_BATCH_FILES
+# Requests iter_segment (segment_many, the CLI) keeps in flight at once: the gateway decodes the next batch while
+# Triton runs the current one, and this side reads the next files and writes the previous answers meanwhile.
+DEFAULT_IN_FLIGHT = 2
 WEIGHTS_RANDOM_HEADER = "X-Weights-Random"
 
 
@@ -157,61 +163,106 @@ class SegmentationClient:
         self._raise_for_error(response)
         return response.content
 
-    def segment_many(self, images: Sequence[ImageInput], **options: object) -> list[SegmentationResult | Exception]:
+    def segment_many(self, images: Iterable[ImageInput], **options: object) -> list[SegmentationResult | Exception]:
         """Like ``segment`` (map and summary) for several images; see ``iter_segment``."""
         return [outcome for _, outcome in self.iter_segment(images, **options)]  # type: ignore[arg-type]
 
     def iter_segment(
         self,
-        images: Sequence[ImageInput],
+        images: Iterable[ImageInput],
         *,
         backend: str = DEFAULT_BACKEND,
         model: str | None = None,
         mask_size: str = DEFAULT_MASK_SIZE,
         batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> Iterator[tuple[int, SegmentationResult | Exception]]:
+        in_flight: int = DEFAULT_IN_FLIGHT,
+        fail_alone: bool = False,
+    ) -> Generator[tuple[int, SegmentationResult | Exception], None, None]:
         """(index, result or error) for each image, in order: files go ``batch_size`` at a time through
         ``POST /infer/files`` (one Triton batch each), URLs one by one. An image that fails (unreadable
         file, not an image: a GatewayError or OSError) is yielded as its error; the others go on. Errors
-        that fail every image (gateway unreachable, a refused request) are raised.
-        """
-        pending: list[tuple[int, bytes]] = []
-        for index, image in enumerate(images):
-            if is_url(image):
-                yield from self._flush(pending, backend, model, mask_size)
-                pending = []
-                try:
-                    yield index, self.segment(image, backend=backend, model=model, mask_size=mask_size)
-                except GatewayError as error:
-                    yield index, error
-                continue
-            try:
-                pending.append((index, image_bytes(image)))
-            except (OSError, ValueError, TypeError) as error:
-                yield from self._flush(pending, backend, model, mask_size)
-                pending = []
-                yield index, error
-                continue
-            if len(pending) >= max(batch_size, 1):
-                yield from self._flush(pending, backend, model, mask_size)
-                pending = []
-        yield from self._flush(pending, backend, model, mask_size)
+        that fail every image (gateway unreachable, a refused request) are raised; with ``fail_alone`` a request
+        that fails as a whole (a refused batch, a timeout) is yielded as the error of each of its images instead,
+        and only a connection that cannot be made (httpx.ConnectError, ConnectTimeout) is raised.
 
-    def _flush(
-        self, pending: list[tuple[int, bytes]], backend: str, model: str | None, mask_size: str
-    ) -> Iterator[tuple[int, SegmentationResult | Exception]]:
-        if not pending:
-            return
+        The stages overlap: up to ``in_flight`` requests (>= 1) are in flight at once, each on a thread of its own,
+        while the next files are read and the answers already back are yielded. ``images`` is read as it goes, a
+        batch or so ahead of the requests in flight. Closing the iterator early waits for the requests in flight.
+        """
+        check_in_flight(in_flight)
+        size = max(batch_size, 1)
         form = self._form(backend, model, mask_size, "bundle")
-        files = [("file", (f"image{index}", data)) for index, data in pending]
+        pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="segment")
+        queue: deque[_Job] = deque()  # submitted work, oldest first: yielded in this order
+        entries: list[tuple[int, bytes | Exception]] = []  # the batch being gathered
+
+        def submit(job: _Job) -> Iterator[tuple[int, SegmentationResult | Exception]]:
+            """Queue ``job``, whose request is already with the pool: its ``in_flight`` threads bound the requests
+            out at once, so the request starts as soon as the oldest is answered. With ``in_flight`` requests queued
+            here, wait for the oldest first (this bounds how far ``images`` is read ahead); its answers, and those
+            queued before it, are yielded after the new job is queued."""
+            done: list[_Job] = []
+            while job.future is not None and sum(queued.future is not None for queued in queue) >= in_flight:
+                done.append(oldest := queue.popleft())
+                if oldest.future is not None:
+                    wait([oldest.future])
+            queue.append(job)
+            for finished in done:
+                yield from finished.outcomes(fail_alone)
+
+        def gathered() -> _Job:
+            batch = list(entries)
+            entries.clear()
+            sent = [data for _, data in batch if isinstance(data, bytes)]
+            future = pool.submit(self._post_batch, sent, form, backend) if sent else None
+            return _Job(batch, future)
+
+        try:
+            for index, image in enumerate(images):
+                if is_url(image):
+                    if entries:
+                        yield from submit(gathered())
+                    url_future = pool.submit(self._segment_url, image, backend, model, mask_size)
+                    yield from submit(_Job([(index, b"")], url_future, url=True))
+                else:
+                    try:
+                        entries.append((index, image_bytes(image)))
+                    except (OSError, ValueError, TypeError) as error:
+                        entries.append((index, error))
+                    if sum(isinstance(data, bytes) for _, data in entries) >= size:
+                        yield from submit(gathered())
+                while queue and queue[0].done():  # answers already back: yield them now
+                    yield from queue.popleft().outcomes(fail_alone)
+            if entries:
+                yield from submit(gathered())
+            while queue:
+                yield from queue.popleft().outcomes(fail_alone)
+        finally:
+            for job in queue:
+                if job.future is not None:
+                    job.future.cancel()
+            pool.shutdown(wait=True)
+
+    def _segment_url(self, url: str, backend: str, model: str | None, mask_size: str) -> SegmentationResult:
+        return self.segment(url, backend=backend, model=model, mask_size=mask_size)
+
+    def _post_batch(
+        self, sent: list[bytes], form: dict[str, object], backend: str
+    ) -> list[SegmentationResult | Exception]:
+        """One ``POST /infer/files`` of encoded photos: each photo's result or its error, in order."""
+        files = [("file", (f"image{position}", data)) for position, data in enumerate(sent)]
         response = self._post("/infer/files", data=form, files=files)
         self._raise_for_error(response)
         weights_random = _weights_random(response)
-        for (index, _), item in zip(pending, response.json()["results"], strict=True):
+        outcomes: list[SegmentationResult | Exception] = []
+        for item in response.json()["results"]:
             if item["status"] == 200:
-                yield index, _from_bundle(item["result"], backend=backend, weights_random=weights_random)
+                outcomes.append(_from_bundle(item["result"], backend=backend, weights_random=weights_random))
             else:
-                yield index, GatewayError(item["status"], item["detail"])
+                outcomes.append(GatewayError(item["status"], item["detail"]))
+        if len(outcomes) != len(sent):
+            raise GatewayError(response.status_code, f"{len(outcomes)} results for {len(sent)} photos")
+        return outcomes
 
     def default_model(self) -> str:
         if self._default_model is None:
@@ -259,6 +310,54 @@ class SegmentationClient:
         except ValueError:
             detail = response.text
         raise GatewayError(response.status_code, detail)
+
+
+@dataclass
+class _Job:
+    """Work of ``iter_segment`` in its order: a batch's entries (photo bytes sent, or the error of a photo that
+    could not be read) and the request's future; or one URL (``url``), whose future is its ``segment``."""
+
+    entries: list[tuple[int, bytes | Exception]]
+    future: Future | None
+    url: bool = False
+
+    def done(self) -> bool:
+        return self.future is None or self.future.done()
+
+    def outcomes(self, fail_alone: bool) -> Iterator[tuple[int, SegmentationResult | Exception]]:
+        """Each entry's (index, result or error), in order; the request's answer is awaited at the first photo
+        that was sent, so the errors of photos before it come first, as when the request fails."""
+        answers: Iterator[SegmentationResult | Exception] | None = None
+        for index, data in self.entries:
+            if isinstance(data, Exception):
+                yield index, data
+                continue
+            if answers is None:
+                answers = iter(self._answers(fail_alone))
+            yield index, next(answers)
+
+    def _answers(self, fail_alone: bool) -> list[SegmentationResult | Exception]:
+        assert self.future is not None
+        sent = sum(isinstance(data, bytes) for _, data in self.entries)
+        try:
+            answer = self.future.result()
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            raise
+        except GatewayError as error:
+            if self.url or fail_alone:  # a URL's refusal is its own error, as a photo's
+                return [error] * sent
+            raise
+        except httpx.HTTPError as error:
+            if fail_alone:
+                return [error] * sent
+            raise
+        return [answer] if self.url else answer
+
+
+def check_in_flight(in_flight: object) -> None:
+    """``in_flight`` is a whole number >= 1: how many requests ``iter_segment`` keeps out at once."""
+    if isinstance(in_flight, bool) or not isinstance(in_flight, numbers.Integral) or in_flight < 1:
+        raise ValueError(f"in_flight must be an integer >= 1, got {in_flight!r}")
 
 
 def check_retries(retries: object) -> None:

@@ -8,8 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY gateway/requirements.txt /app/gateway/requirements.txt
-RUN pip install -r /app/gateway/requirements.txt
+COPY gateway/requirements.lock /app/gateway/requirements.lock
+RUN pip install --no-deps -r /app/gateway/requirements.lock && pip check
 COPY gateway/ /app/gateway/
 
 # Not root: the gateway needs no privilege (it fetches URLs for users).

@@ -29,6 +29,8 @@ OVERLAYS = sorted(p for p in (K8S_DIR / "overlays").iterdir() if (p / "kustomiza
 COMPONENTS = sorted(p for p in (K8S_DIR / "components").iterdir() if (p / "kustomization.yaml").is_file())
 # Every deployable kustomization: each overlay and the KServe one.
 KUSTOMIZATIONS = [*OVERLAYS, KSERVE_DIR]
+# Manifests applied by hand with `kubectl apply -f` (not part of a kustomization): checked like the renders.
+HAND_APPLIED = [K8S_DIR / "components" / "model-pvc" / "model-repository-fill.yaml"]
 # Kubernetes minor versions every core object must validate against (oldest supported to newest bundled).
 K8S_VERSIONS = ("1.30", "1.33", "1.37")
 CRD_DIR = shared_dir() / "k8s-crds"
@@ -62,6 +64,16 @@ def _render_text(path: Path) -> str:
 def render(path: Path) -> list[dict[str, Any]]:
     """The objects `kubectl kustomize PATH` renders (a fresh copy each call)."""
     return [doc for doc in yaml.load_all(_render_text(path), Loader=_Loader) if doc]
+
+
+def render_text(path: Path) -> str:
+    """What a render (a kustomization directory) or a hand-applied manifest (a file) puts into the cluster."""
+    return path.read_text() if path.is_file() else _render_text(path)
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    """The objects of a kustomization (rendered) or of a hand-applied manifest file (a fresh copy each call)."""
+    return [doc for doc in yaml.load_all(render_text(path), Loader=_Loader) if doc]
 
 
 def name_of(obj: dict) -> str:

@@ -15,14 +15,14 @@ from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(120)
 
-CUSTOM_KINDS = {"InferenceService", "ServingRuntime", "ScaledObject", "ServiceMonitor", "PrometheusRule"}
+CUSTOM_KINDS = {"InferenceService", "ServingRuntime", "ScaledObject", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
 
 
 def _objects(custom: bool) -> list[tuple[str, dict]]:
     """Each distinct rendered object once (overlays share most of the base), labelled where first seen."""
     cases: dict[str, tuple[str, dict]] = {}
-    for path in manifests.KUSTOMIZATIONS:
-        for obj in manifests.render(path):
+    for path in [*manifests.KUSTOMIZATIONS, *manifests.HAND_APPLIED]:
+        for obj in manifests.load(path):
             if manifests.is_custom_resource(obj) == custom:
                 key = json.dumps(obj, sort_keys=True)
                 cases.setdefault(key, (f"{path.relative_to(REPO_ROOT)}:{manifests.name_of(obj)}", obj))
@@ -86,7 +86,7 @@ def test_a_custom_kind_without_crd_is_an_error() -> None:
 def test_a_misspelt_core_field_is_refused() -> None:
     deployment = next(o for _, o in CORE if o["kind"] == "Deployment")
     bad = copy.deepcopy(deployment)
-    bad["spec"]["replica"] = bad["spec"].pop("replicas")
+    bad["spec"]["selectors"] = bad["spec"].pop("selector")
     with pytest.raises(kubernetes_validate.ValidationError):
         manifests.validate_core(bad, manifests.K8S_VERSIONS[-1])
 
