@@ -41,7 +41,14 @@ system-deps:
 	    chromium chromium-driver docker-compose prometheus >/dev/null; \
 	fi
 
-test: venv system-deps
+# checkov (tests/deploy/test_checkov.py) needs packaging<24, pytest 9 needs >=24: its own environment.
+CHECKOV := $(VENV)/checkov/bin/checkov
+$(CHECKOV): deploy/checkov-requirements.txt
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install -q -r deploy/checkov-requirements.txt
+	touch $@
+
+test: venv system-deps $(CHECKOV)
 	$(PY) -m pytest
 
 # ruff (the formatter; pyflakes, import order, bugbear, unused arguments, pycodestyle, pyupgrade, simplify, ruff's

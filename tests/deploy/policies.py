@@ -45,7 +45,8 @@ class Workload:
 
 
 def is_triton_container(container: dict) -> bool:
-    return "tritonserver" in container.get("image", "")
+    image = container.get("image", "")
+    return "tritonserver" in image or "segmentation-triton" in image  # NGC's, or ours built on it (+ Pillow)
 
 
 def is_gateway_container(container: dict) -> bool:
