@@ -121,7 +121,7 @@ def test_two_requests_are_in_flight_at_once_and_the_answers_keep_their_order() -
     with fake_gateway(delay_s=0.3, first_delay_s=0.8) as server, SegmentationClient(server.url) as client:
         outcomes = client.segment_many(photos(6), batch_size=2)
     assert numbers(outcomes) == ["0", "1", "2", "3", "4", "5"]
-    assert server.batches == [["0", "1"], ["2", "3"], ["4", "5"]]
+    assert sorted(server.batches) == [["0", "1"], ["2", "3"], ["4", "5"]]  # two in flight: either may arrive first
     assert server.most_active == 2
 
 
@@ -167,7 +167,8 @@ def test_unreadable_files_and_bad_photos_fail_alone_in_their_place(tmp_path: Pat
         "GatewayError",
         "SegmentationResult",
     ]
-    assert server.batches == [["0", "bad"], ["3"]]  # the unreadable file leaves no hole in a batch
+    # the unreadable file leaves no hole in a batch (two requests in flight: they may arrive in either order)
+    assert sorted(server.batches) == [["0", "bad"], ["3"]]
 
 
 @pytest.mark.parametrize("in_flight", [0, -1, 1.5, True])
