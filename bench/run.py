@@ -18,6 +18,7 @@ from bench.inputs import Photo, load_photo
 from bench.load import LoadPlan, RequestFailed, SenderFactory, run_load, run_paired
 from bench.models import ServedModel, discover, onnx_file
 from bench.options import Options
+from bench.photo_model import photo_vs_tensor
 from bench.process_memory import RssSampler, listening_pid, stack_pss
 from bench.request_paths import GatewayPath, ReferencePath, network_alone
 from bench.scenarios import ALL_RESULTS, MAP_ONLY, MAP_ONLY_OUTPUT, REFERENCE, REFERENCES, Scenario, for_photo
@@ -133,6 +134,15 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
                     if runtime in ("onnx", "torch")
                 }
                 log(f"first request after a reload vs warm p50: {results['first_request']}")
+            if options.selects("photo-model"):
+                results["photo_model"] = {
+                    runtime: photo_vs_tensor(
+                        endpoints.triton_grpc_url, model.name, photos[0].data, photos[0].model_input
+                    )
+                    for runtime, model in models.items()
+                    if runtime in ("onnx", "torch")
+                }
+                log(f"photos straight to Triton vs the tensor model: {results['photo_model']}")
             # Every format once on every runtime (and every output's model), then the stack's PSS: the memory a
             # user's stack holds once everything has been used.
             results["warm_every_format_errors"] = warm_every_format(models, endpoints, photos[0], options.api_key)

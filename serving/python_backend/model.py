@@ -92,10 +92,11 @@ class OnnxRunner:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op
         options.inter_op_num_threads = inter_op
-        # By default idle threads sleep instead of spinning: on a small shared CPU, spinning threads of one model
-        # instance starve the other instance, the gateway's decoding and Triton itself (docs/performance.md).
-        # SERVING_ORT_SPINNING=1 gives onnxruntime's own default back (a dedicated Triton container).
-        spinning = "1" if os.environ.get("SERVING_ORT_SPINNING", "0").strip() in ("1", "true", "yes") else "0"
+        # onnxruntime's own default, spinning idle threads, unless SERVING_ORT_SPINNING=0: measured on the 2-core
+        # machine beside the gateway, map-only over gRPC 1.09x the network alone with spinning against 1.46x
+        # without, and no loss at 4 in flight or on a folder of photos (docs/performance.md, round 3). With one
+        # stub per runtime (not per model) the spinning pools no longer starve each other.
+        spinning = "0" if os.environ.get("SERVING_ORT_SPINNING", "1").strip() in ("0", "false", "no") else "1"
         options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
         options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
         providers: list = ["CPUExecutionProvider"]

@@ -27,6 +27,9 @@ HEADLINE_NUMBERS = (
     "stack_memory_mb",
     "first_request_vs_warm_onnx",
     "first_request_vs_warm_torch",
+    "photo_model_photos_per_s",
+    "photo_vs_tensor_onnx",
+    "photo_vs_tensor_torch",
     "triton_map_vs_network",
     "gateway_map_vs_network",
     "gateway_png_vs_network",
@@ -159,6 +162,16 @@ def test_the_first_request_after_a_reload_is_measured_against_the_warm_ones(benc
     for figures in first.values():
         assert figures["first_ms"] > 0 and figures["warm_p50_ms"] > 0 and figures["reload_s"] > 0
         assert figures["ratio"] == pytest.approx(figures["first_ms"] / figures["warm_p50_ms"], abs=0.01)
+
+
+def test_photos_straight_to_triton_are_measured_beside_the_tensor_model(bench_run) -> None:
+    _, output = bench_run
+    photo = json.loads(output.read_text())["photo_model"]
+    assert set(photo) == {"onnx", "torch"}
+    assert photo["onnx"]["model"] == "deeplabv3_onnx_photo__segmentation_map"
+    for figures in photo.values():
+        assert figures["photo_p50_ms"] > 0 and figures["tensor_p50_ms"] > 0
+        assert figures["photos_per_s"] == pytest.approx(1000 / figures["photo_p50_ms"], rel=0.01)
 
 
 def test_stack_memory_is_the_pss_of_triton_its_stubs_and_the_gateway_after_every_format(bench_run) -> None:
