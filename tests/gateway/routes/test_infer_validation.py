@@ -2,10 +2,12 @@
 a fake Triton (tests/support/fake_triton.py), so these run in the fast tier (`pytest -m "not stack"`).
 
 Moved here from tests/gateway/routes/test_infer.py, assertions unchanged; what needs real answers stays there.
+The URL errors run against a gateway that may reach loopback (``url_allowlist``, as the stack's does).
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -134,3 +136,67 @@ def test_no_error_case_reached_triton(fake: tuple[TestClient, FakeTriton]) -> No
     )
     assert response.status_code == 200, response.text
     assert triton.inferences == [("deeplabv3_onnx", (1, 3, 512, 512), ("segmentation_map",))]
+
+
+# --- url_image errors: each names the problem (no inference either) --------------------------------------
+@pytest.fixture(scope="module")
+def url_fake() -> Iterator[tuple[TestClient, FakeTriton]]:
+    with app_with_fake_triton(url_allowlist=["127.0.0.1", "localhost"]) as pair:
+        yield pair
+
+
+def test_an_unreachable_url_is_a_bad_gateway(url_fake: tuple[TestClient, FakeTriton]) -> None:
+    client, triton = url_fake
+    # A loopback port nobody listens on (bound, then closed): the connection is refused at once.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    response = client.post(
+        "/infer/url",
+        data={
+            "infer_model_type": "onnx",
+            "requested_results_types": ["segmentation_map"],
+            "url_image": f"http://127.0.0.1:{port}/{PHOTO}",
+        },
+    )
+    assert response.status_code == 502, response.text
+    assert "url_image" in response.json()["detail"]
+    assert triton.inferences == []
+
+
+def test_a_missing_photo_on_the_url_server_is_a_bad_gateway(
+    url_fake: tuple[TestClient, FakeTriton], photos_url: str
+) -> None:
+    client, triton = url_fake
+    response = client.post(
+        "/infer/url",
+        data={
+            "infer_model_type": "onnx",
+            "url_image": f"{photos_url}/no-such-photo.jpg",
+        },
+    )
+    assert response.status_code == 502, response.text
+    assert "404" in response.json()["detail"]
+    assert triton.inferences == []
+
+
+def test_a_photo_on_the_url_server_reaches_triton(url_fake: tuple[TestClient, FakeTriton], photos_url: str) -> None:
+    """The two cases above fail at the fetch itself: the same gateway fetches a photo that is there."""
+    client, triton = url_fake
+    response = client.post(
+        "/infer/url",
+        data={
+            "infer_model_type": "onnx",
+            "requested_results_types": "segmentation_map",
+            "url_image": f"{photos_url}/{PHOTO}",
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert triton.inferences[-1] == ("deeplabv3_onnx", (1, 3, 512, 512), ("segmentation_map",))
+
+
+def test_openapi_documents_the_raw_body_upload(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/infer/file"]["post"]
+    assert {"multipart/form-data", "image/jpeg", "image/png"} <= set(operation["requestBody"]["content"])
+    assert {parameter["name"] for parameter in operation["parameters"]} >= {"infer_model_type", "response_format"}
+    assert "--data-binary" in operation["description"]
