@@ -62,6 +62,11 @@ def test_png_render_decodes_to_the_class_ids(quarters_map, make_result):
 def test_png_at_original_size(quarters_map, make_result):
     response = render(make_result(quarters_map, photo_size=(40, 30)), RenderOptions("png", mask_size="original"))
     assert Image.open(io.BytesIO(response.body)).size == (40, 30)
+    # The class ids, resized nearest-neighbour: the 16×16 quarters become 40×30 quarters with no new class.
+    expected = np.zeros((30, 40), dtype=np.uint8)
+    expected[:15, 20:] = 12
+    expected[15:, 20:] = 15
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(response.body))), expected)
 
 
 def test_overlay_has_the_photos_size_in_both_encodings(quarters_map, make_result):
