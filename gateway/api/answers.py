@@ -10,13 +10,15 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, RootModel
 
 from gateway.api.routes.models import Weights
+from gateway.contract import ONNX_RUNTIME
+from gateway.defaults import DEFAULT_FAMILY
 
 
 class InferResponse(BaseModel):
     """The JSON answer (response_format=json)."""
 
     Status: str = Field(examples=["OK"])
-    infer_model_type: str = Field(examples=["onnx"])
+    infer_model_type: str = Field(examples=[ONNX_RUNTIME])
     image_type: str = Field(description="`url` or `file`.", examples=["file"])
     requested_results: dict[str, list] = Field(
         description="Result name → nested lists, in the order requested: logits and pixels_distribution "
@@ -27,8 +29,8 @@ class InferResponse(BaseModel):
 
 class ServedModel(BaseModel):
     name: str = Field(description="Triton model name.", examples=["deeplabv3_onnx"])
-    family: str = Field(examples=["deeplabv3"])
-    backend: str = Field(examples=["onnx"])
+    family: str = Field(examples=[DEFAULT_FAMILY])
+    backend: str = Field(examples=[ONNX_RUNTIME])
     num_classes: int = Field(examples=[21])
 
 
@@ -54,7 +56,7 @@ class SummaryResponse(BaseModel):
     """response_format=summary: which classes the photo holds, how much of it, how sure the model is."""
 
     Status: str = Field(examples=["OK"])
-    infer_model_type: str = Field(examples=["onnx"])
+    infer_model_type: str = Field(examples=[ONNX_RUNTIME])
     image_type: str = Field(examples=["file"])
     model: ServedModel
     weights: Weights

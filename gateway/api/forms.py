@@ -15,6 +15,8 @@ from fastapi import Depends, Form, Header, Request
 from fastapi.exceptions import RequestValidationError
 
 from gateway.api.deps import label_format, label_runtime
+from gateway.contract import ONNX_RUNTIME
+from gateway.defaults import DEFAULT_FAMILY
 from gateway.domain import MASK_SIZES, RESULT_TYPES, RUNTIMES, RenderOptions
 from gateway.inference import check_runtime, parse_flag, parse_result_types
 from gateway.results import registry
@@ -82,7 +84,7 @@ def infer_request(
         str,
         Form(
             description=f"Backend that runs the model: one of {', '.join(RUNTIMES)}.",
-            examples=["onnx"],
+            examples=[ONNX_RUNTIME],
             json_schema_extra={"enum": list(RUNTIMES)},
         ),
     ],
@@ -101,7 +103,7 @@ def infer_request(
         str | None,
         Form(
             description="Model family (see GET /models); default: the service's default model.",
-            examples=["deeplabv3"],
+            examples=[DEFAULT_FAMILY],
         ),
     ] = None,
     response_format: Annotated[

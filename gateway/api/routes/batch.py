@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from gateway.api.deps import InferenceDep, label_family
 from gateway.api.forms import InferRequestDep
+from gateway.contract import ONNX_RUNTIME
 from gateway.domain import InferenceResult, RenderOptions
 from gateway.errors import BadRequest, ServiceError, TooLarge, error_responses
 from gateway.inference import InferenceService, file_schema, upload_bytes, weights_headers
@@ -40,7 +41,7 @@ class BatchItem(BaseModel):
 
 class BatchResponse(BaseModel):
     Status: str = Field(description="`OK` once the batch ran; look at each item's status.", examples=["OK"])
-    infer_model_type: str = Field(examples=["onnx"])
+    infer_model_type: str = Field(examples=[ONNX_RUNTIME])
     response_format: str = Field(description="Format of each item's `result`.", examples=["summary"])
     succeeded: int = Field(description="Items with status 200.", examples=[2])
     failed: int = Field(description="Items with an error.", examples=[1])

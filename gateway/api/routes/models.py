@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import CatalogueDep, SettingsDep
+from gateway.defaults import DEFAULT_FAMILY
 from gateway.domain import ModelInfo
 from gateway.errors import error_responses
 
@@ -35,7 +36,7 @@ class Family(BaseModel):
 
 
 class Catalogue(BaseModel):
-    default_model: str = Field(description="Family used when a request names no `model`.", examples=["deeplabv3"])
+    default_model: str = Field(description="Family used when a request names no `model`.", examples=[DEFAULT_FAMILY])
     models: dict[str, Family] = Field(description="Family name (the `model` form field) → its backends.")
 
 

@@ -36,6 +36,7 @@ from gateway.api.deps import CatalogueDep, InferenceDep, SettingsDep, TritonDep,
 from gateway.api.routes import health
 from gateway.api.v2_protocol import BINARY_DATA_OUTPUT, HEADER_LENGTH, InferenceRequest, OutputTensor
 from gateway.contract import ONNX_RUNTIME, OUTPUT_NAMES, RUNTIMES
+from gateway.defaults import DEFAULT_FAMILY
 from gateway.domain import (
     COMPUTED_TO_OUTPUT,
     MASK_SIZES,
@@ -113,7 +114,7 @@ class ServerReady(BaseModel):
 
 
 class ModelReady(BaseModel):
-    name: str = Field(examples=["deeplabv3"])
+    name: str = Field(examples=[DEFAULT_FAMILY])
     ready: bool
 
 
@@ -124,7 +125,7 @@ class MetadataTensor(BaseModel):
 
 
 class ModelMetadata(BaseModel):
-    name: str = Field(description="The model family.", examples=["deeplabv3"])
+    name: str = Field(description="The model family.", examples=[DEFAULT_FAMILY])
     versions: list[str] = Field(examples=[[MODEL_VERSION]])
     platform: str = Field(examples=[PLATFORM])
     inputs: list[MetadataTensor]
@@ -178,7 +179,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-_FAMILY = Annotated[str, Path(description="The model family (GET /models).", examples=["deeplabv3"])]
+_FAMILY = Annotated[str, Path(description="The model family (GET /models).", examples=[DEFAULT_FAMILY])]
 _VERSION = Annotated[str, Path(description=f"The model's version: {MODEL_VERSION}.", examples=[MODEL_VERSION])]
 
 
