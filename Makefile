@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make serve   - set up everything, export the models if missing, run Triton + gateway (embedded)"
 	@echo "make test    - set up everything and run the test suite against a real embedded stack"
-	@echo "make lint    - ruff format --check, ruff check, mypy on the packages and tests"
+	@echo "make lint    - ruff format --check, ruff check, mypy on the packages (pyproject.toml: export, serving, gateway, client, bench)"
 	@echo "make bench   - benchmark the running stack (starts one if none is running)"
 	@echo "make models  - export the default model into model_repository/ if missing"
 
