@@ -43,7 +43,7 @@ ROUTE_ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/infer/url"): KEY_NEEDED,
     ("POST", "/infer/file"): KEY_NEEDED,
     ("POST", "/infer/files"): KEY_NEEDED,
-    ("POST", "/infer/url/"): KEY_NEEDED,  # the old service's clients may add a slash: no redirect, same rules
+    ("POST", "/infer/url/"): KEY_NEEDED,  # clients may add a slash: no redirect, same rules
     ("POST", "/infer/file/"): KEY_NEEDED,
     ("POST", "/infer/files/"): KEY_NEEDED,
     ("GET", "/"): OPEN,

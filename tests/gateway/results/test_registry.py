@@ -26,7 +26,7 @@ from gateway.results.resize import check_mask_size
         (None, "image/png", "png"),
         (None, "text/html, image/jpeg;q=0.9, image/png;q=0.5", "overlay_jpeg"),
         (None, "image/png;q=0, application/x-npz", "npz"),
-        (None, "text/html", "json"),  # today's answer for anything else
+        (None, "text/html", "json"),  # the JSON answer for anything else
     ],
 )
 def test_negotiate(response_format, accept, expected):

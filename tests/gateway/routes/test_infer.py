@@ -1,4 +1,4 @@
-"""Today's contract over real HTTP: POST /infer/url and /infer/file, called exactly as existing clients do.
+"""The inference API over real HTTP: POST /infer/url and /infer/file, called exactly as existing clients do.
 
 Frugal by design: one answer with logits and distributions is ~130 MB of JSON, so the big arrays are
 asked for a few times only and every other check uses the 512×512 map.
@@ -249,7 +249,7 @@ def test_a_raw_body_upload_gives_the_same_answer_as_multipart(gateway_url: str, 
     assert Image.open(io.BytesIO(png.content)).size == Image.open(shared_image(PHOTO)).size
 
 
-# --- random weights are said in a header; the body stays today's -----------------------------------------
+# --- random weights are said in a header; the JSON body keeps its keys -------------------------------------
 def test_answers_say_in_a_header_whether_the_weights_are_random(infer: Infer) -> None:
     random = infer("file", "onnx")
     assert random.headers["X-Weights-Random"] == "true"  # the test repository's default family
