@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.domain import CONFIDENCE_RESULT, RenderOptions
+from gateway.domain import CONFIDENCE_RESULT, SCORE_RESULTS, RenderOptions
 from gateway.errors import TooLarge, format_size
 
 # One float32 as JSON at most: sign, 9 significant digits, point, exponent, comma ("-1.2345678e-38,").
@@ -23,7 +23,6 @@ SUMMARY_BYTES = 16 * 1024
 SUMMARY_BYTES_PER_CLASS = 256
 # A palette PNG is at most its raw pixels plus zlib's and PNG's framing; base64 adds a third (bundle).
 PNG_FRAMING_BYTES = 64 * 1024
-SCORE_RESULTS = ("logits", "pixels_distribution")
 
 
 def _json_map_value_bytes(classes: int) -> int:

@@ -26,6 +26,8 @@ RESULT_TO_OUTPUT: dict[str, str] = {
     "segmentation_map": SEGMENTATION_MAP,
 }
 RESULT_TYPES: tuple[str, ...] = tuple(RESULT_TO_OUTPUT)
+# The result types that carry one float plane per class ([C, H, W]); the map is one plane of class ids.
+SCORE_RESULTS: tuple[str, ...] = ("logits", "pixels_distribution")
 # What a format may need beyond the API's result types: the winning probability per pixel (float32 [H, W]), which
 # summaries and bundles read instead of the classes' whole distribution.
 CONFIDENCE_RESULT = "confidence"

@@ -17,10 +17,8 @@ from collections.abc import Iterable
 import numpy as np
 from PIL import Image
 
-from gateway.domain import MASK_SIZES, InferenceResult, MaskSize
+from gateway.domain import MASK_SIZES, SCORE_RESULTS, InferenceResult, MaskSize
 from gateway.errors import BadRequest, shown
-
-SCORE_RESULTS = ("logits", "pixels_distribution")
 
 
 def check_mask_size(mask_size: str | None) -> MaskSize:
