@@ -2,6 +2,7 @@
 
 The catalogue is given a stand-in for TritonClient's ``discover()`` (the models READY, the state of the
 others), so each answer of Triton's repository can be set up exactly; tests/gateway/routes checks it live.
+/ready and the drain state: the real app in front of a fake Triton (tests/support/fake_triton.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from gateway.domain import ModelInfo
 from gateway.errors import BadRequest, Unavailable
 from gateway.triton import ModelCatalogue
+from tests.support.fake_triton import app_with_fake_triton
 
 
 def model(family: str, runtime: str) -> ModelInfo:
@@ -157,3 +159,22 @@ def test_concurrent_callers_share_one_discovery() -> None:
 
     anyio.run(many)
     assert triton.discoveries == 1
+
+
+# --- /ready reads the catalogue; the drain state is the app's ----------------------------------------------
+def test_ready_probes_read_the_cached_catalogue() -> None:
+    """Ten probes within refresh_s: one discovery (the index and a config call per model), not one a probe."""
+    with app_with_fake_triton() as (client, _):
+        statuses = [client.get("/ready").status_code for _ in range(10)]
+        assert statuses == [200] * 10
+        assert client.app.state.inference.catalogue.discoveries == 1
+
+
+def test_ready_is_503_while_the_app_s_drain_state_says_stopping() -> None:
+    with app_with_fake_triton() as (client, _):
+        drain = client.app.state.drain
+        drain.begin()
+        response = client.get("/ready")
+        assert response.status_code == 503 and "shutting down" in response.json()["detail"]
+        drain.reset()
+        assert client.get("/ready").status_code == 200
