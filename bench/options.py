@@ -48,8 +48,9 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark every serving path against the network alone (onnxruntime in-process, its default "
         "session options; the same without spinning threads as a second column) on the same photos; at "
-        "concurrency 1 each path's requests alternate with the network's, and its ratio is to those. Also a folder "
-        "of photos through `segment DIR --summary` against an in-process loop, and the stack's memory (PSS). "
+        "concurrency 1 each path's requests take turns with the network's in short blocks, and its ratio is to "
+        "those. Also a folder of photos through `segment DIR --summary` against an in-process loop, and the "
+        "stack's memory (PSS). "
         "Uses the stack at the addresses of the environment (docs/architecture.md); starts "
         "`python -m serving` for the run if none answers. Writes JSON results, prints a table, and "
         "prints one JSON object of headline figures as its last line.",

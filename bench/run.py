@@ -159,8 +159,8 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
 
 
 def run_scenario(scenario: Scenario, options: Options, results: dict, reference: SenderFactory | None = None) -> None:
-    """Run one scenario at each concurrency level. At concurrency 1 each request alternates with one of
-    ``reference`` (the network alone), and the run records that reference's p50 over the same window:
+    """Run one scenario at each concurrency level. At concurrency 1 its requests take turns in short blocks
+    with ``reference``'s (the network alone), and the run records that reference's p50 over the same window:
     its ratio is to that (bench.load.run_paired)."""
     if scenario.probe is not None:
         reason = scenario.probe.probe()

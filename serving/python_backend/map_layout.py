@@ -79,15 +79,108 @@ def argmax_channels_last(model: onnx.ModelProto) -> int:
                 )
             )
             new_nodes[-1].attribute.extend(cast.attribute)
-        position = list(graph.node).index(node)
+        # Right behind the NCHW Resize and its casts (they need only the Resize's inputs): a confidence
+        # computed from the same logits earlier in the graph can then read the channels-last tensor too.
+        nodes = list(graph.node)
+        position = max(nodes.index(n) for n in [resize, *casts]) + 1
         for offset, new_node in enumerate(new_nodes):
             graph.node.insert(position + offset, new_node)
+        channels_first = node.input[0]
         node.input[0] = new_nodes[-1].output[0]
         _set_axis(node, 3)
+        _confidence_channels_last(graph, channels_first, node.input[0], prefix)
         rewritten += 1
     if rewritten:
         _drop_unused_nodes(graph)
     return rewritten
+
+
+# The softmax's confidence, 1 / sum(exp(logits - max(logits))) over the classes, as the export writes it.
+_ELEMENTWISE = {"Sub", "Exp"}
+_REDUCTIONS = {"ReduceMax", "ReduceSum"}
+_CHANNEL_AXES = ((1,), (-3,))
+
+
+def _confidence_channels_last(graph: onnx.GraphProto, channels_first: str, channels_last: str, prefix: str) -> bool:
+    """Moves the nodes that reduce `channels_first` (NCHW logits) over the classes into a single plane onto
+    `channels_last` (the same values as NHWC): `ReduceMax`/`ReduceSum` over axis 1 with keepdims, `Sub` and
+    `Exp` of such tensors, ending in a `Squeeze` of axis 1, whose [N,H,W] output is the same in either layout.
+    That is the confidence: its reductions then read neighbouring floats, and the NCHW Resize is left without
+    a reader in a map + confidence graph. Nothing changes unless every reader of every tensor on the way is
+    one of those nodes (the full graph's probabilities, a graph output over the classes, keep NCHW). The sums
+    run over the same values in another order: the confidence moves by float rounding (~1e-7)."""
+    nodes = list(graph.node)
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in nodes:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    twins = {channels_first: channels_last}
+    pending = [channels_first]
+    replacements: dict[int, onnx.NodeProto] = {}
+    squeezed = 0
+    while pending:
+        name = pending.pop()
+        for reader in readers.get(name, []):
+            index = nodes.index(reader)
+            if index in replacements:
+                continue
+            if name == channels_first and reader.op_type == "ArgMax":
+                continue  # already reads the channels-last tensor (another map of the same logits)
+            twin = _channels_last_twin(reader, twins, constants, prefix, index)
+            if twin is None or any(output in outputs for output in reader.output if reader.op_type != "Squeeze"):
+                return False
+            replacements[index] = twin
+            if reader.op_type == "Squeeze":
+                squeezed += 1
+                continue
+            for output in reader.output:
+                twins[output] = twin.output[0]
+                pending.append(output)
+    if not squeezed:
+        return False
+    # In place: each twin reads what its original read (or that tensor's twin, produced earlier), so the
+    # graph stays in topological order.
+    for index, twin in replacements.items():
+        graph.node[index].CopyFrom(twin)
+    graph.initializer.append(numpy_helper.from_array(np.array([3], dtype=np.int64), f"{prefix}/axis3"))
+    _drop_unused_nodes(graph)
+    return True
+
+
+def _channels_last_twin(
+    node: onnx.NodeProto, twins: dict[str, str], constants: dict[str, np.ndarray], prefix: str, index: int
+) -> onnx.NodeProto | None:
+    """`node` computed on the channels-last twins of its inputs, or None when that is not the same values."""
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    name = f"{prefix}/{node.name or index}"
+    if node.op_type in _ELEMENTWISE:
+        if not all(i in twins for i in node.input) or attributes:
+            return None
+        return helper.make_node(node.op_type, [twins[i] for i in node.input], [f"{name}/out"], name=name)
+    axes_input = node.input[1] if len(node.input) > 1 and node.input[1] else None
+    axes = tuple(int(a) for a in constants[axes_input].ravel()) if axes_input in constants else None
+    if axes_input is None and "axes" in attributes:
+        axes = tuple(attributes["axes"])
+    if axes not in _CHANNEL_AXES or node.input[0] not in twins or (axes_input and axes_input not in constants):
+        return None
+    if node.op_type in _REDUCTIONS:
+        if attributes.get("keepdims", 1) != 1 or attributes.get("noop_with_empty_axes", 0):
+            return None
+        twin = helper.make_node(node.op_type, [twins[node.input[0]]], [f"{name}/out"], name=name, keepdims=1)
+    elif node.op_type == "Squeeze":
+        twin = helper.make_node("Squeeze", [twins[node.input[0]]], list(node.output), name=name)
+    else:
+        return None
+    if axes_input is None:  # axes as an attribute (ReduceMax before opset 18, Squeeze before 13)
+        twin.attribute.append(helper.make_attribute("axes", [3]))
+    else:
+        twin.input.append(f"{prefix}/axis3")
+    return twin
 
 
 def _drop_unused_nodes(graph: onnx.GraphProto) -> None:

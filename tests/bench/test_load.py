@@ -23,11 +23,14 @@ def sleeper(calls: list[str], name: str, seconds: float, size: int):
     return make
 
 
-def test_paired_run_alternates_with_the_reference_and_times_each_side_alone() -> None:
+def test_paired_run_takes_turns_with_the_reference_in_blocks_and_times_each_side_alone() -> None:
     calls: list[str] = []
     plan = LoadPlan(concurrency=1, requests=6, warmup=1, max_seconds=30)
-    figures, reference, errors = run_paired(sleeper(calls, "path", 0.02, 7), sleeper(calls, "ref", 0.01, 3), plan)
-    assert calls == ["ref", "path"] * 7  # one warm-up pair, then six
+    figures, reference, errors = run_paired(
+        sleeper(calls, "path", 0.02, 7), sleeper(calls, "ref", 0.01, 3), plan, block=4
+    )
+    # One warm-up pair, then turns of four and two, each led by one uncounted request.
+    assert calls == ["ref", "path"] + ["ref"] * 5 + ["path"] * 5 + ["ref"] * 3 + ["path"] * 3
     assert (figures.requests, reference.requests, errors) == (6, 6, [])
     assert figures.p50_ms >= 20 and reference.p50_ms >= 10  # each timed alone: at least its own sleep
     # Each side's throughput is its own (1 / its mean latency), not the shared window's.
@@ -45,6 +48,7 @@ def test_a_failing_path_is_counted_and_the_reference_still_measured() -> None:
         return send
 
     figures, reference, errors = run_paired(failing, sleeper([], "ref", 0.001, 1), LoadPlan(1, 4, 0, 30))
+    # The turn's leading request fails too, but is not counted: four measured failures.
     assert (figures.requests, figures.errors, reference.requests) == (0, 4, 4)
     assert errors == ["RuntimeError: HTTP 503"]
 

@@ -1,5 +1,6 @@
 """The map from channels-last upsampling (serving/python_backend/map_layout.py): rewritten only where it is
-exact, and then exactly argmax(logits): on small graphs, on the exported models, and through the served stack."""
+exact, and then exactly argmax(logits): on small graphs, on the exported models, and through the served stack;
+the confidence beside it reduced channels-last too, equal but for float rounding."""
 
 from __future__ import annotations
 
@@ -129,6 +130,84 @@ def test_a_graph_that_returns_only_the_map_loses_its_nchw_resize() -> None:
     np.testing.assert_array_equal(session.run(None, {"x": x, "hw": np.array([64, 64], np.int64)})[0], before)
 
 
+def _confidence_graph(opset: int, probabilities: bool = False) -> onnx.ModelProto:
+    """low-res logits -> Resize x4 -> the map and the confidence, 1 / sum(exp(logits - max)) over the classes,
+    written as the export writes it (the reductions' axes as attributes or inputs, as `opset` has them); with
+    `probabilities`, the full graph's softmax output beside them."""
+    axes_as_input = {"ReduceMax": opset >= 18, "ReduceSum": opset >= 13, "Squeeze": opset >= 13}
+
+    def over_classes(op: str, inputs: list[str], output: str, **attributes) -> onnx.NodeProto:
+        if axes_as_input[op]:
+            return helper.make_node(op, [*inputs, "one"], [output], **attributes)
+        return helper.make_node(op, inputs, [output], axes=[1], **attributes)
+
+    nodes = [
+        helper.make_node("Resize", ["x", "" if opset >= 13 else "roi", "scales"], ["logits"], **LINEAR),
+        over_classes("ReduceMax", ["logits"], "max", keepdims=1),
+        helper.make_node("Sub", ["logits", "max"], ["shifted"]),
+        helper.make_node("Exp", ["shifted"], ["exponentials"]),
+        over_classes("ReduceSum", ["exponentials"], "sums", keepdims=1),
+        over_classes("Squeeze", ["sums"], "squeezed"),
+        helper.make_node("Reciprocal", ["squeezed"], ["confidence"]),
+        helper.make_node("ArgMax", ["logits"], ["argmax"], axis=1, keepdims=0),
+        helper.make_node("Cast", ["argmax"], ["map"], to=TensorProto.UINT8),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("map", TensorProto.UINT8, ["n", "H", "W"]),
+        helper.make_tensor_value_info("confidence", TensorProto.FLOAT, ["n", "H", "W"]),
+    ]
+    if probabilities:
+        nodes.append(helper.make_node("Div", ["exponentials", "sums"], ["probabilities"]))
+        outputs.append(helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["n", CLASSES, "H", "W"]))
+    initializers = [
+        numpy_helper.from_array(np.array([1, 1, 4, 4], np.float32), "scales"),
+        numpy_helper.from_array(np.array([1], np.int64), "one"),
+        numpy_helper.from_array(np.zeros(0, np.float32), "roi"),  # not optional before opset 13
+    ]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", CLASSES, "h", "w"])]
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _run_all(model: onnx.ModelProto, x: np.ndarray) -> dict[str, np.ndarray]:
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in model.graph.output], session.run(None, {"x": x}), strict=True))
+
+
+@pytest.mark.parametrize("opset", [11, 17, 18])
+def test_the_confidence_is_reduced_channels_last_too_and_the_nchw_resize_goes(opset: int) -> None:
+    model = _confidence_graph(opset)
+    x = (np.random.default_rng(3).standard_normal((2, CLASSES, 16, 12)) * 8).astype(np.float32)
+    before = _run_all(model, x)
+    assert argmax_channels_last(model) == 1
+    onnx.checker.check_model(model, full_check=True)
+    after = _run_all(model, x)
+    np.testing.assert_array_equal(after["map"], before["map"])
+    # The same sums in another order: float rounding only.
+    np.testing.assert_allclose(after["confidence"], before["confidence"], rtol=0, atol=1e-6)
+    assert [n.op_type for n in model.graph.node].count("Resize") == 1  # the NCHW one had no reader left
+    (reduce_sum,) = [n for n in model.graph.node if n.op_type == "ReduceSum"]
+    (transpose,) = [n for n in model.graph.node if n.op_type == "Transpose"]
+    assert transpose.input == ["x"] and reduce_sum.input[0] != "exponentials"
+
+
+def test_a_confidence_beside_the_probabilities_stays_channels_first() -> None:
+    """The full graph's softmax feeds the probabilities (NCHW, a graph output) and the confidence alike: moving
+    the confidence alone would compute the exponentials twice, so only the map is rewritten."""
+    model = _confidence_graph(17, probabilities=True)
+    x = (np.random.default_rng(4).standard_normal((1, CLASSES, 16, 16)) * 8).astype(np.float32)
+    before = _run_all(model, x)
+    reductions = [(n.op_type, list(n.input)) for n in model.graph.node if n.op_type.startswith("Reduce")]
+    assert argmax_channels_last(model) == 1
+    assert [(n.op_type, list(n.input)) for n in model.graph.node if n.op_type.startswith("Reduce")] == reductions
+    after = _run_all(model, x)
+    for name in ("map", "confidence", "probabilities"):
+        np.testing.assert_array_equal(after[name], before[name])
+
+
 def _photo(name: str, size: int) -> np.ndarray:
     from PIL import Image
 
@@ -142,8 +221,10 @@ def _photo(name: str, size: int) -> np.ndarray:
 EXPORTED = [
     (f"{DEFAULT_FAMILY}_onnx", 512),
     (f"{DEFAULT_FAMILY}_onnx__segmentation_map", 512),
+    (f"{DEFAULT_FAMILY}_onnx__segmentation_map__confidence", 512),
     (f"{VOC_FAMILY}_onnx", 513),
     (f"{VOC_FAMILY}_onnx__segmentation_map", 513),
+    (f"{VOC_FAMILY}_onnx__segmentation_map__confidence", 513),
 ]
 
 
@@ -156,7 +237,7 @@ def test_exported_maps_are_unchanged_bit_for_bit(exported_repository, model_name
     assert argmax_channels_last(model) == 1
     plain = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rewritten = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    if model_name.endswith("__segmentation_map"):
+    if not model_name.endswith("_onnx"):  # a partial model: no reader is left for the NCHW Resize
         assert not any(n.op_type == "Resize" and n.output == ["logits"] for n in model.graph.node)
     batch = np.concatenate(
         [
@@ -167,6 +248,11 @@ def test_exported_maps_are_unchanged_bit_for_bit(exported_repository, model_name
     )
     expected = plain.run(["segmentation_map"], {INPUT_NAME: batch})[0]
     np.testing.assert_array_equal(rewritten.run(["segmentation_map"], {INPUT_NAME: batch})[0], expected)
+    if model_name.endswith("__confidence"):
+        expected = plain.run(["confidence"], {INPUT_NAME: batch})[0]
+        found = rewritten.run(["confidence"], {INPUT_NAME: batch})[0]
+        np.testing.assert_allclose(found, expected, rtol=0, atol=1e-6)
+        assert not np.array_equal(found, np.ones_like(found))
 
 
 @pytest.mark.timeout(600)
