@@ -23,7 +23,7 @@ import onnxruntime as ort
 from PIL import Image, ImageOps
 
 from bench.request_paths import in_process_session
-from gateway.contract import INPUT_NAME, SEGMENTATION_MAP
+from gateway.contract import INPUT_NAME, ONNX_RUNTIME, SEGMENTATION_MAP
 from gateway.core.config import Settings
 from gateway.images import decode_image, to_model_input
 
@@ -119,7 +119,7 @@ def cli_command(folder: Path, gateway_url: str, family: str, timeout_s: float) -
         "--model",
         family,
         "--backend",
-        "onnx",
+        ONNX_RUNTIME,
         "--timeout",
         str(timeout_s),
     ]

@@ -1,5 +1,5 @@
-"""Today's JSON for all three results, encoded two ways in-process on the same arrays:
-the gateway's own encoder (orjson over numpy) versus ``tolist()`` + ``json.dumps`` (the old service)."""
+"""The JSON answer (response_format=json) for all three results, encoded two ways in-process on the same arrays:
+the gateway's own encoder (orjson over numpy) versus ``tolist()`` + ``json.dumps`` (the first version's)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-# The model contract's output names → today's result names (same mapping as the gateway's).
-RESULT_NAMES = {"logits": "logits", "probabilities": "pixels_distribution", "segmentation_map": "segmentation_map"}
+from gateway.contract import ONNX_RUNTIME, RESULT_TO_OUTPUT
+
+# The model contract's output names → the API's result names (the gateway's mapping, reversed).
+RESULT_NAMES = {output: result for result, output in RESULT_TO_OUTPUT.items()}
 
 
 def envelope(requested_results: dict) -> dict:
-    return {"Status": "OK", "infer_model_type": "onnx", "image_type": "file", "requested_results": requested_results}
+    return {
+        "Status": "OK",
+        "infer_model_type": ONNX_RUNTIME,
+        "image_type": "file",
+        "requested_results": requested_results,
+    }
 
 
 def encode_with_tolist(arrays: dict[str, np.ndarray]) -> bytes:
@@ -23,11 +30,11 @@ def encode_with_tolist(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def gateway_encoder() -> tuple[str, Callable[[dict[str, np.ndarray]], bytes]]:
-    """The gateway's own JSON renderer, as it answers `/infer/*` with today's contract."""
+    """The gateway's own JSON renderer, as it answers `/infer/*` with response_format=json."""
     from gateway.domain import RESULT_TYPES, InferenceResult, ModelInfo
     from gateway.results.json_format import render_json
 
-    model = ModelInfo("deeplabv3_onnx", "deeplabv3", "onnx", tuple(f"class{i}" for i in range(256)), (0, 0), 8)
+    model = ModelInfo("deeplabv3_onnx", "deeplabv3", ONNX_RUNTIME, tuple(f"class{i}" for i in range(256)), (0, 0), 8)
 
     def encode(arrays: dict[str, np.ndarray]) -> bytes:
         result = InferenceResult(model=model, image_type="file", requested=RESULT_TYPES, arrays=arrays)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from bench.scenarios import COST_PREFIX, GRAPH, OUTPUT_SETS, REFERENCE, REFERENCE_NOSPIN
 from bench.stats import ratio
+from gateway.contract import ONNX_RUNTIME, TORCH_RUNTIME
 
-# The old service, measured on this kind of machine: what the new one is compared with.
+# The first version of this service (one Flask process, JSON lists; docs/performance.md), measured on this kind
+# of machine: what the gateway is compared with.
 OLD_MAP_ONLY_MS = 720.0
 OLD_ALL_JSON_MS = 12_100.0
 OLD_C4_RPS = 1.38
@@ -74,11 +76,11 @@ def headline(results: dict) -> dict:
         "bulk_inprocess_photos_per_s": bulk.get("in_process_photos_per_s"),
         # PSS of tritonserver, its Python stubs and the gateway after every format was used.
         "stack_memory_mb": (results.get("stack_memory") or {}).get("total_pss_mb"),
-        "first_request_vs_warm_onnx": (results.get("first_request") or {}).get("onnx", {}).get("ratio"),
-        "first_request_vs_warm_torch": (results.get("first_request") or {}).get("torch", {}).get("ratio"),
-        "photo_model_photos_per_s": (results.get("photo_model") or {}).get("onnx", {}).get("photos_per_s"),
-        "photo_vs_tensor_onnx": (results.get("photo_model") or {}).get("onnx", {}).get("photo_vs_tensor"),
-        "photo_vs_tensor_torch": (results.get("photo_model") or {}).get("torch", {}).get("photo_vs_tensor"),
+        "first_request_vs_warm_onnx": (results.get("first_request") or {}).get(ONNX_RUNTIME, {}).get("ratio"),
+        "first_request_vs_warm_torch": (results.get("first_request") or {}).get(TORCH_RUNTIME, {}).get("ratio"),
+        "photo_model_photos_per_s": (results.get("photo_model") or {}).get(ONNX_RUNTIME, {}).get("photos_per_s"),
+        "photo_vs_tensor_onnx": (results.get("photo_model") or {}).get(ONNX_RUNTIME, {}).get("photo_vs_tensor"),
+        "photo_vs_tensor_torch": (results.get("photo_model") or {}).get(TORCH_RUNTIME, {}).get("photo_vs_tensor"),
         "torch_gateway_map_vs_network": _get(at("gateway-map/torch"), "p50_ratio"),
         "int8_speedup": int8.get("speedup"),
         "int8_map_agreement": int8.get("map_agreement"),
@@ -94,7 +96,7 @@ def headline(results: dict) -> dict:
         "json_encode_speedup": encoding.get("speedup"),
         "npz_vs_json_size_ratio": ratio(_get(all_json, "response_bytes"), _get(npz, "response_bytes"), 2),
         "npz_vs_json_speed_ratio": ratio(_get(all_json, "p50_ms"), _get(npz, "p50_ms"), 2),
-        # The same arrays as the old service's tolist()+json.dumps text (what "today's JSON" weighed before).
+        # The same arrays as tolist() + json.dumps text (the first version's encoder), against npz.
         "npz_vs_old_json_size_ratio": ratio(encoding.get("tolist_json_dumps_bytes"), _get(npz, "response_bytes"), 2),
         "reference_p50_ms": _get(reference, "p50_ms"),
         "graph_p50_ms": _get(graph, "p50_ms"),

@@ -24,7 +24,14 @@ from bench.request_paths import GatewayPath, ReferencePath, network_alone
 from bench.scenarios import ALL_RESULTS, MAP_ONLY, MAP_ONLY_OUTPUT, REFERENCE, REFERENCES, Scenario, for_photo
 from bench.stack import Endpoints, StackUnavailable, running_stack, stack_ready
 from export.paths import default_images_dir
-from gateway.contract import partial_model_name
+from gateway.contract import (
+    DISTRIBUTION_RESULT,
+    LOGITS,
+    LOGITS_RESULT,
+    ONNX_RUNTIME,
+    TORCH_RUNTIME,
+    partial_model_name,
+)
 from gateway.domain import ResponseFormat
 
 
@@ -85,8 +92,8 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
     log_path = options.output.parent / "serving.log"
     with running_stack(endpoints, log_path, options.start_timeout_s, serving_env) as started:
         models = discover(endpoints.triton_grpc_url, options.family)
-        model_file = onnx_file(options.repository, models["onnx"].name)
-        size_hw = models["onnx"].input_shape[1:]
+        model_file = onnx_file(options.repository, models[ONNX_RUNTIME].name)
+        size_hw = models[ONNX_RUNTIME].input_shape[1:]
         photos = [load_photo(path, size_hw) for path in options.photos]
         results["stack"] = {
             "gateway_url": endpoints.gateway_url,
@@ -106,8 +113,8 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
         with RssSampler({k: v for k, v in roots.items() if v is not None}) as sampler:
             for index, photo in enumerate(photos):
                 threads = options.reference_threads
-                reference = ReferencePath(network, photo.model_input, threads, output="logits")
-                nospin = ReferencePath(network, photo.model_input, threads, output="logits", spinning=False)
+                reference = ReferencePath(network, photo.model_input, threads, output=LOGITS)
+                nospin = ReferencePath(network, photo.model_input, threads, output=LOGITS, spinning=False)
                 graph = ReferencePath(model_file, photo.model_input, threads)
                 scenarios = for_photo(photo, reference, nospin, graph, models, endpoints, index == 0, options.api_key)
                 for scenario in scenarios:
@@ -122,16 +129,16 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
                 del reference, nospin, graph
             if options.bulk_photos and options.selects("bulk"):
                 # the map's own file, also where the full model selects it itself (the embedded twin)
-                map_model = partial_model_name(models["onnx"].name, MAP_ONLY_OUTPUT)
+                map_model = partial_model_name(models[ONNX_RUNTIME].name, MAP_ONLY_OUTPUT)
                 if not (options.repository / map_model).is_dir():
-                    map_model = models["onnx"].name
+                    map_model = models[ONNX_RUNTIME].name
                 map_file = onnx_file(options.repository, map_model)
                 results["bulk"] = run_bulk(options, map_file, size_hw)
             if options.selects("first-request"):
                 results["first_request"] = {
                     runtime: first_request_vs_warm(endpoints.triton_grpc_url, model.name, photos[0].model_input)
                     for runtime, model in models.items()
-                    if runtime in ("onnx", "torch")
+                    if runtime in (ONNX_RUNTIME, TORCH_RUNTIME)
                 }
                 log(f"first request after a reload vs warm p50: {results['first_request']}")
             if options.selects("photo-model"):
@@ -140,7 +147,7 @@ def measure(options: Options, serving_env: dict[str, str] | None = None) -> dict
                         endpoints.triton_grpc_url, model.name, photos[0].data, photos[0].model_input
                     )
                     for runtime, model in models.items()
-                    if runtime in ("onnx", "torch")
+                    if runtime in (ONNX_RUNTIME, TORCH_RUNTIME)
                 }
                 log(f"photos straight to Triton vs the tensor model: {results['photo_model']}")
             # Every format once on every runtime (and every output's model), then the stack's PSS: the memory a
@@ -235,7 +242,7 @@ def run_bulk(options: Options, map_file: Path, size_hw: tuple[int, int]) -> dict
     return figures
 
 
-WARM_RESULTS: tuple[tuple[str, ...], ...] = (("logits",), ("pixels_distribution",), ALL_RESULTS)
+WARM_RESULTS: tuple[tuple[str, ...], ...] = ((LOGITS_RESULT,), (DISTRIBUTION_RESULT,), ALL_RESULTS)
 
 
 def warm_every_format(

@@ -13,12 +13,20 @@ from bench.load import SenderFactory
 from bench.models import ServedModel
 from bench.request_paths import GatewayPath, ReferencePath, TritonPath
 from bench.stack import Endpoints
+from gateway.contract import (
+    LOGITS,
+    MAP_RESULT,
+    ONNX_RUNTIME,
+    PROBABILITIES,
+    RESULT_TYPES,
+    SEGMENTATION_MAP,
+)
 
-ALL_RESULTS = ("logits", "pixels_distribution", "segmentation_map")
-MAP_ONLY = ("segmentation_map",)
-MAP_ONLY_OUTPUT = ("segmentation_map",)
-# Faster formats than today's JSON, with the results each is asked for. npz carries the same three
-# arrays as the all-results JSON (the size/speed comparison); png, summary and bundle (the mask PNG and the
+ALL_RESULTS = RESULT_TYPES
+MAP_ONLY = (MAP_RESULT,)
+MAP_ONLY_OUTPUT = (SEGMENTATION_MAP,)
+# Faster formats than the JSON lists (response_format=json), with the results each is asked for. npz carries the
+# same three arrays as the all-results JSON (the size/speed comparison); png, summary and bundle (the mask PNG and the
 # summary together: what the CLI, the web page and SegmentationClient.segment() ask) answer from the map.
 FAST_FORMATS: dict[str, tuple[str, ...]] = {
     "npz": ALL_RESULTS,
@@ -38,10 +46,10 @@ REFERENCES = (REFERENCE, REFERENCE_NOSPIN)
 GRAPH = "graph/onnx"
 # Triton's cost per output set (concurrency 1), each through the model the gateway would ask.
 OUTPUT_SETS: dict[str, tuple[str, ...]] = {
-    "map": ("segmentation_map",),
-    "logits": ("logits",),
-    "distribution": ("probabilities",),
-    "all": ("logits", "probabilities", "segmentation_map"),
+    "map": (SEGMENTATION_MAP,),
+    "logits": (LOGITS,),
+    "distribution": (PROBABILITIES,),
+    "all": (LOGITS, PROBABILITIES, SEGMENTATION_MAP),
 }
 COST_PREFIX = "triton-outputs"
 
@@ -83,7 +91,7 @@ def for_photo(
         path = TritonPath(endpoints.triton_grpc_url, model.for_outputs(MAP_ONLY_OUTPUT), photo.model_input)
         scenarios.append(Scenario(f"triton/{runtime}", photo, path.make_sender, model=path.model_name))
     if with_heavy:
-        model = models["onnx"]
+        model = models[ONNX_RUNTIME]
         for label, outputs in OUTPUT_SETS.items():
             path = TritonPath(endpoints.triton_grpc_url, model.for_outputs(outputs), photo.model_input, outputs=outputs)
             scenarios.append(
@@ -108,10 +116,10 @@ def for_photo(
     for runtime in sorted(models):
         scenarios.append(gateway(f"gateway-map/{runtime}", runtime, MAP_ONLY))
     if with_heavy:
-        scenarios.append(gateway("gateway-all/onnx", "onnx", ALL_RESULTS, "json", heavy=True))
+        scenarios.append(gateway(f"gateway-all/{ONNX_RUNTIME}", ONNX_RUNTIME, ALL_RESULTS, "json", heavy=True))
     for fmt, results in FAST_FORMATS.items():
         heavy = fmt in HEAVY_FORMATS
         if heavy and not with_heavy:
             continue
-        scenarios.append(gateway(f"format-{fmt}/onnx", "onnx", results, fmt, heavy=heavy))
+        scenarios.append(gateway(f"format-{fmt}/{ONNX_RUNTIME}", ONNX_RUNTIME, results, fmt, heavy=heavy))
     return scenarios

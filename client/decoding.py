@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from PIL import Image
 
+from gateway.defaults import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from gateway.images import decode_with_limits
-
-MAX_IMAGE_BYTES = 20 * 1024 * 1024  # the gateway's default max_upload_bytes
-MAX_IMAGE_PIXELS = 50_000_000  # the gateway's default max_image_pixels (decompression bombs)
 
 
 def decode_photo(data: bytes, *, draft_size: tuple[int, int] | None = None) -> Image.Image:

@@ -18,10 +18,11 @@ from PIL import Image
 
 from client.inputs import ImageInput, image_bytes, is_url
 from client.result import SegmentationResult
+from gateway.contract import DEFAULT_RUNTIME, MAP_RESULT, RESULT_TYPES
 
-ALL_RESULTS: tuple[str, ...] = ("logits", "pixels_distribution", "segmentation_map")
+ALL_RESULTS: tuple[str, ...] = RESULT_TYPES
 # The same defaults as the API, the `segment` CLI and the web page (tests/client/test_defaults.py checks).
-DEFAULT_BACKEND = "onnx"
+DEFAULT_BACKEND = DEFAULT_RUNTIME
 DEFAULT_MASK_SIZE = "model"
 DEFAULT_BATCH_SIZE = 8  # the gateway's default GATEWAY_MAX_BATCH_FILES
 # Requests iter_segment (segment_many, the CLI) keeps in flight at once: the gateway decodes the next batch while
@@ -44,7 +45,7 @@ class SegmentationClient:
 
     A map-only request (the default) travels as ``response_format=bundle``: the map as a small PNG plus the
     summary, so the result has both. Score arrays travel as an npz archive (exact float32, ~20× smaller and far
-    faster than today's JSON lists). A 503 (overloaded, or Triton not ready) is retried up to ``retries`` times,
+    faster than the JSON lists). A 503 (overloaded, or Triton not ready) is retried up to ``retries`` times,
     waiting what ``Retry-After`` says (at most ``max_retry_wait`` seconds, 1 s when absent). ``retries`` must be an
     integer >= 0 and ``timeout`` a finite number of seconds > 0: anything else is a ValueError at construction.
     """
@@ -103,7 +104,7 @@ class SegmentationClient:
         image: ImageInput,
         *,
         backend: str = DEFAULT_BACKEND,
-        results: Sequence[str] = ("segmentation_map",),
+        results: Sequence[str] = (MAP_RESULT,),
         model: str | None = None,
         mask_size: str = DEFAULT_MASK_SIZE,
     ) -> SegmentationResult:
@@ -115,7 +116,7 @@ class SegmentationClient:
         A map-only result also carries ``summary`` (classes, fractions, confidence, weights).
         """
         results = tuple(results) or ALL_RESULTS
-        bundle = results == ("segmentation_map",)
+        bundle = results == (MAP_RESULT,)
         form = self._form(backend, model, mask_size, "bundle" if bundle else "npz")
         if not bundle:
             form["requested_results_types"] = list(results)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from gateway.contract import DISTRIBUTION_RESULT, LOGITS_RESULT, MAP_RESULT
 from gateway.results.palette import mask_image
 
 
@@ -44,9 +45,9 @@ class SegmentationResult:
             model=model,
             backend=backend,
             weights_random=weights_random,
-            logits=arrays.get("logits"),
-            distribution=arrays.get("pixels_distribution"),
-            segmentation_map=arrays.get("segmentation_map"),
+            logits=arrays.get(LOGITS_RESULT),
+            distribution=arrays.get(DISTRIBUTION_RESULT),
+            segmentation_map=arrays.get(MAP_RESULT),
         )
 
     def mask_image(self) -> Image.Image:

@@ -17,7 +17,7 @@ from client.decoding import decode_photo
 from client.inputs import ImageInput, image_bytes, is_url
 from client.result import SegmentationResult
 from gateway import defaults, images
-from gateway.contract import INPUT_NAME
+from gateway.contract import DEFAULT_RUNTIME, INPUT_NAME, MAP_RESULT
 from gateway.domain import RESULT_TO_OUTPUT, ModelInfo
 from gateway.model_config import model_info_from_config
 
@@ -56,8 +56,8 @@ class TritonSegmentationClient:
         self,
         image: ImageInput,
         *,
-        backend: str = "torch",
-        results: Sequence[str] = ("segmentation_map",),
+        backend: str = DEFAULT_RUNTIME,
+        results: Sequence[str] = (MAP_RESULT,),
         model: str | None = None,
     ) -> SegmentationResult:
         family = model or self.default_model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gateway.contract import OUTPUT_NAMES
+from gateway.contract import CONFIDENCE, LOGITS, OUTPUT_NAMES, PROBABILITIES, SEGMENTATION_MAP
 
 
 class SegmentationContract(nn.Module):
@@ -29,20 +29,20 @@ class SegmentationContract(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         logits = self.logits_model(image)
-        if self.outputs != ("segmentation_map",):
+        if self.outputs != (SEGMENTATION_MAP,):
             # contiguous(): channels_last convs (see torchscript.py) would otherwise hand out NHWC-strided
             # tensors, and serving code that flattens raw buffers must get the contract's NCHW layout.
             # The map alone needs no such copy of C x H x W floats: argmax reads the NHWC layout as is.
             logits = logits.contiguous()
-        computed = {"logits": logits}
-        if "probabilities" in self.outputs or "confidence" in self.outputs:
+        computed = {LOGITS: logits}
+        if PROBABILITIES in self.outputs or CONFIDENCE in self.outputs:
             exponentials, sums = _exponentials_over_classes(logits)
-            computed["probabilities"] = exponentials / sums
+            computed[PROBABILITIES] = exponentials / sums
             # The winning class's exponential is exp(0) = 1, so its probability is 1 / sum: the confidence
             # shares the softmax's nodes in the full graph and needs no division of C planes alone.
-            computed["confidence"] = torch.reciprocal(sums.squeeze(1))
-        if "segmentation_map" in self.outputs:
-            computed["segmentation_map"] = torch.argmax(logits, dim=1).to(torch.uint8)
+            computed[CONFIDENCE] = torch.reciprocal(sums.squeeze(1))
+        if SEGMENTATION_MAP in self.outputs:
+            computed[SEGMENTATION_MAP] = torch.argmax(logits, dim=1).to(torch.uint8)
         result = tuple(computed[name] for name in self.outputs)
         return result[0] if len(result) == 1 else result
 

@@ -33,7 +33,7 @@ import onnx
 import onnxruntime
 from PIL import Image, ImageOps
 
-from gateway.contract import INPUT_NAME, OUTPUT_NAMES
+from gateway.contract import INPUT_NAME, OUTPUT_NAMES, SEGMENTATION_MAP
 
 from . import progress
 from .errors import ExportError
@@ -178,8 +178,8 @@ def agreement(
     found = {}
     for path in photos:
         batch = _open(path).as_input(size)
-        (expected,) = fp32.run(["segmentation_map"], {INPUT_NAME: batch})
-        (actual,) = int8.run(["segmentation_map"], {INPUT_NAME: batch})
+        (expected,) = fp32.run([SEGMENTATION_MAP], {INPUT_NAME: batch})
+        (actual,) = int8.run([SEGMENTATION_MAP], {INPUT_NAME: batch})
         found[path.name] = round(float((expected == actual).mean()), 5)
     return found
 
@@ -188,7 +188,7 @@ def _median_ms(session: onnxruntime.InferenceSession, batch: np.ndarray, repeats
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        session.run(["segmentation_map"], {INPUT_NAME: batch})
+        session.run([SEGMENTATION_MAP], {INPUT_NAME: batch})
         times.append(time.perf_counter() - started)
     return round(1000 * float(np.median(times)), 1)
 

@@ -10,7 +10,7 @@ import onnx.utils
 import torch
 from torch import nn
 
-from gateway.contract import INPUT_NAME, OUTPUT_NAMES
+from gateway.contract import CONFIDENCE, INPUT_NAME, LOGITS, OUTPUT_NAMES, PROBABILITIES, SEGMENTATION_MAP
 
 from .errors import ExportError
 
@@ -18,10 +18,10 @@ OPSET = 17
 BATCH_AXIS_NAME = "batch"
 _ELEMENT_TYPES = {
     INPUT_NAME: onnx.TensorProto.UINT8,
-    "logits": onnx.TensorProto.FLOAT,
-    "probabilities": onnx.TensorProto.FLOAT,
-    "segmentation_map": onnx.TensorProto.UINT8,
-    "confidence": onnx.TensorProto.FLOAT,
+    LOGITS: onnx.TensorProto.FLOAT,
+    PROBABILITIES: onnx.TensorProto.FLOAT,
+    SEGMENTATION_MAP: onnx.TensorProto.UINT8,
+    CONFIDENCE: onnx.TensorProto.FLOAT,
 }
 
 

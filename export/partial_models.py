@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime
 import torch
 
-from gateway.contract import CONFIDENCE, INPUT_NAME, OUTPUT_NAMES, SEGMENTATION_MAP
+from gateway.contract import CONFIDENCE, INPUT_NAME, ONNX_RUNTIME, OUTPUT_NAMES, PROBABILITIES, SEGMENTATION_MAP
 
 from .contract import SegmentationContract
 from .errors import ExportError
@@ -60,14 +60,14 @@ def check_agreement(
 
 
 def _check_confidence(reference: dict[str, np.ndarray], path: Path) -> None:
-    winning = reference["probabilities"].max(axis=1)
+    winning = reference[PROBABILITIES].max(axis=1)
     difference = float(np.abs(reference[CONFIDENCE].astype(np.float64) - winning).max())
     if reference[CONFIDENCE].shape != winning.shape or not difference <= 1e-5:
         raise ExportError(f"{path}: its confidence is not its probabilities' maximum: max |diff| {difference:.3g}")
 
 
 def _run(runtime: str, path: Path, outputs: tuple[str, ...], batch: np.ndarray) -> list[np.ndarray]:
-    if runtime == "onnx":
+    if runtime == ONNX_RUNTIME:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -23,6 +23,18 @@ LEGACY_OUTPUT_NAMES: tuple[str, ...] = (LOGITS, PROBABILITIES, SEGMENTATION_MAP)
 # The map is UINT8, so a class index must fit in it.
 MAX_CLASSES = 256
 
+# The gateway API's result names (`requested_results_types`, the keys of `requested_results`) and the contract
+# output each one is: what the gateway answers, the clients ask and the bench measures.
+LOGITS_RESULT = "logits"
+DISTRIBUTION_RESULT = "pixels_distribution"
+MAP_RESULT = "segmentation_map"
+RESULT_TO_OUTPUT: dict[str, str] = {
+    LOGITS_RESULT: LOGITS,
+    DISTRIBUTION_RESULT: PROBABILITIES,
+    MAP_RESULT: SEGMENTATION_MAP,
+}
+RESULT_TYPES: tuple[str, ...] = tuple(RESULT_TO_OUTPUT)
+
 # Config `parameters` that make a Triton model a segmentation model: export/triton_config.py writes them,
 # model discovery (gateway, bench) reads them over gRPC.
 FAMILY_PARAM = "segmentation.family"
@@ -43,6 +55,8 @@ TORCH_RUNTIME = "torch"
 ONNX_RUNTIME = "onnx"
 ONNX_INT8_RUNTIME = "onnx_int8"
 RUNTIMES: tuple[str, ...] = (TORCH_RUNTIME, ONNX_RUNTIME, ONNX_INT8_RUNTIME)
+# The runtime of a caller who names none (the v2 routes, the clients, the `segment` CLI): the faster one on CPU.
+DEFAULT_RUNTIME = ONNX_RUNTIME
 
 # Beside each full model, the export writes one model per output set below that computes only those outputs
 # (docs/architecture.md, "The repository"): `<model>__<output>[__<output>]`, e.g. deeplabv3_onnx__segmentation_map.
@@ -86,6 +100,12 @@ def partial_outputs_of(name: str) -> tuple[str, ...] | None:
 PHOTO_INPUT_NAME = "photo"
 PHOTO_SUFFIX = "_photo"
 PREPROCESS_SUFFIX = "_preprocess"
+
+
+# The preprocessing model's decode limits (its config `parameters`, written by the export from the gateway's
+# defaults, gateway.defaults.MAX_IMAGE_PIXELS / MAX_IMAGE_BYTES).
+MAX_IMAGE_PIXELS_PARAM = "segmentation.max_image_pixels"
+MAX_PHOTO_BYTES_PARAM = "segmentation.max_photo_bytes"
 
 
 def photo_model_name(model_name: str) -> str:

@@ -13,21 +13,23 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from gateway.contract import CONFIDENCE, LEGACY_OUTPUT_NAMES, LOGITS, PROBABILITIES, SEGMENTATION_MAP
+from gateway.contract import (
+    CONFIDENCE,
+    DISTRIBUTION_RESULT,
+    LEGACY_OUTPUT_NAMES,
+    LOGITS_RESULT,
+)
+
+# The gateway's result names (the API's) → the model contract's output names: the contract's, named here too.
+from gateway.contract import RESULT_TO_OUTPUT as RESULT_TO_OUTPUT
+from gateway.contract import RESULT_TYPES as RESULT_TYPES
 
 # The runtimes a model family can be served with (``infer_model_type``): the contract's, named here too for
 # the routes and the clients that take the gateway's domain from this module.
 from gateway.contract import RUNTIMES as RUNTIMES
 
-# The gateway's result names (the API's) → the model contract's output names (docs/architecture.md).
-RESULT_TO_OUTPUT: dict[str, str] = {
-    "logits": LOGITS,
-    "pixels_distribution": PROBABILITIES,
-    "segmentation_map": SEGMENTATION_MAP,
-}
-RESULT_TYPES: tuple[str, ...] = tuple(RESULT_TO_OUTPUT)
 # The result types that carry one float plane per class ([C, H, W]); the map is one plane of class ids.
-SCORE_RESULTS: tuple[str, ...] = ("logits", "pixels_distribution")
+SCORE_RESULTS: tuple[str, ...] = (LOGITS_RESULT, DISTRIBUTION_RESULT)
 # What a format may need beyond the API's result types: the winning probability per pixel (float32 [H, W]), which
 # summaries and bundles read instead of the classes' whole distribution.
 CONFIDENCE_RESULT = "confidence"

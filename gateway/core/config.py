@@ -66,10 +66,10 @@ class Settings(BaseSettings):
 
     # --- uploads and decoding ----------------------------------------------------------------
     max_upload_bytes: int = Field(
-        20 * 1024 * 1024, gt=0, description="Largest accepted image (upload or download) in bytes → 413."
+        defaults.MAX_IMAGE_BYTES, gt=0, description="Largest accepted image (upload or download) in bytes → 413."
     )
     max_image_pixels: int = Field(
-        50_000_000, gt=0, description="Largest decoded width×height → 413 (decompression bombs)."
+        defaults.MAX_IMAGE_PIXELS, gt=0, description="Largest decoded width×height → 413 (decompression bombs)."
     )
     max_batch_files: int = Field(8, ge=1, description="Most files in one batch request.")
 

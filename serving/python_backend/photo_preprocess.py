@@ -7,8 +7,8 @@ Triton is the map the gateway answers for it. The export copies this file as the
 gateway's image modules beside it (`gateway/`), so NVIDIA's image runs it with only Pillow and numpy added.
 
 A photo that cannot be decoded fails its own request with the decoder's message; the other requests of the batch
-are answered and the model stays READY. Limits: `segmentation.max_image_pixels` and `segmentation.max_photo_bytes`
-(config parameters; the gateway's defaults).
+are answered and the model stays READY. Limits: the config parameters `segmentation.max_image_pixels` and
+`segmentation.max_photo_bytes` (gateway.contract), which the export writes from the gateway's defaults.
 """
 
 from __future__ import annotations
@@ -23,12 +23,8 @@ import triton_python_backend_utils as pb_utils
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the gateway's image modules, copied beside this file
 
 from gateway import images
+from gateway.contract import INPUT_NAME, MAX_IMAGE_PIXELS_PARAM, MAX_PHOTO_BYTES_PARAM, PHOTO_INPUT_NAME
 from gateway.errors import ServiceError
-
-PHOTO = "photo"
-IMAGE = "image"
-DEFAULT_MAX_PIXELS = 50_000_000
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 
 class TritonPythonModel:
@@ -36,18 +32,18 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         self._name = args["model_name"]
         parameters = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
-        self._max_pixels = int(parameters.get("segmentation.max_image_pixels") or DEFAULT_MAX_PIXELS)
-        self._max_bytes = int(parameters.get("segmentation.max_photo_bytes") or DEFAULT_MAX_BYTES)
-        dims = next(output["dims"] for output in config["output"] if output["name"] == IMAGE)
+        self._max_pixels = int(parameters[MAX_IMAGE_PIXELS_PARAM])
+        self._max_bytes = int(parameters[MAX_PHOTO_BYTES_PARAM])
+        dims = next(output["dims"] for output in config["output"] if output["name"] == INPUT_NAME)
         self._size = (int(dims[1]), int(dims[2]))  # (H, W)
 
     def execute(self, requests: list) -> list:
         return [self._one(request) for request in requests]
 
     def _one(self, request: pb_utils.InferenceRequest) -> pb_utils.InferenceResponse:
-        tensor = pb_utils.get_input_tensor_by_name(request, PHOTO)
+        tensor = pb_utils.get_input_tensor_by_name(request, PHOTO_INPUT_NAME)
         if tensor is None:
-            return _error(f"{self._name}: input '{PHOTO}' is missing")
+            return _error(f"{self._name}: input '{PHOTO_INPUT_NAME}' is missing")
         photos = tensor.as_numpy().reshape(-1)
         batch = np.empty((len(photos), 3, *self._size), dtype=np.uint8)
         for index, data in enumerate(photos):
@@ -59,7 +55,7 @@ class TritonPythonModel:
                 batch[index] = images.to_model_input(photo, self._size)
             except ServiceError as exc:
                 return _error(f"{self._name}: photo {index}: {exc.detail}")
-        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(IMAGE, batch)])
+        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(INPUT_NAME, batch)])
 
 
 def _error(message: str) -> pb_utils.InferenceResponse:

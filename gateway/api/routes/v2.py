@@ -35,7 +35,7 @@ from gateway.api import v2_protocol
 from gateway.api.deps import CatalogueDep, InferenceDep, SettingsDep, TritonDep, label_family, label_runtime
 from gateway.api.routes import health
 from gateway.api.v2_protocol import BINARY_DATA_OUTPUT, HEADER_LENGTH, InferenceRequest, OutputTensor
-from gateway.contract import ONNX_RUNTIME, OUTPUT_NAMES, RUNTIMES
+from gateway.contract import DEFAULT_RUNTIME, OUTPUT_NAMES, RUNTIMES
 from gateway.defaults import DEFAULT_FAMILY
 from gateway.domain import (
     COMPUTED_TO_OUTPUT,
@@ -58,7 +58,6 @@ PLATFORM = "segmentation_gateway"
 INPUT_NAME = "image"
 # The API requires infer_model_type; onnx is its documented example, and every client's default
 # (tests/client/test_defaults.py): the protocol's requests may leave it out.
-DEFAULT_RUNTIME = ONNX_RUNTIME
 # The model contract's outputs the gateway serves (as results), in the contract's order: an output added to both
 # appears here, in the metadata and in the answers.
 OUTPUT_TO_RESULT: dict[str, str] = {output: result for result, output in COMPUTED_TO_OUTPUT.items()}
