@@ -20,7 +20,7 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -85,7 +85,13 @@ class TorchRunner:
 
 class OnnxRunner:
     def __init__(
-        self, path: Path, output_names: list[str], use_gpu: bool, device_id: int, intra_op: int, inter_op: int
+        self,
+        path: Path,
+        output_names: list[str],
+        use_gpu: bool,
+        device_id: int,
+        intra_op: int,
+        inter_op: int,
     ) -> None:
         import onnxruntime as ort
 
@@ -96,7 +102,7 @@ class OnnxRunner:
         # machine beside the gateway, map-only over gRPC 1.09x the network alone with spinning against 1.46x
         # without, and no loss at 4 in flight or on a folder of photos (docs/performance.md, round 3). With one
         # stub per runtime (not per model) the spinning pools no longer starve each other.
-        spinning = "0" if os.environ.get("SERVING_ORT_SPINNING", "1").strip() in ("0", "false", "no") else "1"
+        spinning = "1" if _enabled("SERVING_ORT_SPINNING") else "0"
         options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
         options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
         providers: list = ["CPUExecutionProvider"]
@@ -104,6 +110,14 @@ class OnnxRunner:
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
         # On CPU the map is computed from channels-last upsampling (map_layout.py; never on CUDA).
         model, self.rewritten = (str(path), 0) if len(providers) > 1 else _map_channels_last(path)
+        # On CPU every session of the process (the model's file and its partial files) allocates from one arena
+        # instead of one each: each arena kept the peak of the batches its file ran (one stub of one family
+        # settled at 2.4 GB PSS; in process, after the same batches, 3.3 GB against 1.2 GB shared, at the same
+        # speed: docs/performance.md). SERVING_ORT_SHARED_ARENA=0 gives each session its own.
+        self.shared_arena = len(providers) == 1 and _enabled("SERVING_ORT_SHARED_ARENA")
+        if self.shared_arena:
+            _register_shared_cpu_arena(ort)
+            options.add_session_config_entry("session.use_env_allocators", "1")
         self._session = ort.InferenceSession(model, sess_options=options, providers=providers)
         self.device = self._session.get_providers()[0]
         graph_outputs = {o.name for o in self._session.get_outputs()}
@@ -113,6 +127,19 @@ class OnnxRunner:
 
     def run(self, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
         return dict(zip(outputs, self._session.run(outputs, inputs), strict=True))
+
+
+_SHARED_ARENA_REGISTERED = False
+
+
+def _register_shared_cpu_arena(ort: Any) -> None:
+    """Registers, once per process, the CPU arena that sessions with `session.use_env_allocators` share
+    (onnxruntime's default arena settings: no limit, growing by powers of two)."""
+    global _SHARED_ARENA_REGISTERED
+    if not _SHARED_ARENA_REGISTERED:
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))
+        _SHARED_ARENA_REGISTERED = True
 
 
 def _map_channels_last(path: Path) -> tuple[str | bytes, int]:
@@ -333,6 +360,11 @@ def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     except (OSError, ValueError):
         pass  # no cgroup v2 quota: the affinity is the bound
     return max(cpus, 1)
+
+
+def _enabled(variable: str) -> bool:
+    """A switch of the environment that is on unless set to 0, false or no."""
+    return os.environ.get(variable, "1").strip().lower() not in ("0", "false", "no")
 
 
 def _thread_setting(parameters: dict[str, str], names: tuple[str, ...], variable: str, default: int) -> int:

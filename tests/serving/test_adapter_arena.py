@@ -1,0 +1,109 @@
+"""The embedded adapter's onnxruntime sessions on CPU share one memory arena per process.
+
+Each session's own arena kept the peak of the batches its file ran, and a stub holds five sessions (the model's
+file and its partial files): one stub of one family settled at 2.4 GB PSS after the bench's batches
+(docs/performance.md). OnnxRunner registers one CPU arena per process and asks every CPU session to allocate
+from it (`session.use_env_allocators`); SERVING_ORT_SHARED_ARENA=0 gives each session its own again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from onnx import TensorProto, helper
+
+from serving.twin import ADAPTER
+
+USE_ENV_ALLOCATORS = "session.use_env_allocators"
+
+
+@pytest.fixture(scope="module")
+def adapter() -> types.ModuleType:
+    stand_in = types.ModuleType("triton_python_backend_utils")
+    stand_in.TritonModelException = type("TritonModelException", (Exception,), {})  # type: ignore[attr-defined]
+    sys.modules.setdefault("triton_python_backend_utils", stand_in)
+    spec = importlib.util.spec_from_file_location("adapter_arena_under_test", ADAPTER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """image [N,3,4,4] -> scores [N,3,4,4] (a plane per class) and map [N,4,4] (their argmax)."""
+    nodes = [
+        helper.make_node("Cast", ["image"], ["scores"], to=TensorProto.FLOAT),
+        helper.make_node("ArgMax", ["scores"], ["argmax"], axis=1, keepdims=0),
+        helper.make_node("Cast", ["argmax"], ["map"], to=TensorProto.UINT8),
+    ]
+    model = helper.make_model(
+        helper.make_graph(
+            nodes,
+            "planes",
+            [helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", 3, 4, 4])],
+            [
+                helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3, 4, 4]),
+                helper.make_tensor_value_info("map", TensorProto.UINT8, ["N", 4, 4]),
+            ],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    path = tmp_path_factory.mktemp("arena") / "model.onnx"
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture
+def recorded(monkeypatch) -> dict[str, list]:
+    """onnxruntime's allocator registrations and every session's options, recorded (and still done)."""
+    record: dict[str, list] = {"registered": [], "options": []}
+    register, session = onnxruntime.create_and_register_allocator, onnxruntime.InferenceSession
+
+    def registering(info, config):
+        record["registered"].append(info)
+        return register(info, config)
+
+    def creating(model, sess_options=None, providers=None):
+        record["options"].append(sess_options)
+        return session(model, sess_options=sess_options, providers=providers)
+
+    monkeypatch.setattr(onnxruntime, "create_and_register_allocator", registering)
+    monkeypatch.setattr(onnxruntime, "InferenceSession", creating)
+    return record
+
+
+def runs(runner, batch: int) -> None:
+    image = np.random.default_rng(batch).integers(0, 255, (batch, 3, 4, 4), dtype=np.uint8)
+    result = runner.run({"image": image}, ["scores", "map"])
+    np.testing.assert_array_equal(result["map"], image.argmax(axis=1))
+    np.testing.assert_array_equal(result["scores"], image.astype(np.float32))
+
+
+def test_the_sessions_of_a_process_share_one_cpu_arena(adapter, graph, recorded, monkeypatch) -> None:
+    monkeypatch.delenv("SERVING_ORT_SHARED_ARENA", raising=False)
+    monkeypatch.setattr(adapter, "_SHARED_ARENA_REGISTERED", False)
+    runners = [adapter.OnnxRunner(graph, ["scores", "map"], False, 0, 1, 1) for _ in range(3)]
+    assert len(recorded["registered"]) == 1  # one arena for the process, however many sessions
+    assert [options.get_session_config_entry(USE_ENV_ALLOCATORS) for options in recorded["options"]] == ["1"] * 3
+    assert all(runner.shared_arena for runner in runners)
+    for runner in runners:
+        runs(runner, 1)
+        runs(runner, 4)
+
+
+def test_the_switch_gives_each_session_its_own_arena(adapter, graph, recorded, monkeypatch) -> None:
+    monkeypatch.setenv("SERVING_ORT_SHARED_ARENA", "0")
+    monkeypatch.setattr(adapter, "_SHARED_ARENA_REGISTERED", False)
+    runner = adapter.OnnxRunner(graph, ["scores", "map"], False, 0, 1, 1)
+    assert recorded["registered"] == [] and not runner.shared_arena
+    with pytest.raises(RuntimeError, match="does not have configuration"):
+        recorded["options"][0].get_session_config_entry(USE_ENV_ALLOCATORS)  # never set
+    runs(runner, 2)
