@@ -85,13 +85,7 @@ class TorchRunner:
 
 class OnnxRunner:
     def __init__(
-        self,
-        path: Path,
-        output_names: list[str],
-        use_gpu: bool,
-        device_id: int,
-        intra_op: int,
-        inter_op: int,
+        self, path: Path, output_names: list[str], use_gpu: bool, device_id: int, intra_op: int, inter_op: int
     ) -> None:
         import onnxruntime as ort
 
