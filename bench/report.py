@@ -6,7 +6,7 @@ from bench.scenarios import COST_PREFIX, GRAPH, OUTPUT_SETS, REFERENCE, REFERENC
 from bench.stats import ratio
 from gateway.contract import ONNX_RUNTIME, TORCH_RUNTIME
 
-# The first version of this service (one Flask process, JSON lists; docs/performance.md), measured on this kind
+# The first version of this service (tolist() + json.dumps answers; docs/performance.md), measured on this kind
 # of machine: what the gateway is compared with.
 OLD_MAP_ONLY_MS = 720.0
 OLD_ALL_JSON_MS = 12_100.0
