@@ -8,9 +8,6 @@ from it (`session.use_env_allocators`); SERVING_ORT_SHARED_ARENA=0 gives each se
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +16,7 @@ import onnxruntime
 import pytest
 from onnx import TensorProto, helper
 
-from serving.twin import ADAPTER
-
 USE_ENV_ALLOCATORS = "session.use_env_allocators"
-
-
-@pytest.fixture(scope="module")
-def adapter() -> types.ModuleType:
-    stand_in = types.ModuleType("triton_python_backend_utils")
-    stand_in.TritonModelException = type("TritonModelException", (Exception,), {})  # type: ignore[attr-defined]
-    sys.modules.setdefault("triton_python_backend_utils", stand_in)
-    spec = importlib.util.spec_from_file_location("adapter_arena_under_test", ADAPTER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -6,29 +6,13 @@ place, so its pure functions run in process.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
 from export.sources.torchvision_source import VOC_LABELS
 from export.triton_config import RUNTIMES, THREAD_PARAMETERS, ModelSpec, check_config, render_config
-from serving.twin import ADAPTER
-
-
-@pytest.fixture(scope="module")
-def adapter() -> types.ModuleType:
-    stand_in = types.ModuleType("triton_python_backend_utils")
-    stand_in.TritonModelException = type("TritonModelException", (Exception,), {})  # type: ignore[attr-defined]
-    sys.modules.setdefault("triton_python_backend_utils", stand_in)
-    spec = importlib.util.spec_from_file_location("adapter_under_test", ADAPTER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def affinity() -> int:
