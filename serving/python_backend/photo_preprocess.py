@@ -8,7 +8,8 @@ gateway's image modules beside it (`gateway/`), so NVIDIA's image runs it with o
 
 A photo that cannot be decoded fails its own request with the decoder's message; the other requests of the batch
 are answered and the model stays READY. Limits: the config parameters `segmentation.max_image_pixels` and
-`segmentation.max_photo_bytes` (gateway.contract), which the export writes from the gateway's defaults.
+`segmentation.max_photo_bytes` (gateway.contract), which the export writes from the gateway's defaults
+(gateway.defaults, also taken when a config lacks them).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the gateway's image 
 
 from gateway import images
 from gateway.contract import INPUT_NAME, MAX_IMAGE_PIXELS_PARAM, MAX_PHOTO_BYTES_PARAM, PHOTO_INPUT_NAME
+from gateway.defaults import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from gateway.errors import ServiceError
 
 
@@ -32,8 +34,9 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         self._name = args["model_name"]
         parameters = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
-        self._max_pixels = int(parameters[MAX_IMAGE_PIXELS_PARAM])
-        self._max_bytes = int(parameters[MAX_PHOTO_BYTES_PARAM])
+        # The export writes both; a config written by hand without them gets the gateway's defaults.
+        self._max_pixels = int(parameters.get(MAX_IMAGE_PIXELS_PARAM) or MAX_IMAGE_PIXELS)
+        self._max_bytes = int(parameters.get(MAX_PHOTO_BYTES_PARAM) or MAX_IMAGE_BYTES)
         dims = next(output["dims"] for output in config["output"] if output["name"] == INPUT_NAME)
         self._size = (int(dims[1]), int(dims[2]))  # (H, W)
 
