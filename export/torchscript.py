@@ -19,6 +19,7 @@ def to_torchscript(model: nn.Module, example: torch.Tensor, freeze: bool = True)
     `torch.jit.load`. The model is copied first: the caller's eager module stays as it was.
     """
     model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    _pooling_branches_channels_last(model)
     with warnings.catch_warnings():
         # torch 2.14 marks TorchScript deprecated; Triton's libtorch backend still serves it.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -29,6 +30,24 @@ def to_torchscript(model: nn.Module, example: torch.Tensor, freeze: bool = True)
         with torch.inference_mode(False), torch.no_grad():
             traced = torch.jit.trace(model, (example,), check_trace=False)
             return torch.jit.freeze(traced) if freeze else traced
+
+
+def _pooling_branches_channels_last(model: nn.Module) -> None:
+    """Make the ASPP image-pooling branch hand its [N,256,H,W] out channels-last, like the other four branches.
+
+    It upsamples a 1x1 map, and that comes out NCHW; torch.cat of mixed layouts is NCHW, so the projection
+    conv had to turn the [N,1280,H,W] concatenation around: 2.9 ms of a 44 ms map-only run on 2 CPU threads.
+    Converting the 256-channel branch instead costs 0.2 ms: 44 -> 40 ms, the same numbers (the copy only moves
+    them). Models without the branch (onnx2torch graphs) are left as they are.
+    """
+    from torchvision.models.segmentation.deeplabv3 import ASPPPooling
+
+    def channels_last(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
+        return output.contiguous(memory_format=torch.channels_last)
+
+    for module in model.modules():
+        if isinstance(module, ASPPPooling):
+            module.register_forward_hook(channels_last)
 
 
 def save_torchscript(module: torch.jit.ScriptModule, path: Path) -> None:
