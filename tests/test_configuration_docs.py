@@ -52,6 +52,7 @@ def test_the_table_names_nothing_that_is_not_read() -> None:
         "SERVING_INTRA_OP_THREADS",
         "SERVING_INTER_OP_THREADS",
         "SERVING_ORT_SPINNING",
+        "SERVING_ORT_STOP_SPINNING",
         "SERVING_ORT_SHARED_ARENA",
         "SEGMENT_GATEWAY",
         "SEGMENT_API_KEY",

@@ -99,6 +99,11 @@ class OnnxRunner:
         spinning = "1" if _enabled("SERVING_ORT_SPINNING") else "0"
         options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
         options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
+        # SERVING_ORT_STOP_SPINNING=1: the threads stop spinning once each run returns instead of spinning on a
+        # while, so a gateway beside the stub gets the cores at once (side by side on the 2-core machine: Triton
+        # map-only c=1 a little faster, the gateway's paths within the noise; off by default, docs/performance.md).
+        if _enabled("SERVING_ORT_STOP_SPINNING", default=False):
+            options.add_session_config_entry("session.force_spinning_stop", "1")
         providers: list = ["CPUExecutionProvider"]
         if use_gpu and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
@@ -356,9 +361,9 @@ def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     return max(cpus, 1)
 
 
-def _enabled(variable: str) -> bool:
-    """A switch of the environment that is on unless set to 0, false or no."""
-    return os.environ.get(variable, "1").strip().lower() not in ("0", "false", "no")
+def _enabled(variable: str, default: bool = True) -> bool:
+    """A switch of the environment: unset, ``default``; else on unless set to 0, false or no."""
+    return os.environ.get(variable, "1" if default else "0").strip().lower() not in ("0", "false", "no")
 
 
 def _thread_setting(parameters: dict[str, str], names: tuple[str, ...], variable: str, default: int) -> int:
