@@ -36,7 +36,7 @@ def _pooling_branches_channels_last(model: nn.Module) -> None:
     """Make the ASPP image-pooling branch hand its [N,256,H,W] out channels-last, like the other four branches.
 
     It upsamples a 1x1 map, and that comes out NCHW; torch.cat of mixed layouts is NCHW, so the projection
-    conv had to turn the [N,1280,H,W] concatenation around: 2.9 ms of a 44 ms map-only run on 2 CPU threads.
+    conv had to turn the [N,1280,H,W] concatenation around: 2.9-3.7 ms of a 44 ms map-only run on 2 CPU threads.
     Converting the 256-channel branch instead costs 0.2 ms: 44 -> 40 ms, the same numbers (the copy only moves
     them). Models without the branch (onnx2torch graphs) are left as they are.
     """
