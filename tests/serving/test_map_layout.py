@@ -1,6 +1,6 @@
 """The map from channels-last upsampling (serving/python_backend/map_layout.py): rewritten only where it is
 exact, and then exactly argmax(logits): on small graphs, on the exported models, and through the served stack;
-the confidence beside it reduced channels-last too, equal but for float rounding."""
+the confidence beside it reduced channels-last too (one Softmax), equal but for float rounding."""
 
 from __future__ import annotations
 
@@ -189,9 +189,29 @@ def test_the_confidence_is_reduced_channels_last_too_and_the_nchw_resize_goes(op
     # The same sums in another order: float rounding only.
     np.testing.assert_allclose(after["confidence"], before["confidence"], rtol=0, atol=1e-6)
     assert [n.op_type for n in model.graph.node].count("Resize") == 1  # the NCHW one had no reader left
-    (reduce_sum,) = [n for n in model.graph.node if n.op_type == "ReduceSum"]
     (transpose,) = [n for n in model.graph.node if n.op_type == "Transpose"]
-    assert transpose.input == ["x"] and reduce_sum.input[0] != "exponentials"
+    (resize,) = [n for n in model.graph.node if n.op_type == "Resize"]
+    assert transpose.input == ["x"] and resize.input[0] == transpose.output[0]
+    # 1 / sum(exp(l - max)) is the largest probability: one Softmax over the channels-last classes, no temporaries.
+    (softmax,) = [n for n in model.graph.node if n.op_type == "Softmax"]
+    (largest,) = [n for n in model.graph.node if n.output == ["confidence"]]
+    assert softmax.input == resize.output and largest.op_type == "ReduceMax" and largest.input[0] == softmax.output[0]
+    assert not {"Exp", "ReduceSum", "Reciprocal"} & {n.op_type for n in model.graph.node}
+
+
+def test_a_confidence_read_elsewhere_keeps_its_chain() -> None:
+    """The sum feeds another output too: the chain's nodes stay (channels-last), no Softmax replaces them."""
+    model = _confidence_graph(17)
+    model.graph.node.append(helper.make_node("Identity", ["squeezed"], ["sums_out"]))
+    model.graph.output.append(helper.make_tensor_value_info("sums_out", TensorProto.FLOAT, ["n", "H", "W"]))
+    x = (np.random.default_rng(5).standard_normal((1, CLASSES, 16, 16)) * 8).astype(np.float32)
+    before = _run_all(model, x)
+    assert argmax_channels_last(model) == 1
+    after = _run_all(model, x)
+    assert "Softmax" not in {n.op_type for n in model.graph.node}
+    assert {"Exp", "ReduceSum", "Reciprocal"} <= {n.op_type for n in model.graph.node}
+    np.testing.assert_array_equal(after["map"], before["map"])
+    np.testing.assert_allclose(after["confidence"], before["confidence"], rtol=0, atol=1e-6)
 
 
 def test_a_confidence_beside_the_probabilities_stays_channels_first() -> None:
