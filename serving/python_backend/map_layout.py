@@ -115,10 +115,7 @@ def _confidence_channels_last(graph: onnx.GraphProto, channels_first: str, chann
     one of those nodes (the full graph's probabilities, a graph output over the classes, keep NCHW). The sums
     run over the same values in another order: the confidence moves by float rounding (~1e-7)."""
     nodes = list(graph.node)
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in nodes:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    readers = _readers(graph)
     outputs = {o.name for o in graph.output}
     constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     for node in nodes:
@@ -164,10 +161,7 @@ def _confidence_from_softmax(graph: onnx.GraphProto, channels_last: str, prefix:
     vectorised pass per pixel (max, exponentials, sum, scale), where the chain wrote and read two [N,H,W,C]
     temporaries: on 2 CPU cores a map + confidence run is 1-4% faster (docs/performance.md, round 5).
     The sum runs in another order: the confidence moves by float rounding (~4e-7). Returns whether it did."""
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    readers = _readers(graph)
     outputs = {o.name for o in graph.output}
 
     def only_reader(name: str, op_type: str) -> onnx.NodeProto | None:
@@ -181,17 +175,16 @@ def _confidence_from_softmax(graph: onnx.GraphProto, channels_last: str, prefix:
     )
     if maximum is None:
         return False
-    shifted = only_reader(maximum.output[0], "Sub")
-    exponentials = only_reader(shifted.output[0], "Exp") if shifted is not None else None
-    sums = only_reader(exponentials.output[0], "ReduceSum") if exponentials is not None else None
-    squeezed = only_reader(sums.output[0], "Squeeze") if sums is not None else None
-    reciprocal = only_reader(squeezed.output[0], "Reciprocal") if squeezed is not None else None
-    if (
-        reciprocal is None
-        or list(shifted.input) != [channels_last, maximum.output[0]]  # type: ignore[union-attr]
-        or not _over_last_axis(sums, prefix)  # type: ignore[arg-type]
-        or not _over_last_axis(squeezed, prefix)  # type: ignore[arg-type]
-    ):
+    chain = [maximum]
+    for op_type in ("Sub", "Exp", "ReduceSum", "Squeeze", "Reciprocal"):
+        node = only_reader(chain[-1].output[0], op_type)
+        if node is None:
+            return False
+        chain.append(node)
+    _, shifted, _, sums, squeezed, reciprocal = chain
+    if list(shifted.input) != [channels_last, maximum.output[0]]:
+        return False
+    if not (_over_last_axis(sums, prefix) and _over_last_axis(squeezed, prefix)):
         return False
     softmax = helper.make_node(
         "Softmax", [channels_last], [f"{prefix}/softmax"], name=f"{prefix}/Softmax", axis=_LAST_AXIS
@@ -256,6 +249,15 @@ def _channels_last_twin(
     else:
         twin.input.append(f"{prefix}/axis3")
     return twin
+
+
+def _readers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    """Each tensor's reading nodes, in graph order."""
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    return readers
 
 
 def _drop_unused_nodes(graph: onnx.GraphProto) -> None:
