@@ -183,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"map agreement min {min(f.agreement):.4f} mean {statistics.mean(f.agreement):.4f}"
         )
     for setting in dict.fromkeys(f.setting for f in figures if f.setting != REFERENCE):
-        print("adopt" if adopted(figures, setting)[0] else "keep onnxruntime", "-", adopted(figures, setting)[1])
+        verdict, reason = adopted(figures, setting)
+        print("adopt" if verdict else "keep onnxruntime", "-", reason)
     print(f"1-min load average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 
